@@ -1,0 +1,125 @@
+import { AssumeRoleWithWebIdentityCommand, type STSClient } from '@aws-sdk/client-sts';
+import { StsError, type ErrorCode } from '../errors.ts';
+import type { AssumeRequest, AssumeResult, CredentialIssuer } from '../ports.ts';
+
+/** STS error codes (AWS names, also what RGW puts in its S3-style <Error> body) to ours. */
+const CODE_MAP: Readonly<Record<string, ErrorCode>> = {
+  InvalidIdentityToken: 'ERR_STS_INVALID_TOKEN',
+  InvalidIdentityTokenException: 'ERR_STS_INVALID_TOKEN',
+  IDPRejectedClaim: 'ERR_STS_INVALID_TOKEN',
+  IDPRejectedClaimException: 'ERR_STS_INVALID_TOKEN',
+  ExpiredToken: 'ERR_STS_EXPIRED_TOKEN',
+  ExpiredTokenException: 'ERR_STS_EXPIRED_TOKEN',
+  AccessDenied: 'ERR_STS_ACCESS_DENIED',
+  AccessDeniedException: 'ERR_STS_ACCESS_DENIED',
+  MalformedPolicyDocument: 'ERR_STS_MALFORMED_POLICY',
+  MalformedPolicyDocumentException: 'ERR_STS_MALFORMED_POLICY',
+  PackedPolicyTooLarge: 'ERR_STS_MALFORMED_POLICY',
+  PackedPolicyTooLargeException: 'ERR_STS_MALFORMED_POLICY',
+  IDPCommunicationError: 'ERR_STS_UNREACHABLE',
+  IDPCommunicationErrorException: 'ERR_STS_UNREACHABLE',
+  RegionDisabledException: 'ERR_STS_REJECTED',
+};
+
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
+
+interface SdkErrorShape {
+  name?: string;
+  Code?: string;
+  code?: string;
+  message?: string;
+  $metadata?: { httpStatusCode?: number; requestId?: string };
+  $response?: { statusCode?: number };
+}
+
+/** AssumeRoleWithWebIdentity over an injected STSClient; every failure becomes an StsError. */
+export class StsCredentialIssuer implements CredentialIssuer {
+  readonly #client: STSClient;
+  readonly #timeoutMs: number;
+
+  constructor(options: { client: STSClient; timeoutMs: number }) {
+    this.#client = options.client;
+    this.#timeoutMs = options.timeoutMs;
+  }
+
+  async assume(request: AssumeRequest, signal?: AbortSignal): Promise<AssumeResult> {
+    const deadline = AbortSignal.timeout(this.#timeoutMs);
+    const abortSignal = signal ? AbortSignal.any([signal, deadline]) : deadline;
+    let output;
+    try {
+      output = await this.#client.send(
+        new AssumeRoleWithWebIdentityCommand({
+          WebIdentityToken: request.token,
+          RoleSessionName: request.sessionName,
+          DurationSeconds: request.durationSeconds,
+          Policy: request.policy,
+          // The SDK types RoleArn as required, but MinIO's claim mode must not receive one; an undefined
+          // member is left out of the request.
+          RoleArn: request.roleArn as string,
+        }),
+        { abortSignal },
+      );
+    } catch (err) {
+      throw translateStsError(err, deadline.aborted);
+    }
+    const c = output.Credentials;
+    const requestId = output.$metadata.requestId;
+    if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !c.Expiration) {
+      const missing = ['AccessKeyId', 'SecretAccessKey', 'SessionToken', 'Expiration'].filter(
+        (k) => !c?.[k as keyof typeof c],
+      );
+      throw new StsError('ERR_STS_INVALID_RESPONSE', `STS answer lacks ${missing.join(', ')}`, { requestId });
+    }
+    const expiresAtMs = c.Expiration instanceof Date ? c.Expiration.getTime() : Number.NaN;
+    if (!Number.isFinite(expiresAtMs)) {
+      throw new StsError('ERR_STS_INVALID_RESPONSE', 'STS answer has an unreadable Expiration', { requestId });
+    }
+    return {
+      credentials: {
+        accessKeyId: c.AccessKeyId,
+        secretAccessKey: c.SecretAccessKey,
+        sessionToken: c.SessionToken,
+        expiresAtMs,
+      },
+      requestId,
+      assumedRoleArn: output.AssumedRoleUser?.Arn,
+    };
+  }
+}
+
+/** Foreign SDK, network and parser errors to a stable code; the message never carries the token. */
+export function translateStsError(err: unknown, timedOut: boolean): StsError {
+  const e = (typeof err === 'object' && err !== null ? err : {}) as SdkErrorShape;
+  const status = e.$metadata?.httpStatusCode ?? e.$response?.statusCode;
+  const requestId = e.$metadata?.requestId;
+  const base = { cause: err, httpStatus: status, requestId };
+  if (timedOut || e.name === 'TimeoutError') {
+    return new StsError('ERR_STS_UNREACHABLE', 'STS call exceeded its deadline (STS_SIDECAR_REQUEST_TIMEOUT_SECONDS)', base);
+  }
+  if (e.name === 'AbortError') return new StsError('ERR_ABORTED', 'STS call aborted', base);
+  const netCode = e.code ?? (e as { cause?: { code?: string } }).cause?.code;
+  if (netCode && NETWORK_CODES.has(netCode)) {
+    return new StsError('ERR_STS_UNREACHABLE', `STS unreachable (${netCode})`, base);
+  }
+  const stsCode = [e.Code, e.name].find((c) => c !== undefined && c !== 'Unknown' && c !== 'UnknownError');
+  const detail = `${stsCode ?? 'no error code'}${status ? `, HTTP ${status}` : ''}`;
+  const mapped = stsCode ? CODE_MAP[stsCode] : undefined;
+  if (mapped) return new StsError(mapped, `STS refused the exchange (${detail})`, { ...base, retryable: mapped !== 'ERR_STS_MALFORMED_POLICY' });
+  if (stsCode === 'ValidationError' || stsCode === 'InvalidParameterValue' || stsCode === 'InvalidArgument' || stsCode === 'InvalidInput') {
+    if (/duration/i.test(e.message ?? '')) {
+      return new StsError('ERR_STS_DURATION_OUT_OF_RANGE', `STS refused DurationSeconds (${detail})`, base);
+    }
+    return new StsError('ERR_STS_REJECTED', `STS rejected the request (${detail})`, base);
+  }
+  if (status !== undefined) {
+    if (status >= 500) return new StsError('ERR_STS_UNREACHABLE', `STS failed (${detail})`, base);
+    if (status === 403 || status === 401) return new StsError('ERR_STS_ACCESS_DENIED', `STS refused the exchange (${detail})`, base);
+    if (status >= 400) return new StsError('ERR_STS_REJECTED', `STS rejected the request (${detail})`, base);
+    // A 2xx that the SDK could not parse.
+    return new StsError('ERR_STS_INVALID_RESPONSE', `STS answer could not be parsed (${detail})`, base);
+  }
+  if (e.name === 'SyntaxError' || /XML|parse|Deserializ/i.test(e.message ?? '')) {
+    return new StsError('ERR_STS_INVALID_RESPONSE', 'STS answer could not be parsed', base);
+  }
+  return new StsError('ERR_STS_UNREACHABLE', `STS call failed (${e.name ?? 'error'})`, base);
+}

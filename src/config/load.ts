@@ -1,0 +1,227 @@
+import { ConfigError } from '../errors.ts';
+import {
+  REQUIRED_VARIABLES,
+  VARIABLES,
+  VARIABLE_NAMES,
+  type Backend,
+  type Config,
+  type VariableName,
+} from './schema.ts';
+
+const PREFIX = 'STS_SIDECAR_';
+
+/** Reads the optional config file; injected so this module does no I/O of its own. */
+export type ReadConfigFile = (path: string) => string;
+
+/**
+ * Builds the one Config from the environment (passed in, never read here) and, when
+ * STS_SIDECAR_CONFIG_FILE is set, a JSON file of the same variable names. The environment wins.
+ * Throws a ConfigError naming every bad variable; values are never echoed.
+ */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>, readFile?: ReadConfigFile): Config {
+  const issues: string[] = [];
+  const raw = new Map<VariableName, string>();
+
+  const fileName = env.STS_SIDECAR_CONFIG_FILE;
+  if (fileName !== undefined && fileName !== '') {
+    for (const [key, value] of readConfigFile(fileName, readFile, issues)) raw.set(key, value);
+  }
+  for (const [key, value] of Object.entries(env)) {
+    if (!key.startsWith(PREFIX) || value === undefined) continue;
+    if (!isVariableName(key)) {
+      issues.push(`${key}: unknown variable${suggest(key)}`);
+      continue;
+    }
+    raw.set(key, value);
+  }
+
+  const parsed = new Map<VariableName, unknown>();
+  for (const name of VARIABLE_NAMES) {
+    const spec = VARIABLES[name];
+    const given = raw.get(name);
+    const value = given === undefined || given === '' ? spec.default : given;
+    if (value === undefined) {
+      if (REQUIRED_VARIABLES.includes(name)) issues.push(`${name}: required but not set`);
+      parsed.set(name, undefined);
+      continue;
+    }
+    const result = spec.schema.safeParse(value);
+    if (result.success) {
+      parsed.set(name, result.data);
+    } else {
+      const message = result.error.issues[0]?.message ?? 'invalid value';
+      // Some zod messages quote the input; a config value may be a secret-bearing path or URL.
+      issues.push(`${name}: ${value.length > 0 && message.includes(value) ? 'invalid value' : message}`);
+    }
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+
+  const get = <T>(name: VariableName): T => parsed.get(name) as T;
+  const stsEndpoint = get<string | undefined>('STS_SIDECAR_STS_ENDPOINT');
+  const backend: Backend = get<Backend | undefined>('STS_SIDECAR_BACKEND') ?? (stsEndpoint ? 'generic' : 'aws');
+  const roleArn = get<string | undefined>('STS_SIDECAR_ROLE_ARN');
+  const ttlSeconds = get<number>('STS_SIDECAR_TTL_SECONDS');
+  const minDuration = get<number>('STS_SIDECAR_STS_MIN_DURATION_SECONDS');
+  const maxDuration = get<number>('STS_SIDECAR_STS_MAX_DURATION_SECONDS');
+  const margin = get<number>('STS_SIDECAR_READY_MARGIN_SECONDS');
+  const backoffInitial = get<number>('STS_SIDECAR_BACKOFF_INITIAL_SECONDS');
+  const backoffMax = get<number>('STS_SIDECAR_BACKOFF_MAX_SECONDS');
+
+  if ((backend === 'aws' || backend === 'ceph-rgw') && roleArn === undefined) {
+    issues.push(`STS_SIDECAR_ROLE_ARN: required when the backend is ${backend}`);
+  }
+  if (minDuration > maxDuration) {
+    issues.push('STS_SIDECAR_STS_MIN_DURATION_SECONDS: must not exceed STS_SIDECAR_STS_MAX_DURATION_SECONDS');
+  }
+  if (ttlSeconds < minDuration) {
+    issues.push(`STS_SIDECAR_TTL_SECONDS: must be at least STS_SIDECAR_STS_MIN_DURATION_SECONDS (${minDuration})`);
+  }
+  if (margin >= Math.min(ttlSeconds, maxDuration)) {
+    issues.push('STS_SIDECAR_READY_MARGIN_SECONDS: must be shorter than the lease (STS_SIDECAR_TTL_SECONDS)');
+  }
+  if (backoffInitial > backoffMax) {
+    issues.push('STS_SIDECAR_BACKOFF_INITIAL_SECONDS: must not exceed STS_SIDECAR_BACKOFF_MAX_SECONDS');
+  }
+  if (issues.length > 0) throw new ConfigError(issues);
+
+  const listenRaw = get<string>('STS_SIDECAR_LISTEN');
+  const listen =
+    listenRaw === 'off'
+      ? undefined
+      : {
+          host: listenRaw.slice(0, listenRaw.lastIndexOf(':')) || '0.0.0.0',
+          port: Number(listenRaw.slice(listenRaw.lastIndexOf(':') + 1)),
+        };
+  if (listen && listen.port > 65535) throw new ConfigError(['STS_SIDECAR_LISTEN: port must be at most 65535']);
+
+  return Object.freeze({
+    tokenFile: get<string>('STS_SIDECAR_TOKEN_FILE'),
+    tokenAudience: get<string | undefined>('STS_SIDECAR_TOKEN_AUDIENCE'),
+    tenant: get<string>('STS_SIDECAR_TENANT'),
+    bucket: get<string>('STS_SIDECAR_BUCKET'),
+    prefix: get<string>('STS_SIDECAR_PREFIX'),
+    actions: Object.freeze(get<Config['actions']>('STS_SIDECAR_ACTIONS')),
+    ttlSeconds: Math.min(ttlSeconds, maxDuration),
+    flexAuthUrl: get<string>('STS_SIDECAR_FLEX_AUTH_URL'),
+    stsEndpoint,
+    stsRegion: get<string>('STS_SIDECAR_STS_REGION'),
+    roleArn,
+    sessionName: get<string | undefined>('STS_SIDECAR_SESSION_NAME'),
+    backend,
+    stsMinDurationSeconds: minDuration,
+    stsMaxDurationSeconds: maxDuration,
+    outputDir: get<string>('STS_SIDECAR_OUTPUT_DIR'),
+    fileMode: get<number>('STS_SIDECAR_FILE_MODE'),
+    caFile: get<string | undefined>('STS_SIDECAR_CA_FILE'),
+    listen: listen && Object.freeze(listen),
+    logLevel: get<Config['logLevel']>('STS_SIDECAR_LOG_LEVEL'),
+    wipeOnExit: get<boolean>('STS_SIDECAR_WIPE_ON_EXIT'),
+    refreshFraction: get<number>('STS_SIDECAR_REFRESH_FRACTION'),
+    refreshJitter: get<number>('STS_SIDECAR_REFRESH_JITTER'),
+    readyMarginSeconds: margin,
+    backoffInitialSeconds: backoffInitial,
+    backoffMaxSeconds: backoffMax,
+    requestTimeoutSeconds: get<number>('STS_SIDECAR_REQUEST_TIMEOUT_SECONDS'),
+  });
+}
+
+/** The effective configuration as check-config prints it: variable name -> value, secrets masked. */
+export function describeConfig(config: Config): Record<string, string | number | boolean | string[] | null> {
+  return {
+    STS_SIDECAR_TOKEN_FILE: config.tokenFile,
+    STS_SIDECAR_TOKEN_AUDIENCE: config.tokenAudience ?? null,
+    STS_SIDECAR_TENANT: config.tenant,
+    STS_SIDECAR_BUCKET: config.bucket,
+    STS_SIDECAR_PREFIX: config.prefix,
+    STS_SIDECAR_ACTIONS: [...config.actions],
+    STS_SIDECAR_TTL_SECONDS: config.ttlSeconds,
+    STS_SIDECAR_FLEX_AUTH_URL: redactUrl(config.flexAuthUrl),
+    STS_SIDECAR_STS_ENDPOINT: config.stsEndpoint === undefined ? null : redactUrl(config.stsEndpoint),
+    STS_SIDECAR_STS_REGION: config.stsRegion,
+    STS_SIDECAR_ROLE_ARN: config.roleArn ?? null,
+    STS_SIDECAR_SESSION_NAME: config.sessionName ?? null,
+    STS_SIDECAR_BACKEND: config.backend,
+    STS_SIDECAR_STS_MIN_DURATION_SECONDS: config.stsMinDurationSeconds,
+    STS_SIDECAR_STS_MAX_DURATION_SECONDS: config.stsMaxDurationSeconds,
+    STS_SIDECAR_OUTPUT_DIR: config.outputDir,
+    STS_SIDECAR_FILE_MODE: '0' + config.fileMode.toString(8),
+    STS_SIDECAR_CA_FILE: config.caFile ?? null,
+    STS_SIDECAR_LISTEN: config.listen ? `${config.listen.host}:${config.listen.port}` : 'off',
+    STS_SIDECAR_LOG_LEVEL: config.logLevel,
+    STS_SIDECAR_WIPE_ON_EXIT: config.wipeOnExit,
+    STS_SIDECAR_REFRESH_FRACTION: config.refreshFraction,
+    STS_SIDECAR_REFRESH_JITTER: config.refreshJitter,
+    STS_SIDECAR_READY_MARGIN_SECONDS: config.readyMarginSeconds,
+    STS_SIDECAR_BACKOFF_INITIAL_SECONDS: config.backoffInitialSeconds,
+    STS_SIDECAR_BACKOFF_MAX_SECONDS: config.backoffMaxSeconds,
+    STS_SIDECAR_REQUEST_TIMEOUT_SECONDS: config.requestTimeoutSeconds,
+  };
+}
+
+/** URLs may carry basic-auth credentials or signed query strings; show neither. */
+function redactUrl(url: string): string {
+  const u = new URL(url);
+  if (u.username || u.password) {
+    u.username = 'REDACTED';
+    u.password = '';
+  }
+  if (u.search) u.search = '?REDACTED';
+  return u.toString();
+}
+
+function isVariableName(key: string): key is VariableName {
+  return Object.hasOwn(VARIABLES, key);
+}
+
+function suggest(key: string): string {
+  const close = VARIABLE_NAMES.find((n) => distance(n, key) <= 2);
+  return close ? ` (did you mean ${close}?)` : '';
+}
+
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return row[b.length]!;
+}
+
+function readConfigFile(path: string, readFile: ReadConfigFile | undefined, issues: string[]): [VariableName, string][] {
+  if (!readFile) return [];
+  let text: string;
+  try {
+    text = readFile(path);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
+    issues.push(`STS_SIDECAR_CONFIG_FILE: cannot read ${path} (${code})`);
+    return [];
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    issues.push(`STS_SIDECAR_CONFIG_FILE: ${path} is not valid JSON`);
+    return [];
+  }
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    issues.push(`STS_SIDECAR_CONFIG_FILE: ${path} must hold a JSON object of STS_SIDECAR_* keys`);
+    return [];
+  }
+  const out: [VariableName, string][] = [];
+  for (const [key, value] of Object.entries(data)) {
+    if (!isVariableName(key) || key === 'STS_SIDECAR_CONFIG_FILE') {
+      issues.push(`${key}: unknown key in ${path}${suggest(key)}`);
+    } else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
+      out.push([key, String(value)]);
+    } else {
+      issues.push(`${key}: must be a string, number or boolean in ${path}`);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,133 @@
+import { z } from 'zod';
+
+/** The S3 action groups flex-auth can grant. */
+export const ACTION_GROUPS = ['read', 'write', 'list', 'delete'] as const;
+export type ActionGroup = (typeof ACTION_GROUPS)[number];
+
+/** STS flavours whose quirks the sidecar knows (see docs/backends.md). */
+export const BACKENDS = ['aws', 'ceph-rgw', 'minio', 'generic'] as const;
+export type Backend = (typeof BACKENDS)[number];
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+const boolString = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const intString = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+const fractionString = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d*\.?\d+$/, 'must be a decimal number')
+    .transform(Number)
+    .pipe(z.number().min(min).max(max));
+
+const httpUrl = z
+  .string()
+  .url('must be an absolute URL')
+  .refine((u) => /^https?:\/\//.test(u), 'must be an http:// or https:// URL');
+
+const listenString = z.string().refine((v) => v === 'off' || /^[^\s:]*:\d{1,5}$/.test(v), 'must be host:port or off');
+
+const fileMode = z
+  .string()
+  .regex(/^0?[0-7]{3}$/, 'must be an octal mode such as 0440')
+  .transform((v) => parseInt(v, 8))
+  .refine((m) => (m & 0o400) !== 0, 'must leave the owner able to read')
+  .refine((m) => (m & 0o002) === 0, 'must not be world-writable');
+
+const actionsString = z
+  .string()
+  .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0))
+  .pipe(z.array(z.enum(ACTION_GROUPS)).min(1, 'must name at least one of read, write, list, delete'))
+  .transform((a) => [...new Set(a)].sort() as ActionGroup[]);
+
+// Bucket names: the S3 rules, so a typo fails at start and not at the first exchange.
+const bucketName = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name');
+const prefix = z
+  .string()
+  .refine((p) => !p.startsWith('/'), 'must not start with /')
+  .refine((p) => !/[*?\s"]/.test(p), 'must not contain *, ?, quotes or white space');
+
+/**
+ * One entry per environment variable. This table is the interface: config parsing, `check-config`,
+ * `--help`, the README table, the Helm chart and the examples are all checked against it.
+ */
+export const VARIABLES = {
+  STS_SIDECAR_TOKEN_FILE: { schema: z.string().min(1), default: '/var/run/secrets/sts-sidecar/token', help: 'Projected service-account token file; re-read at every exchange.' },
+  STS_SIDECAR_TOKEN_AUDIENCE: { schema: z.string().min(1).optional(), default: undefined, help: 'When set, the token\'s aud must contain it (local pre-check).' },
+  STS_SIDECAR_TENANT: { schema: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be 1-63 letters, digits, . _ -'), default: undefined, help: 'Tenant asked for; a token tenant claim must equal it. Required.' },
+  STS_SIDECAR_BUCKET: { schema: bucketName, default: undefined, help: 'Bucket the credentials are for. Required.' },
+  STS_SIDECAR_PREFIX: { schema: prefix, default: '', help: 'Key prefix inside the bucket; empty means the whole bucket.' },
+  STS_SIDECAR_ACTIONS: { schema: actionsString, default: 'read,list', help: 'Comma-separated action groups asked for: read, write, list, delete.' },
+  STS_SIDECAR_TTL_SECONDS: { schema: intString(60, 43200), default: '3600', help: 'Lease lifetime asked for; flex-auth and the STS maximum may lower it.' },
+  STS_SIDECAR_FLEX_AUTH_URL: { schema: httpUrl, default: undefined, help: 'flex-auth decision endpoint (POST). Required.' },
+  STS_SIDECAR_STS_ENDPOINT: { schema: httpUrl.optional(), default: undefined, help: 'STS endpoint; unset means AWS STS for the region.' },
+  STS_SIDECAR_STS_REGION: { schema: z.string().regex(/^[a-z0-9-]{2,32}$/, 'must be a region name such as us-east-1'), default: 'us-east-1', help: 'Region used to sign STS requests.' },
+  STS_SIDECAR_ROLE_ARN: { schema: z.string().regex(/^arn:[^\s]+$/, 'must be an ARN').optional(), default: undefined, help: 'RoleArn sent to AssumeRoleWithWebIdentity; unset means not sent (MinIO claim mode).' },
+  STS_SIDECAR_SESSION_NAME: { schema: z.string().regex(/^[\w+=,.@-]{2,64}$/, 'must match [\\w+=,.@-]{2,64}').optional(), default: undefined, help: 'RoleSessionName; unset means derived from the token sub.' },
+  STS_SIDECAR_BACKEND: { schema: z.enum(BACKENDS).optional(), default: undefined, help: 'STS flavour: aws, ceph-rgw, minio or generic; unset means aws without an endpoint, generic with one.' },
+  STS_SIDECAR_STS_MIN_DURATION_SECONDS: { schema: intString(1, 43200), default: '900', help: 'Smallest DurationSeconds the STS accepts; a grant below it fails closed.' },
+  STS_SIDECAR_STS_MAX_DURATION_SECONDS: { schema: intString(60, 43200), default: '3600', help: 'Largest DurationSeconds the role allows; longer grants are stepped down to it.' },
+  STS_SIDECAR_OUTPUT_DIR: { schema: z.string().min(1), default: '/var/run/sts-sidecar/credentials', help: 'Directory the credential set is written to (atomic ..data swap).' },
+  STS_SIDECAR_FILE_MODE: { schema: fileMode, default: '0440', help: 'Mode of the credential files, applied on every write.' },
+  STS_SIDECAR_CA_FILE: { schema: z.string().min(1).optional(), default: undefined, help: 'Extra PEM CA certificates trusted for flex-auth and the STS.' },
+  STS_SIDECAR_LISTEN: { schema: listenString, default: '0.0.0.0:8081', help: 'Address of /healthz, /readyz and /metrics; off disables.' },
+  STS_SIDECAR_LOG_LEVEL: { schema: z.enum(LOG_LEVELS), default: 'info', help: 'pino log level.' },
+  STS_SIDECAR_WIPE_ON_EXIT: { schema: boolString, default: 'false', help: 'Remove the credential set when the sidecar stops.' },
+  STS_SIDECAR_REFRESH_FRACTION: { schema: fractionString(0.1, 0.9), default: '0.5', help: 'Refresh once this fraction of the lease has passed (before jitter).' },
+  STS_SIDECAR_REFRESH_JITTER: { schema: fractionString(0, 0.5), default: '0.1', help: 'Up to this fraction of the lease is taken off the refresh time at random.' },
+  STS_SIDECAR_READY_MARGIN_SECONDS: { schema: intString(0, 3600), default: '360', help: 'Ready only while the set on disk has more than this left (AWS SDKs treat <5 min as expired).' },
+  STS_SIDECAR_BACKOFF_INITIAL_SECONDS: { schema: fractionString(0.01, 600), default: '1', help: 'First retry delay cap after a failure (full jitter).' },
+  STS_SIDECAR_BACKOFF_MAX_SECONDS: { schema: fractionString(0.1, 3600), default: '60', help: 'Largest retry delay cap after repeated failures.' },
+  STS_SIDECAR_REQUEST_TIMEOUT_SECONDS: { schema: fractionString(0.1, 300), default: '10', help: 'Deadline of each flex-auth and STS call.' },
+  STS_SIDECAR_CONFIG_FILE: { schema: z.string().min(1).optional(), default: undefined, help: 'Optional JSON file of these variables; the environment wins over it.' },
+} as const;
+
+export type VariableName = keyof typeof VARIABLES;
+export const VARIABLE_NAMES = Object.keys(VARIABLES) as VariableName[];
+
+/** Variables whose value is never printed, not even by check-config. */
+export const SECRET_VARIABLES: ReadonlySet<VariableName> = new Set<VariableName>([]);
+
+/** Variables that must be set (no default). */
+export const REQUIRED_VARIABLES: readonly VariableName[] = [
+  'STS_SIDECAR_TENANT',
+  'STS_SIDECAR_BUCKET',
+  'STS_SIDECAR_FLEX_AUTH_URL',
+];
+
+/** The parsed, validated, frozen configuration the whole process runs on. */
+export interface Config {
+  readonly tokenFile: string;
+  readonly tokenAudience: string | undefined;
+  readonly tenant: string;
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly actions: readonly ActionGroup[];
+  readonly ttlSeconds: number;
+  readonly flexAuthUrl: string;
+  readonly stsEndpoint: string | undefined;
+  readonly stsRegion: string;
+  readonly roleArn: string | undefined;
+  readonly sessionName: string | undefined;
+  readonly backend: Backend;
+  readonly stsMinDurationSeconds: number;
+  readonly stsMaxDurationSeconds: number;
+  readonly outputDir: string;
+  readonly fileMode: number;
+  readonly caFile: string | undefined;
+  readonly listen: { readonly host: string; readonly port: number } | undefined;
+  readonly logLevel: (typeof LOG_LEVELS)[number];
+  readonly wipeOnExit: boolean;
+  readonly refreshFraction: number;
+  readonly refreshJitter: number;
+  readonly readyMarginSeconds: number;
+  readonly backoffInitialSeconds: number;
+  readonly backoffMaxSeconds: number;
+  readonly requestTimeoutSeconds: number;
+}

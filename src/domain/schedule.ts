@@ -1,0 +1,67 @@
+/** Refresh tuning, all in milliseconds or fractions of the lease. */
+export interface SchedulePolicy {
+  /** Refresh once this fraction of the lease has passed (before jitter). */
+  readonly refreshFraction: number;
+  /** Up to this fraction of the lease is taken off the refresh time at random. */
+  readonly refreshJitter: number;
+  /** A set with this much or less left is not good enough to serve (readiness turns false). */
+  readonly readyMarginMs: number;
+  readonly backoffInitialMs: number;
+  readonly backoffMaxMs: number;
+}
+
+/** The lifetime of the set on disk. */
+export interface LeaseWindow {
+  readonly issuedAtMs: number;
+  readonly expiresAtMs: number;
+}
+
+/**
+ * The refresh must happen while the set still has margin plus this slack left, so that a slow exchange
+ * or a short retry still finishes before readiness would drop.
+ */
+export function refreshSlackMs(window: LeaseWindow, policy: SchedulePolicy): number {
+  const usable = window.expiresAtMs - window.issuedAtMs - policy.readyMarginMs;
+  return Math.max(0, Math.min(60_000, usable * 0.1));
+}
+
+/**
+ * When to start the next refresh of a freshly written lease. `random` is a uniform draw in [0, 1): the
+ * jitter spreads a fleet that started together over a window of the lease instead of a single instant.
+ * The result is never later than the last moment that leaves the margin plus slack, and never earlier
+ * than the issue time.
+ */
+export function nextRefreshAt(window: LeaseWindow, policy: SchedulePolicy, random: number): number {
+  const lifetime = Math.max(0, window.expiresAtMs - window.issuedAtMs);
+  const planned = window.issuedAtMs + lifetime * policy.refreshFraction - lifetime * policy.refreshJitter * random;
+  const latest = window.expiresAtMs - policy.readyMarginMs - refreshSlackMs(window, policy);
+  return Math.max(window.issuedAtMs, Math.min(planned, latest));
+}
+
+/** The cap of the retry delay after `failures` consecutive failures (1 = the first failure). */
+export function backoffCapMs(failures: number, policy: SchedulePolicy): number {
+  const exponent = Math.min(Math.max(failures - 1, 0), 30);
+  return Math.min(policy.backoffMaxMs, policy.backoffInitialMs * 2 ** exponent);
+}
+
+/**
+ * Delay before the next attempt after a failure: exponential backoff with full jitter, capped. While a
+ * set is on disk with more than the margin left, the retry never sleeps past the moment it would fall
+ * under the margin, so an outage that ends in time is noticed before readiness drops.
+ */
+export function retryDelayMs(
+  failures: number,
+  policy: SchedulePolicy,
+  random: number,
+  nowMs: number,
+  onDisk: LeaseWindow | undefined,
+): number {
+  const cap = backoffCapMs(failures, policy);
+  // A floor keeps a fleet that all drew near zero from retrying in a hot loop.
+  let delay = Math.max(cap * random, Math.min(cap, policy.backoffInitialMs) / 10);
+  if (onDisk) {
+    const untilMargin = onDisk.expiresAtMs - policy.readyMarginMs - nowMs;
+    if (untilMargin > 0) delay = Math.min(delay, untilMargin);
+  }
+  return delay;
+}

@@ -1,0 +1,54 @@
+import http from 'node:http';
+
+/** What the endpoints read; the server never reaches into the loop. */
+export interface HealthView {
+  live(): { ok: boolean; body: object };
+  ready(): { ok: boolean; body: object };
+  metrics(): Promise<{ contentType: string; body: string }>;
+}
+
+/** Serves /healthz, /readyz and /metrics; everything else is 404. */
+export async function startHealthServer(options: {
+  host: string;
+  port: number;
+  view: HealthView;
+}): Promise<{ port: number; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    const url = (req.url ?? '/').split('?')[0];
+    const send = (status: number, type: string, body: string) => {
+      res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    };
+    if (req.method !== 'GET' && req.method !== 'HEAD') return send(405, 'text/plain', 'method not allowed\n');
+    if (url === '/healthz' || url === '/readyz') {
+      const r = url === '/healthz' ? options.view.live() : options.view.ready();
+      return send(r.ok ? 200 : 503, 'application/json', JSON.stringify(r.body) + '\n');
+    }
+    if (url === '/metrics') {
+      options.view.metrics().then(
+        (m) => send(200, m.contentType, m.body),
+        () => send(500, 'text/plain', 'metrics unavailable\n'),
+      );
+      return;
+    }
+    send(404, 'text/plain', 'not found\n');
+  });
+  server.keepAliveTimeout = 5_000;
+  server.requestTimeout = 10_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address();
+  return {
+    port: typeof address === 'object' && address ? address.port : options.port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

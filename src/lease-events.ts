@@ -1,0 +1,72 @@
+import type { ErrorCode } from './errors.ts';
+
+/** Audit fields every lease event carries; none of them is a secret. */
+export interface LeaseAudit {
+  readonly issuer: string | undefined;
+  readonly subject: string | undefined;
+  readonly tenant: string;
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly backend: string;
+  readonly attempt: number;
+}
+
+/**
+ * What the lease loop reports. Events named like log events (`lease.*`) become exactly one log line
+ * each; `loop.*` and `call.*` only feed health and metrics.
+ */
+export type LeaseEvent =
+  | (LeaseAudit & {
+      readonly event: 'lease.acquired' | 'lease.renewed';
+      readonly actions: readonly string[];
+      readonly decision_id: string;
+      readonly ttl_seconds: number;
+      readonly requested_ttl_seconds: number;
+      readonly stepped_down: boolean;
+      readonly expiration: string;
+      readonly expires_at_ms: number;
+      readonly access_key_id: string;
+      readonly sts_request_id: string | undefined;
+      readonly session_name: string;
+      readonly next_refresh: string;
+    })
+  | (LeaseAudit & {
+      readonly event: 'lease.denied';
+      readonly code: ErrorCode;
+      readonly decision_id: string | undefined;
+      readonly reasons: readonly string[];
+      readonly message: string;
+      readonly next_attempt: string;
+    })
+  | (LeaseAudit & {
+      readonly event: 'lease.failed';
+      readonly code: ErrorCode | 'ERR_UNEXPECTED';
+      readonly message: string;
+      readonly retryable: boolean;
+      readonly sts_request_id: string | undefined;
+      readonly http_status: number | undefined;
+      readonly set_kept_until: string | undefined;
+      readonly next_attempt: string;
+    })
+  | {
+      readonly event: 'lease.expired';
+      readonly tenant: string;
+      readonly expiration: string;
+      readonly access_key_id: string | undefined;
+    }
+  | {
+      readonly event: 'lease.revoked';
+      readonly tenant: string;
+      readonly reason: 'denied' | 'wipe_on_exit';
+      readonly access_key_id: string | undefined;
+    }
+  | { readonly event: 'loop.attempt'; readonly at_ms: number; readonly deadline_ms: number }
+  | { readonly event: 'loop.sleep'; readonly at_ms: number; readonly until_ms: number }
+  | {
+      readonly event: 'call.finished';
+      readonly target: 'flex_auth' | 'sts';
+      readonly outcome: string;
+      readonly seconds: number;
+    };
+
+export type LeaseReporter = (event: LeaseEvent) => void;

@@ -1,0 +1,339 @@
+import type { ActionGroup } from './config/schema.ts';
+import { formatExpiration, type CredentialSet } from './domain/credentials.ts';
+import { narrowGrant, type DurationLimits } from './domain/grant.ts';
+import { nextRefreshAt, retryDelayMs, type LeaseWindow, type SchedulePolicy } from './domain/schedule.ts';
+import { buildSessionPolicy, sessionNameFromSubject } from './domain/session-policy.ts';
+import { errorCode, isSidecarError, PolicyDeniedError, SidecarError, StsError, type ErrorCode } from './errors.ts';
+import type { LeaseAudit, LeaseReporter } from './lease-events.ts';
+import type { AssumeResult, Clock, CredentialIssuer, CredentialSink, DecisionRequest, PolicyClient, Token, TokenSource } from './ports.ts';
+
+/** What one workload asks for, and how the loop behaves. */
+export interface LeaseSettings {
+  readonly tenant: string;
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly actions: readonly ActionGroup[];
+  readonly ttlSeconds: number;
+  readonly roleArn: string | undefined;
+  readonly sessionName: string | undefined;
+  readonly backend: string;
+  readonly durationLimits: DurationLimits;
+  readonly schedule: SchedulePolicy;
+  /** Upper bound of one whole attempt (token, decision, exchange, write), for liveness. */
+  readonly attemptDeadlineMs: number;
+}
+
+export interface LeaseLoopDeps {
+  readonly tokens: TokenSource;
+  readonly policy: PolicyClient;
+  readonly issuer: CredentialIssuer;
+  readonly sink: CredentialSink;
+  readonly clock: Clock;
+  /** Uniform in [0, 1). */
+  readonly random: () => number;
+  readonly report: LeaseReporter;
+}
+
+/** A credential set with everything the audit trail needs. */
+export interface Exchange {
+  readonly credentials: CredentialSet;
+  readonly token: Token;
+  readonly decisionId: string;
+  readonly actions: readonly ActionGroup[];
+  readonly ttlSeconds: number;
+  readonly steppedDown: boolean;
+  readonly sessionName: string;
+  readonly stsRequestId: string | undefined;
+  readonly startedAtMs: number;
+}
+
+/**
+ * Errors that mean "you may not hold credentials now": the set on disk is removed at once. Everything
+ * else (outages, malformed answers, STS trouble) keeps the last valid set until it expires.
+ */
+const DENY_CODES: ReadonlySet<ErrorCode | 'ERR_UNEXPECTED'> = new Set<ErrorCode | 'ERR_UNEXPECTED'>([
+  'ERR_POLICY_DENIED',
+  'ERR_NOTHING_GRANTED',
+  'ERR_TTL_BELOW_STS_MINIMUM',
+  'ERR_POLICY_OBLIGATION_UNSUPPORTED',
+  'ERR_TOKEN_TENANT_MISMATCH',
+]);
+
+export function isDenial(err: unknown): boolean {
+  return DENY_CODES.has(errorCode(err));
+}
+
+interface OnDisk extends LeaseWindow {
+  readonly accessKeyId: string | undefined;
+}
+
+/**
+ * Keeps one credential set fresh: token -> decision -> exchange -> write, then sleeps until the
+ * schedule says to refresh, removing the set when it expires or is denied. Talks only to ports.
+ */
+export class LeaseLoop {
+  readonly #s: LeaseSettings;
+  readonly #d: LeaseLoopDeps;
+  #onDisk: OnDisk | undefined;
+  #wroteThisRun = false;
+  #attempt = 0;
+  #failures = 0;
+  #wake: AbortController | undefined;
+  #wakeRequested = false;
+  #lastToken: Token | undefined;
+
+  constructor(settings: LeaseSettings, deps: LeaseLoopDeps) {
+    this.#s = settings;
+    this.#d = deps;
+  }
+
+  /** Number of consecutive failed attempts. */
+  get failures(): number {
+    return this.#failures;
+  }
+
+  /** Wake the loop and refresh now (SIGHUP, or a token rotation after a failure). */
+  refreshNow(): void {
+    this.#wakeRequested = true;
+    this.#wake?.abort();
+  }
+
+  /** One full exchange without touching the sink (credential-process mode). */
+  async exchange(signal?: AbortSignal): Promise<Exchange> {
+    const { clock } = this.#d;
+    const s = this.#s;
+    const startedAtMs = clock.now();
+    const token = await this.#d.tokens.read(signal);
+    this.#lastToken = token;
+    if (token.tenant !== undefined && token.tenant !== s.tenant) {
+      throw new SidecarError(
+        'ERR_TOKEN_TENANT_MISMATCH',
+        `token tenant claim does not match STS_SIDECAR_TENANT (${s.tenant}); refusing to ask for credentials`,
+      );
+    }
+    const request: DecisionRequest = {
+      protected_system: 'object-storage',
+      tenant: s.tenant,
+      resource: { bucket: s.bucket, prefix: s.prefix },
+      actions: s.actions,
+      ttl_seconds: s.ttlSeconds,
+    };
+    const answer = await this.#timed('flex_auth', () => this.#d.policy.decide(request, token.raw, signal));
+    const grant = narrowGrant({ actions: s.actions, ttlSeconds: s.ttlSeconds }, answer, s.durationLimits);
+    const sessionName = s.sessionName ?? sessionNameFromSubject(token.subject);
+    const assume = (durationSeconds: number) =>
+      this.#timed('sts', () =>
+        this.#d.issuer.assume(
+          {
+            token: token.raw,
+            roleArn: s.roleArn,
+            sessionName,
+            durationSeconds,
+            policy: buildSessionPolicy({ bucket: s.bucket, prefix: s.prefix, actions: grant.actions }),
+          },
+          signal,
+        ),
+      );
+    let ttlSeconds = grant.ttlSeconds;
+    let steppedDown = grant.steppedDown;
+    let result: AssumeResult;
+    try {
+      result = await assume(ttlSeconds);
+    } catch (err) {
+      // The role's real maximum may be below the configured one: asking for less is always allowed.
+      if (errorCode(err) !== 'ERR_STS_DURATION_OUT_OF_RANGE' || ttlSeconds <= s.durationLimits.minSeconds) throw err;
+      ttlSeconds = s.durationLimits.minSeconds;
+      steppedDown = true;
+      result = await assume(ttlSeconds);
+    }
+    const now = clock.now();
+    if (result.credentials.expiresAtMs <= now) {
+      throw new StsError('ERR_STS_INVALID_RESPONSE', 'STS returned credentials that are already expired', {
+        requestId: result.requestId,
+      });
+    }
+    return {
+      credentials: result.credentials,
+      token,
+      decisionId: answer.decisionId,
+      actions: grant.actions,
+      ttlSeconds,
+      steppedDown,
+      sessionName,
+      stsRequestId: result.requestId,
+      startedAtMs,
+    };
+  }
+
+  /** One exchange, written to the sink, reported. Returns when the next refresh is due. */
+  async acquire(signal?: AbortSignal): Promise<{ exchange: Exchange; nextRefreshAtMs: number }> {
+    const exchange = await this.exchange(signal);
+    await this.#d.sink.write(exchange.credentials);
+    const window = { issuedAtMs: exchange.startedAtMs, expiresAtMs: exchange.credentials.expiresAtMs };
+    const nextRefreshAtMs = nextRefreshAt(window, this.#s.schedule, this.#d.random());
+    const renewed = this.#wroteThisRun && this.#onDisk !== undefined;
+    this.#onDisk = { ...window, accessKeyId: exchange.credentials.accessKeyId };
+    this.#wroteThisRun = true;
+    this.#d.report({
+      event: renewed ? 'lease.renewed' : 'lease.acquired',
+      ...this.#audit(exchange.token),
+      actions: exchange.actions,
+      decision_id: exchange.decisionId,
+      ttl_seconds: exchange.ttlSeconds,
+      requested_ttl_seconds: this.#s.ttlSeconds,
+      stepped_down: exchange.steppedDown,
+      expiration: formatExpiration(exchange.credentials.expiresAtMs),
+      expires_at_ms: exchange.credentials.expiresAtMs,
+      access_key_id: exchange.credentials.accessKeyId,
+      sts_request_id: exchange.stsRequestId,
+      session_name: exchange.sessionName,
+      next_refresh: new Date(nextRefreshAtMs).toISOString(),
+    });
+    return { exchange, nextRefreshAtMs };
+  }
+
+  /** Runs until `signal` aborts. Never throws for an attempt's failure; reports it and retries. */
+  async run(signal: AbortSignal): Promise<void> {
+    const onAbort = () => this.#wake?.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      // A directory problem here shows again, reported and retried, at the first attempt's write.
+      const existing = await this.#d.sink.prepare().catch(() => undefined);
+      if (existing) {
+        // A set left by an earlier run: keep serving it (the app must not lose access across a restart)
+        // but refresh at once, and still remove it when it expires.
+        this.#onDisk = { issuedAtMs: this.#d.clock.now(), expiresAtMs: existing.expiresAtMs, accessKeyId: undefined };
+      }
+      let nextAt = this.#d.clock.now();
+      while (!signal.aborted) {
+        await this.#sleepUntil(nextAt, signal);
+        if (signal.aborted) break;
+        nextAt = await this.#attemptOnce(signal);
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  /** Removes the set (wipe on exit). */
+  async wipe(): Promise<void> {
+    const had = this.#onDisk;
+    await this.#d.sink.remove();
+    this.#onDisk = undefined;
+    if (had) this.#d.report({ event: 'lease.revoked', tenant: this.#s.tenant, reason: 'wipe_on_exit', access_key_id: had.accessKeyId });
+  }
+
+  async #attemptOnce(signal: AbortSignal): Promise<number> {
+    const { clock } = this.#d;
+    this.#attempt++;
+    const start = clock.now();
+    this.#d.report({ event: 'loop.attempt', at_ms: start, deadline_ms: start + this.#s.attemptDeadlineMs });
+    try {
+      const { nextRefreshAtMs } = await this.acquire(signal);
+      this.#failures = 0;
+      return nextRefreshAtMs;
+    } catch (err) {
+      if (signal.aborted) return clock.now();
+      this.#failures++;
+      const now = clock.now();
+      const denied = isDenial(err);
+      if (denied) await this.#revoke();
+      const delay = retryDelayMs(this.#failures, this.#s.schedule, this.#d.random(), now, this.#onDisk);
+      const next = now + delay;
+      this.#reportFailure(err, denied, next);
+      return next;
+    }
+  }
+
+  async #revoke(): Promise<void> {
+    const had = this.#onDisk;
+    try {
+      await this.#d.sink.remove();
+    } finally {
+      this.#onDisk = undefined;
+    }
+    if (had) this.#d.report({ event: 'lease.revoked', tenant: this.#s.tenant, reason: 'denied', access_key_id: had.accessKeyId });
+  }
+
+  #reportFailure(err: unknown, denied: boolean, nextAtMs: number): void {
+    const audit = this.#audit(this.#lastToken);
+    const message = err instanceof Error ? err.message : String(err);
+    if (denied) {
+      this.#d.report({
+        event: 'lease.denied',
+        ...audit,
+        code: errorCode(err) as ErrorCode,
+        decision_id: err instanceof PolicyDeniedError ? err.decisionId : undefined,
+        reasons: err instanceof PolicyDeniedError ? err.reasons : [errorCode(err)],
+        message,
+        next_attempt: new Date(nextAtMs).toISOString(),
+      });
+      return;
+    }
+    this.#d.report({
+      event: 'lease.failed',
+      ...audit,
+      code: errorCode(err),
+      message,
+      retryable: isSidecarError(err) ? err.retryable : true,
+      sts_request_id: err instanceof StsError ? err.requestId : undefined,
+      http_status: err instanceof StsError ? err.httpStatus : undefined,
+      set_kept_until: this.#onDisk ? formatExpiration(this.#onDisk.expiresAtMs) : undefined,
+      next_attempt: new Date(nextAtMs).toISOString(),
+    });
+  }
+
+  async #sleepUntil(nextAt: number, signal: AbortSignal): Promise<void> {
+    const { clock } = this.#d;
+    for (;;) {
+      if (signal.aborted) return;
+      const now = clock.now();
+      const onDisk = this.#onDisk;
+      if (onDisk && now >= onDisk.expiresAtMs) {
+        this.#onDisk = undefined;
+        await this.#d.sink.remove();
+        this.#d.report({
+          event: 'lease.expired',
+          tenant: this.#s.tenant,
+          expiration: formatExpiration(onDisk.expiresAtMs),
+          access_key_id: onDisk.accessKeyId,
+        });
+        continue;
+      }
+      if (now >= nextAt || this.#wakeRequested) {
+        this.#wakeRequested = false;
+        return;
+      }
+      const until = onDisk ? Math.min(nextAt, onDisk.expiresAtMs) : nextAt;
+      this.#d.report({ event: 'loop.sleep', at_ms: now, until_ms: until });
+      this.#wake = new AbortController();
+      await clock.sleep(until - now, this.#wake.signal);
+      this.#wake = undefined;
+    }
+  }
+
+  #audit(token: Token | undefined): LeaseAudit {
+    return {
+      issuer: token?.issuer,
+      subject: token?.subject,
+      tenant: this.#s.tenant,
+      bucket: this.#s.bucket,
+      prefix: this.#s.prefix,
+      backend: this.#s.backend,
+      attempt: this.#attempt,
+    };
+  }
+
+  async #timed<T>(target: 'flex_auth' | 'sts', call: () => Promise<T>): Promise<T> {
+    const start = this.#d.clock.now();
+    let outcome = 'ok';
+    try {
+      return await call();
+    } catch (err) {
+      outcome = errorCode(err);
+      throw err;
+    } finally {
+      this.#d.report({ event: 'call.finished', target, outcome, seconds: (this.#d.clock.now() - start) / 1000 });
+    }
+  }
+}
