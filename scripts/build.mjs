@@ -17,9 +17,17 @@ await build({
   legalComments: 'linked',
   sourcemap: false,
   define: { __STS_SIDECAR_VERSION__: JSON.stringify(pkg.version) },
-  // Some CommonJS dependencies call require() for Node built-ins; give the ESM bundle a real one.
+  // CommonJS dependencies call require() for Node built-ins and read __filename (write-file-atomic
+  // names its temporaries after it); give the ESM bundle real ones.
   banner: {
-    js: "#!/usr/bin/env node\nimport { createRequire as __stsCreateRequire } from 'node:module';\nconst require = __stsCreateRequire(import.meta.url);",
+    js: [
+      '#!/usr/bin/env node',
+      "import { createRequire as __stsCreateRequire } from 'node:module';",
+      "import { fileURLToPath as __stsFileURLToPath } from 'node:url';",
+      'const require = __stsCreateRequire(import.meta.url);',
+      'const __filename = __stsFileURLToPath(import.meta.url);',
+      "const __dirname = __filename.slice(0, __filename.lastIndexOf('/'));",
+    ].join('\n'),
   },
   logLevel: 'warning',
 });

@@ -103,6 +103,7 @@ export class LeaseLoop {
     const { clock } = this.#d;
     const s = this.#s;
     const startedAtMs = clock.now();
+    this.#attempt++;
     const token = await this.#d.tokens.read(signal);
     this.#lastToken = token;
     if (token.tenant !== undefined && token.tenant !== s.tenant) {
@@ -225,7 +226,6 @@ export class LeaseLoop {
 
   async #attemptOnce(signal: AbortSignal): Promise<number> {
     const { clock } = this.#d;
-    this.#attempt++;
     const start = clock.now();
     this.#d.report({ event: 'loop.attempt', at_ms: start, deadline_ms: start + this.#s.attemptDeadlineMs });
     try {

@@ -201,7 +201,7 @@ async function unlinkIfLink(p: string): Promise<void> {
 }
 
 function translateFsError(err: unknown, dir: string): OutputError {
-  const code = (err as NodeJS.ErrnoException).code ?? 'error';
+  const code = (err as NodeJS.ErrnoException).code ?? (err instanceof Error ? err.name : 'error');
   const why: Record<string, string> = {
     ENOSPC: 'no space left on the device',
     EROFS: 'the file system is read-only',

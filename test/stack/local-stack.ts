@@ -1,0 +1,169 @@
+/**
+ * The local stack the tests and the demo share, all on 127.0.0.1: a real OIDC issuer (jose, x5c JWKS)
+ * writing a kubelet-style projected token, the flex-auth-compatible decision server, and an STS: the
+ * real Ceph RGW when it is usable here, otherwise (or on request) the STS stand-in.
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { startDecisionServer, type DecisionServer, type PolicyFile } from './decision-server.ts';
+import { startOidcIssuer, type OidcIssuer } from './oidc-issuer.ts';
+import { writeProjectedToken } from './projected-token.ts';
+import { startStsStandIn, type StsStandIn } from './sts-stand-in.ts';
+import { ensureRgw, rgwUsable, setupTenant, type RgwStack, type RgwTenantSetup } from './ceph-rgw.ts';
+import { recordSecret } from '../support/secrets.ts';
+
+export type StsChoice = 'ceph-rgw' | 'stand-in' | 'auto';
+
+export interface LocalStackOptions {
+  sts?: StsChoice;
+  tenant?: string;
+  bucket?: string;
+  prefix?: string;
+  audience?: string;
+  subject?: string;
+  /** Lifetime of each minted projected token. */
+  tokenTtlSeconds?: number;
+  /** Stand-in only: lease length regardless of DurationSeconds. */
+  leaseSeconds?: number;
+  /** Stand-in only: DurationSeconds bounds. */
+  minDurationSeconds?: number;
+  maxDurationSeconds?: number;
+  /** Ceph RGW only: the role's MaxSessionDuration. */
+  roleMaxSessionDuration?: number;
+  roleName?: string;
+  policy?: PolicyFile;
+  /** Extra claims on minted tokens (e.g. tenant). */
+  claims?: Record<string, unknown>;
+}
+
+export interface LocalStack {
+  readonly dir: string;
+  readonly tokenFile: string;
+  readonly outputDir: string;
+  readonly policyFile: string;
+  readonly issuer: OidcIssuer;
+  readonly decision: DecisionServer;
+  readonly stsKind: 'ceph-rgw' | 'stand-in';
+  readonly standIn: StsStandIn | undefined;
+  readonly rgw: { stack: RgwStack; tenant: RgwTenantSetup } | undefined;
+  readonly tenant: string;
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly audience: string;
+  readonly subject: string;
+  /** STS_SIDECAR_* settings for a sidecar on this stack. */
+  readonly env: Record<string, string>;
+  writePolicy(policy: PolicyFile): Promise<void>;
+  /** Mints a fresh token and swaps it in the kubelet way; returns it. */
+  rotateToken(claims?: Record<string, unknown>, ttlSeconds?: number): Promise<string>;
+  close(): Promise<void>;
+}
+
+export function defaultPolicy(tenant: string, bucket: string, prefix: string): PolicyFile {
+  return { rules: [{ tenant, subject: '*', bucket, prefix, actions: ['read', 'write', 'list'], max_ttl_seconds: 3600 }] };
+}
+
+export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
+  const tenant = options.tenant ?? 'team-a';
+  const bucket = options.bucket ?? 'artifacts';
+  const prefix = options.prefix ?? 'team-a/';
+  const audience = options.audience ?? 'sts.local';
+  const subject = options.subject ?? 'system:serviceaccount:team-a:artifact-store';
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'sts-stack-'));
+  const tokenDir = path.join(dir, 'token');
+  const outputDir = path.join(dir, 'credentials');
+  const policyFile = path.join(dir, 'policy.json');
+  await mkdir(tokenDir, { recursive: true });
+  await mkdir(outputDir, { recursive: true });
+  const writePolicy = (p: PolicyFile) => writeFile(policyFile, JSON.stringify(p, null, 2));
+  await writePolicy(options.policy ?? defaultPolicy(tenant, bucket, prefix));
+
+  const issuer = await startOidcIssuer({ path: `/issuer-${path.basename(dir).slice(-6).toLowerCase()}` });
+  const decision = await startDecisionServer({ policyFile, issuerUrl: issuer.url, audience });
+
+  let choice = options.sts ?? 'auto';
+  if (choice === 'auto') choice = rgwUsable().ok ? 'ceph-rgw' : 'stand-in';
+
+  let standIn: StsStandIn | undefined;
+  let rgw: LocalStack['rgw'];
+  const env: Record<string, string> = {
+    STS_SIDECAR_TOKEN_FILE: path.join(tokenDir, 'token'),
+    STS_SIDECAR_TOKEN_AUDIENCE: audience,
+    STS_SIDECAR_TENANT: tenant,
+    STS_SIDECAR_BUCKET: bucket,
+    STS_SIDECAR_PREFIX: prefix,
+    STS_SIDECAR_ACTIONS: 'read,write,list',
+    STS_SIDECAR_FLEX_AUTH_URL: decision.url,
+    STS_SIDECAR_OUTPUT_DIR: outputDir,
+    STS_SIDECAR_LISTEN: '127.0.0.1:0',
+    STS_SIDECAR_REQUEST_TIMEOUT_SECONDS: '5',
+  };
+  if (choice === 'ceph-rgw') {
+    const stack = await ensureRgw();
+    const roleName = options.roleName ?? `sidecar-${path.basename(dir).slice(-6).toLowerCase().replace(/[^a-z0-9]/g, 'x')}`;
+    const t = await setupTenant(stack, {
+      issuerUrl: issuer.url,
+      thumbprint: issuer.thumbprint,
+      audience,
+      bucket,
+      roleName,
+      maxSessionDuration: options.roleMaxSessionDuration ?? 3600,
+    });
+    rgw = { stack, tenant: t };
+    Object.assign(env, {
+      STS_SIDECAR_STS_ENDPOINT: stack.endpoint,
+      STS_SIDECAR_STS_REGION: stack.region,
+      STS_SIDECAR_ROLE_ARN: t.roleArn,
+      STS_SIDECAR_BACKEND: 'ceph-rgw',
+    });
+  } else {
+    standIn = await startStsStandIn({
+      issuerUrl: issuer.url,
+      audience,
+      leaseSeconds: options.leaseSeconds,
+      minDurationSeconds: options.minDurationSeconds,
+      maxDurationSeconds: options.maxDurationSeconds,
+    });
+    Object.assign(env, {
+      STS_SIDECAR_STS_ENDPOINT: standIn.endpoint,
+      STS_SIDECAR_ROLE_ARN: 'arn:aws:iam::000000000000:role/stand-in',
+      STS_SIDECAR_BACKEND: 'generic',
+    });
+  }
+
+  const rotateToken = async (claims?: Record<string, unknown>, ttlSeconds?: number) => {
+    const token = await issuer.mint(
+      { sub: subject, aud: audience, ...options.claims, ...claims },
+      { ttlSeconds: ttlSeconds ?? options.tokenTtlSeconds ?? 3600 },
+    );
+    recordSecret(token);
+    await writeProjectedToken(tokenDir, token);
+    return token;
+  };
+  await rotateToken();
+
+  return {
+    dir,
+    tokenFile: env.STS_SIDECAR_TOKEN_FILE!,
+    outputDir,
+    policyFile,
+    issuer,
+    decision,
+    stsKind: choice,
+    standIn,
+    rgw,
+    tenant,
+    bucket,
+    prefix,
+    audience,
+    subject,
+    env,
+    writePolicy,
+    rotateToken,
+    async close() {
+      await Promise.allSettled([issuer.close(), decision.close(), standIn?.close()]);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
