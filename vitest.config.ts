@@ -1,14 +1,17 @@
 import { defineConfig } from 'vitest/config';
 
-export const stressGlob = '**/*.stress.test.ts';
+/** Long-running proofs (10,000 rotations, 500 kills) live in `npm run test:stress`. */
+export const STRESS_GLOB = '**/*.stress.test.ts';
 
 export default defineConfig({
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
-    exclude: ['**/node_modules/**', stressGlob],
+    exclude: ['**/node_modules/**', STRESS_GLOB],
+    globalSetup: ['test/support/secret-scan-global.ts', 'test/stack/rgw-global-setup.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
-    reporters: ['default'],
+    // Two cores: more workers only make the process-level tests fight over CPU.
+    maxWorkers: 2,
   },
 });
