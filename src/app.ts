@@ -4,7 +4,14 @@ import { STSClient } from '@aws-sdk/client-sts';
 import type { Config } from './config/schema.ts';
 import { describeConfig } from './config/load.ts';
 import { toCredentialProcess } from './domain/credentials.ts';
-import { applyHealthEvent, describeHealth, initialHealth, isLive, isReady, type HealthState } from './domain/health.ts';
+import {
+  applyHealthEvent,
+  describeHealth,
+  initialHealth,
+  isLive,
+  isReady,
+  type HealthState,
+} from './domain/health.ts';
 import { CredentialDirectory } from './adapters/credential-dir.ts';
 import { FlexAuthClient } from './adapters/flex-auth.ts';
 import { createHttpTransport } from './adapters/http-transport.ts';
@@ -41,9 +48,13 @@ function trustedCas(ctx: AppContext): string[] | undefined {
   try {
     pem = ctx.readTextFile(file);
   } catch (err) {
-    throw new SidecarError('ERR_CONFIG', `STS_SIDECAR_CA_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`, {
-      cause: err,
-    });
+    throw new SidecarError(
+      'ERR_CONFIG',
+      `STS_SIDECAR_CA_FILE: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      {
+        cause: err,
+      },
+    );
   }
   if (!pem.includes('-----BEGIN CERTIFICATE-----')) {
     throw new SidecarError('ERR_CONFIG', `STS_SIDECAR_CA_FILE: ${file} holds no PEM certificate`);
@@ -94,7 +105,10 @@ function wire(ctx: AppContext, report: LeaseReporter): Wiring {
       tokens,
       policy: new FlexAuthClient({
         url: c.flexAuthUrl,
-        transport: createHttpTransport({ ...(ca ? { ca } : {}), maxResponseBytes: MAX_POLICY_RESPONSE_BYTES }),
+        transport: createHttpTransport({
+          ...(ca ? { ca } : {}),
+          maxResponseBytes: MAX_POLICY_RESPONSE_BYTES,
+        }),
         timeoutMs,
       }),
       issuer: new StsCredentialIssuer({ client: stsClient, timeoutMs }),
@@ -178,14 +192,22 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
   const report: LeaseReporter = (event) => {
     switch (event.event) {
       case 'loop.attempt':
-        health = applyHealthEvent(health, { type: 'attempt-started', atMs: event.at_ms, deadlineMs: event.deadline_ms });
+        health = applyHealthEvent(health, {
+          type: 'attempt-started',
+          atMs: event.at_ms,
+          deadlineMs: event.deadline_ms,
+        });
         break;
       case 'loop.sleep':
         health = applyHealthEvent(health, { type: 'sleeping', atMs: event.at_ms, untilMs: event.until_ms });
         break;
       case 'lease.acquired':
       case 'lease.renewed':
-        health = applyHealthEvent(health, { type: 'lease-written', atMs: now(), expiresAtMs: event.expires_at_ms });
+        health = applyHealthEvent(health, {
+          type: 'lease-written',
+          atMs: now(),
+          expiresAtMs: event.expires_at_ms,
+        });
         break;
       case 'lease.failed':
       case 'lease.denied':
@@ -210,9 +232,18 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
         host: config.listen.host,
         port: config.listen.port,
         view: {
-          live: () => ({ ok: isLive(health, now(), graceMs), body: { live: isLive(health, now(), graceMs) } }),
-          ready: () => ({ ok: isReady(health, now(), marginMs), body: describeHealth(health, now(), marginMs) }),
-          metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
+          live: () => ({
+            ok: isLive(health, now(), graceMs),
+            body: { live: isLive(health, now(), graceMs) },
+          }),
+          ready: () => ({
+            ok: isReady(health, now(), marginMs),
+            body: describeHealth(health, now(), marginMs),
+          }),
+          metrics: async () => ({
+            contentType: metrics.registry.contentType,
+            body: await metrics.registry.metrics(),
+          }),
         },
       })
     : undefined;
@@ -267,9 +298,14 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
       signal.removeEventListener('abort', stopAll);
       await Promise.allSettled([watcher?.close(), server?.close()]);
       if (config.wipeOnExit) {
-        await w.loop.wipe().catch((err: unknown) =>
-          logger.error({ event: 'sidecar.wipe_failed', message: (err as Error).message }, 'wipe on exit failed'),
-        );
+        await w.loop
+          .wipe()
+          .catch((err: unknown) =>
+            logger.error(
+              { event: 'sidecar.wipe_failed', message: (err as Error).message },
+              'wipe on exit failed',
+            ),
+          );
       }
       w.close();
       logger.info({ event: 'sidecar.stopped', wiped: config.wipeOnExit }, 'sidecar stopped');

@@ -3,9 +3,25 @@ import { formatExpiration, type CredentialSet } from './domain/credentials.ts';
 import { narrowGrant, type DurationLimits } from './domain/grant.ts';
 import { nextRefreshAt, retryDelayMs, type LeaseWindow, type SchedulePolicy } from './domain/schedule.ts';
 import { buildSessionPolicy, sessionNameFromSubject } from './domain/session-policy.ts';
-import { errorCode, isSidecarError, PolicyDeniedError, SidecarError, StsError, type ErrorCode } from './errors.ts';
+import {
+  errorCode,
+  isSidecarError,
+  PolicyDeniedError,
+  SidecarError,
+  StsError,
+  type ErrorCode,
+} from './errors.ts';
 import type { LeaseAudit, LeaseReporter } from './lease-events.ts';
-import type { AssumeResult, Clock, CredentialIssuer, CredentialSink, DecisionRequest, PolicyClient, Token, TokenSource } from './ports.ts';
+import type {
+  AssumeResult,
+  Clock,
+  CredentialIssuer,
+  CredentialSink,
+  DecisionRequest,
+  PolicyClient,
+  Token,
+  TokenSource,
+} from './ports.ts';
 
 /** What one workload asks for, and how the loop behaves. */
 export interface LeaseSettings {
@@ -142,7 +158,8 @@ export class LeaseLoop {
       result = await assume(ttlSeconds);
     } catch (err) {
       // The role's real maximum may be below the configured one: asking for less is always allowed.
-      if (errorCode(err) !== 'ERR_STS_DURATION_OUT_OF_RANGE' || ttlSeconds <= s.durationLimits.minSeconds) throw err;
+      if (errorCode(err) !== 'ERR_STS_DURATION_OUT_OF_RANGE' || ttlSeconds <= s.durationLimits.minSeconds)
+        throw err;
       ttlSeconds = s.durationLimits.minSeconds;
       steppedDown = true;
       result = await assume(ttlSeconds);
@@ -203,7 +220,11 @@ export class LeaseLoop {
       if (existing) {
         // A set left by an earlier run: keep serving it (the app must not lose access across a restart)
         // but refresh at once, and still remove it when it expires.
-        this.#onDisk = { issuedAtMs: this.#d.clock.now(), expiresAtMs: existing.expiresAtMs, accessKeyId: undefined };
+        this.#onDisk = {
+          issuedAtMs: this.#d.clock.now(),
+          expiresAtMs: existing.expiresAtMs,
+          accessKeyId: undefined,
+        };
       }
       let nextAt = this.#d.clock.now();
       while (!signal.aborted) {
@@ -221,7 +242,13 @@ export class LeaseLoop {
     const had = this.#onDisk;
     await this.#d.sink.remove();
     this.#onDisk = undefined;
-    if (had) this.#d.report({ event: 'lease.revoked', tenant: this.#s.tenant, reason: 'wipe_on_exit', access_key_id: had.accessKeyId });
+    if (had)
+      this.#d.report({
+        event: 'lease.revoked',
+        tenant: this.#s.tenant,
+        reason: 'wipe_on_exit',
+        access_key_id: had.accessKeyId,
+      });
   }
 
   async #attemptOnce(signal: AbortSignal): Promise<number> {
@@ -252,7 +279,13 @@ export class LeaseLoop {
     } finally {
       this.#onDisk = undefined;
     }
-    if (had) this.#d.report({ event: 'lease.revoked', tenant: this.#s.tenant, reason: 'denied', access_key_id: had.accessKeyId });
+    if (had)
+      this.#d.report({
+        event: 'lease.revoked',
+        tenant: this.#s.tenant,
+        reason: 'denied',
+        access_key_id: had.accessKeyId,
+      });
   }
 
   #reportFailure(err: unknown, denied: boolean, nextAtMs: number): void {
@@ -333,7 +366,12 @@ export class LeaseLoop {
       outcome = errorCode(err);
       throw err;
     } finally {
-      this.#d.report({ event: 'call.finished', target, outcome, seconds: (this.#d.clock.now() - start) / 1000 });
+      this.#d.report({
+        event: 'call.finished',
+        target,
+        outcome,
+        seconds: (this.#d.clock.now() - start) / 1000,
+      });
     }
   }
 }

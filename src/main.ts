@@ -40,13 +40,17 @@ function parseArgs(argv: readonly string[]): Command | 'help' | 'version' | { er
   if (args.includes('-v') || args.includes('--version')) return 'version';
   if (args.length > 1) return { error: `too many arguments: ${args.join(' ')}` };
   const command = args[0] ?? 'run';
-  return (COMMANDS as readonly string[]).includes(command) ? (command as Command) : { error: `unknown command: ${command}` };
+  return (COMMANDS as readonly string[]).includes(command)
+    ? (command as Command)
+    : { error: `unknown command: ${command}` };
 }
 
 function configWarnings(config: Config): string[] {
   const warnings: string[] = [];
-  if (config.tokenAudience === undefined) warnings.push('STS_SIDECAR_TOKEN_AUDIENCE is not set: the token audience is not checked locally');
-  if (config.ttlSeconds > 3600) warnings.push('STS_SIDECAR_TTL_SECONDS is over 3600: short leases are the main revocation control');
+  if (config.tokenAudience === undefined)
+    warnings.push('STS_SIDECAR_TOKEN_AUDIENCE is not set: the token audience is not checked locally');
+  if (config.ttlSeconds > 3600)
+    warnings.push('STS_SIDECAR_TTL_SECONDS is over 3600: short leases are the main revocation control');
   if (config.actions.includes('delete')) warnings.push('STS_SIDECAR_ACTIONS includes delete');
   return warnings;
 }
@@ -72,14 +76,22 @@ async function main(): Promise<number> {
     config = loadConfig(process.env, (p) => readFileSync(p, 'utf8'));
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`sts-sidecar: invalid configuration (ERR_CONFIG)\n${err.issues.map((i) => `  - ${i}`).join('\n')}\n`);
+      process.stderr.write(
+        `sts-sidecar: invalid configuration (ERR_CONFIG)\n${err.issues.map((i) => `  - ${i}`).join('\n')}\n`,
+      );
       return EXIT.config;
     }
     throw err;
   }
 
   if (command === 'check-config') {
-    process.stdout.write(JSON.stringify({ valid: true, config: describeConfig(config), warnings: configWarnings(config) }, null, 2) + '\n');
+    process.stdout.write(
+      JSON.stringify(
+        { valid: true, config: describeConfig(config), warnings: configWarnings(config) },
+        null,
+        2,
+      ) + '\n',
+    );
     return EXIT.ok;
   }
 

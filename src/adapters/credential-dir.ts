@@ -8,7 +8,13 @@ import { OutputError } from '../errors.ts';
 import type { CredentialSink } from '../ports.ts';
 
 /** The visible file names, in the order apps usually read them. */
-export const CREDENTIAL_FILES = ['access-key', 'secret-key', 'session-token', 'expiration', 'credentials.json'] as const;
+export const CREDENTIAL_FILES = [
+  'access-key',
+  'secret-key',
+  'session-token',
+  'expiration',
+  'credentials.json',
+] as const;
 export type CredentialFile = (typeof CREDENTIAL_FILES)[number];
 
 const DATA_LINK = '..data';
@@ -112,7 +118,10 @@ export class CredentialDirectory implements CredentialSink {
       );
     }
     if (!stat.isDirectory()) {
-      throw new OutputError('ERR_OUTPUT_DIR', `output path ${this.#dir} is not a directory (STS_SIDECAR_OUTPUT_DIR)`);
+      throw new OutputError(
+        'ERR_OUTPUT_DIR',
+        `output path ${this.#dir} is not a directory (STS_SIDECAR_OUTPUT_DIR)`,
+      );
     }
   }
 
@@ -124,7 +133,10 @@ export class CredentialDirectory implements CredentialSink {
     const existing = await lstatOrUndefined(dataPath);
     if (existing && !existing.isSymbolicLink()) {
       await fs.unlink(tmp).catch(() => undefined);
-      throw new OutputError('ERR_OUTPUT_DIR', `${dataPath} exists and is not a symlink; refusing to replace it`);
+      throw new OutputError(
+        'ERR_OUTPUT_DIR',
+        `${dataPath} exists and is not a symlink; refusing to replace it`,
+      );
     }
     await fs.rename(tmp, dataPath);
   }
@@ -209,7 +221,11 @@ function translateFsError(err: unknown, dir: string): OutputError {
     EPERM: 'operation not permitted',
     EDQUOT: 'disk quota exceeded',
   };
-  return new OutputError('ERR_OUTPUT_WRITE', `cannot write the credential set in ${dir} (${why[code] ?? code}) (STS_SIDECAR_OUTPUT_DIR)`, {
-    cause: err,
-  });
+  return new OutputError(
+    'ERR_OUTPUT_WRITE',
+    `cannot write the credential set in ${dir} (${why[code] ?? code}) (STS_SIDECAR_OUTPUT_DIR)`,
+    {
+      cause: err,
+    },
+  );
 }

@@ -38,21 +38,33 @@ export class FlexAuthClient implements PolicyClient {
       response = await this.#transport({
         url: this.#url,
         method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json' },
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': 'application/json',
+          accept: 'application/json',
+        },
         body: JSON.stringify(request),
         signal: signal ? AbortSignal.any([signal, deadline]) : deadline,
       });
     } catch (err) {
       const detail = err instanceof TransportError ? `${err.kind}: ${err.message}` : 'request failed';
-      throw new PolicyError('ERR_POLICY_UNAVAILABLE', `flex-auth at ${origin(this.#url)} unavailable (${detail})`, { cause: err });
+      throw new PolicyError(
+        'ERR_POLICY_UNAVAILABLE',
+        `flex-auth at ${origin(this.#url)} unavailable (${detail})`,
+        { cause: err },
+      );
     }
     let body: unknown;
     try {
       body = JSON.parse(response.body);
     } catch (err) {
-      throw new PolicyError('ERR_POLICY_INVALID_RESPONSE', `flex-auth answered HTTP ${response.status} with a body that is not JSON`, {
-        cause: err,
-      });
+      throw new PolicyError(
+        'ERR_POLICY_INVALID_RESPONSE',
+        `flex-auth answered HTTP ${response.status} with a body that is not JSON`,
+        {
+          cause: err,
+        },
+      );
     }
     if (response.status === 200 || response.status === 403) {
       const deny = denySchema.safeParse(body);

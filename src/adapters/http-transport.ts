@@ -34,7 +34,10 @@ export type HttpTransport = (request: HttpRequest) => Promise<HttpResponse>;
  * A small node:http(s) client: a bounded response body, extra CAs, and no keep-alive pool to leak.
  * Lighter to load than fetch, and it lets the CA bundle be set per client instead of per process.
  */
-export function createHttpTransport(options: { ca?: readonly string[]; maxResponseBytes: number }): HttpTransport {
+export function createHttpTransport(options: {
+  ca?: readonly string[];
+  maxResponseBytes: number;
+}): HttpTransport {
   const httpsAgent = new https.Agent({ keepAlive: false, ...(options.ca ? { ca: [...options.ca] } : {}) });
   return (request) =>
     new Promise<HttpResponse>((resolve, reject) => {
@@ -56,7 +59,11 @@ export function createHttpTransport(options: { ca?: readonly string[]; maxRespon
       const done = () => request.signal.removeEventListener('abort', onAbort);
       req.on('error', (err) => {
         done();
-        reject(err instanceof TransportError ? err : new TransportError('network', networkMessage(err), { cause: err }));
+        reject(
+          err instanceof TransportError
+            ? err
+            : new TransportError('network', networkMessage(err), { cause: err }),
+        );
       });
       req.on('response', (res) => {
         const chunks: Buffer[] = [];
@@ -64,18 +71,28 @@ export function createHttpTransport(options: { ca?: readonly string[]; maxRespon
         res.on('data', (chunk: Buffer) => {
           size += chunk.length;
           if (size > options.maxResponseBytes) {
-            req.destroy(new TransportError('too_large', `response body exceeds ${options.maxResponseBytes} bytes`));
+            req.destroy(
+              new TransportError('too_large', `response body exceeds ${options.maxResponseBytes} bytes`),
+            );
             return;
           }
           chunks.push(chunk);
         });
         res.on('end', () => {
           done();
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') });
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString('utf8'),
+          });
         });
         res.on('error', (err) => {
           done();
-          reject(err instanceof TransportError ? err : new TransportError('network', networkMessage(err), { cause: err }));
+          reject(
+            err instanceof TransportError
+              ? err
+              : new TransportError('network', networkMessage(err), { cause: err }),
+          );
         });
       });
       req.end(request.body);
@@ -85,7 +102,9 @@ export function createHttpTransport(options: { ca?: readonly string[]; maxRespon
 function abortError(signal: AbortSignal): TransportError {
   const reason: unknown = signal.reason;
   const timedOut = reason instanceof Error && reason.name === 'TimeoutError';
-  return new TransportError(timedOut ? 'timeout' : 'aborted', timedOut ? 'deadline exceeded' : 'aborted', { cause: reason });
+  return new TransportError(timedOut ? 'timeout' : 'aborted', timedOut ? 'deadline exceeded' : 'aborted', {
+    cause: reason,
+  });
 }
 
 function networkMessage(err: Error): string {

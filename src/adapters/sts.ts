@@ -21,7 +21,16 @@ const CODE_MAP: Readonly<Record<string, ErrorCode>> = {
   RegionDisabledException: 'ERR_STS_REJECTED',
 };
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+]);
 
 interface SdkErrorShape {
   name?: string;
@@ -72,7 +81,9 @@ export class StsCredentialIssuer implements CredentialIssuer {
     }
     const expiresAtMs = c.Expiration instanceof Date ? c.Expiration.getTime() : Number.NaN;
     if (!Number.isFinite(expiresAtMs)) {
-      throw new StsError('ERR_STS_INVALID_RESPONSE', 'STS answer has an unreadable Expiration', { requestId });
+      throw new StsError('ERR_STS_INVALID_RESPONSE', 'STS answer has an unreadable Expiration', {
+        requestId,
+      });
     }
     return {
       credentials: {
@@ -94,7 +105,11 @@ export function translateStsError(err: unknown, timedOut: boolean): StsError {
   const requestId = e.$metadata?.requestId;
   const base = { cause: err, httpStatus: status, requestId };
   if (timedOut || e.name === 'TimeoutError') {
-    return new StsError('ERR_STS_UNREACHABLE', 'STS call exceeded its deadline (STS_SIDECAR_REQUEST_TIMEOUT_SECONDS)', base);
+    return new StsError(
+      'ERR_STS_UNREACHABLE',
+      'STS call exceeded its deadline (STS_SIDECAR_REQUEST_TIMEOUT_SECONDS)',
+      base,
+    );
   }
   if (e.name === 'AbortError') return new StsError('ERR_ABORTED', 'STS call aborted', base);
   const netCode = e.code ?? (e as { cause?: { code?: string } }).cause?.code;
@@ -104,8 +119,17 @@ export function translateStsError(err: unknown, timedOut: boolean): StsError {
   const stsCode = [e.Code, e.name].find((c) => c !== undefined && c !== 'Unknown' && c !== 'UnknownError');
   const detail = `${stsCode ?? 'no error code'}${status ? `, HTTP ${status}` : ''}`;
   const mapped = stsCode ? CODE_MAP[stsCode] : undefined;
-  if (mapped) return new StsError(mapped, `STS refused the exchange (${detail})`, { ...base, retryable: mapped !== 'ERR_STS_MALFORMED_POLICY' });
-  if (stsCode === 'ValidationError' || stsCode === 'InvalidParameterValue' || stsCode === 'InvalidArgument' || stsCode === 'InvalidInput') {
+  if (mapped)
+    return new StsError(mapped, `STS refused the exchange (${detail})`, {
+      ...base,
+      retryable: mapped !== 'ERR_STS_MALFORMED_POLICY',
+    });
+  if (
+    stsCode === 'ValidationError' ||
+    stsCode === 'InvalidParameterValue' ||
+    stsCode === 'InvalidArgument' ||
+    stsCode === 'InvalidInput'
+  ) {
     if (/duration/i.test(e.message ?? '')) {
       return new StsError('ERR_STS_DURATION_OUT_OF_RANGE', `STS refused DurationSeconds (${detail})`, base);
     }
@@ -113,7 +137,8 @@ export function translateStsError(err: unknown, timedOut: boolean): StsError {
   }
   if (status !== undefined) {
     if (status >= 500) return new StsError('ERR_STS_UNREACHABLE', `STS failed (${detail})`, base);
-    if (status === 403 || status === 401) return new StsError('ERR_STS_ACCESS_DENIED', `STS refused the exchange (${detail})`, base);
+    if (status === 403 || status === 401)
+      return new StsError('ERR_STS_ACCESS_DENIED', `STS refused the exchange (${detail})`, base);
     if (status >= 400) return new StsError('ERR_STS_REJECTED', `STS rejected the request (${detail})`, base);
     // A 2xx that the SDK could not parse.
     return new StsError('ERR_STS_INVALID_RESPONSE', `STS answer could not be parsed (${detail})`, base);

@@ -55,23 +55,40 @@ export class FileTokenSource implements TokenSource {
       handle = await open(file, 'r');
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT') throw new TokenError('ERR_TOKEN_MISSING', `token file ${file} does not exist (STS_SIDECAR_TOKEN_FILE)`, { cause: err });
-      throw new TokenError('ERR_TOKEN_UNREADABLE', `token file ${file} cannot be opened (${code ?? 'error'})`, { cause: err });
+      if (code === 'ENOENT')
+        throw new TokenError(
+          'ERR_TOKEN_MISSING',
+          `token file ${file} does not exist (STS_SIDECAR_TOKEN_FILE)`,
+          { cause: err },
+        );
+      throw new TokenError(
+        'ERR_TOKEN_UNREADABLE',
+        `token file ${file} cannot be opened (${code ?? 'error'})`,
+        { cause: err },
+      );
     }
     try {
       const stat = await handle.stat();
-      if (!stat.isFile()) throw new TokenError('ERR_TOKEN_UNREADABLE', `token file ${file} is not a regular file`);
-      if (stat.size > max) throw new TokenError('ERR_TOKEN_TOO_LARGE', `token file ${file} is ${stat.size} bytes, over the ${max}-byte cap`);
+      if (!stat.isFile())
+        throw new TokenError('ERR_TOKEN_UNREADABLE', `token file ${file} is not a regular file`);
+      if (stat.size > max)
+        throw new TokenError(
+          'ERR_TOKEN_TOO_LARGE',
+          `token file ${file} is ${stat.size} bytes, over the ${max}-byte cap`,
+        );
       const buffer = Buffer.alloc(max + 1);
       const { bytesRead } = await handle.read(buffer, 0, max + 1, 0);
-      if (bytesRead > max) throw new TokenError('ERR_TOKEN_TOO_LARGE', `token file ${file} is over the ${max}-byte cap`);
+      if (bytesRead > max)
+        throw new TokenError('ERR_TOKEN_TOO_LARGE', `token file ${file} is over the ${max}-byte cap`);
       const raw = buffer.subarray(0, bytesRead).toString('utf8').trim();
       if (raw === '') throw new TokenError('ERR_TOKEN_EMPTY', `token file ${file} is empty`);
       return raw;
     } catch (err) {
       if (err instanceof TokenError) throw err;
       const code = (err as NodeJS.ErrnoException).code;
-      throw new TokenError('ERR_TOKEN_UNREADABLE', `token file ${file} cannot be read (${code ?? 'error'})`, { cause: err });
+      throw new TokenError('ERR_TOKEN_UNREADABLE', `token file ${file} cannot be read (${code ?? 'error'})`, {
+        cause: err,
+      });
     } finally {
       await handle.close();
     }
@@ -85,16 +102,27 @@ export function checkToken(raw: string, file: string, audience: string | undefin
     claims = decodeJwt(raw);
   } catch (err) {
     const why = err instanceof joseErrors.JOSEError ? err.code : 'not a JWT';
-    throw new TokenError('ERR_TOKEN_MALFORMED', `token file ${file} does not hold a JWT (${why})`, { cause: err, retryable: true });
+    throw new TokenError('ERR_TOKEN_MALFORMED', `token file ${file} does not hold a JWT (${why})`, {
+      cause: err,
+      retryable: true,
+    });
   }
-  if (typeof claims.exp !== 'number') throw new TokenError('ERR_TOKEN_MALFORMED', `token in ${file} has no exp claim`);
-  if (typeof claims.sub !== 'string' || claims.sub === '') throw new TokenError('ERR_TOKEN_MALFORMED', `token in ${file} has no sub claim`);
+  if (typeof claims.exp !== 'number')
+    throw new TokenError('ERR_TOKEN_MALFORMED', `token in ${file} has no exp claim`);
+  if (typeof claims.sub !== 'string' || claims.sub === '')
+    throw new TokenError('ERR_TOKEN_MALFORMED', `token in ${file} has no sub claim`);
   const nowSec = nowMs / 1000;
   if (claims.exp <= nowSec) {
-    throw new TokenError('ERR_TOKEN_EXPIRED', `token in ${file} expired at ${new Date(claims.exp * 1000).toISOString()}`);
+    throw new TokenError(
+      'ERR_TOKEN_EXPIRED',
+      `token in ${file} expired at ${new Date(claims.exp * 1000).toISOString()}`,
+    );
   }
   if (typeof claims.nbf === 'number' && claims.nbf > nowSec) {
-    throw new TokenError('ERR_TOKEN_NOT_YET_VALID', `token in ${file} is not valid before ${new Date(claims.nbf * 1000).toISOString()}`);
+    throw new TokenError(
+      'ERR_TOKEN_NOT_YET_VALID',
+      `token in ${file} is not valid before ${new Date(claims.nbf * 1000).toISOString()}`,
+    );
   }
   const aud = claims.aud === undefined ? [] : Array.isArray(claims.aud) ? claims.aud : [claims.aud];
   if (audience !== undefined && !aud.includes(audience)) {
@@ -119,7 +147,10 @@ export function checkToken(raw: string, file: string, audience: string | undefin
  * Watches the token's directory, not the file: kubelet rotates by swapping the `..data` symlink, so the
  * file's own inode never changes. Any event in the directory is a hint; the caller re-reads and compares.
  */
-export async function watchTokenDirectory(tokenFile: string, onChange: () => void): Promise<{ close(): Promise<void> }> {
+export async function watchTokenDirectory(
+  tokenFile: string,
+  onChange: () => void,
+): Promise<{ close(): Promise<void> }> {
   const { watch } = await import('chokidar');
   const watcher = watch(path.dirname(tokenFile), { depth: 0, ignoreInitial: true, followSymlinks: false });
   let timer: NodeJS.Timeout | undefined;

@@ -18,7 +18,10 @@ export type ReadConfigFile = (path: string) => string;
  * STS_SIDECAR_CONFIG_FILE is set, a JSON file of the same variable names. The environment wins.
  * Throws a ConfigError naming every bad variable; values are never echoed.
  */
-export function loadConfig(env: Readonly<Record<string, string | undefined>>, readFile?: ReadConfigFile): Config {
+export function loadConfig(
+  env: Readonly<Record<string, string | undefined>>,
+  readFile?: ReadConfigFile,
+): Config {
   const issues: string[] = [];
   const raw = new Map<VariableName, string>();
 
@@ -58,7 +61,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
 
   const get = <T>(name: VariableName): T => parsed.get(name) as T;
   const stsEndpoint = get<string | undefined>('STS_SIDECAR_STS_ENDPOINT');
-  const backend: Backend = get<Backend | undefined>('STS_SIDECAR_BACKEND') ?? (stsEndpoint ? 'generic' : 'aws');
+  const backend: Backend =
+    get<Backend | undefined>('STS_SIDECAR_BACKEND') ?? (stsEndpoint ? 'generic' : 'aws');
   const roleArn = get<string | undefined>('STS_SIDECAR_ROLE_ARN');
   const ttlSeconds = get<number>('STS_SIDECAR_TTL_SECONDS');
   const minDuration = get<number>('STS_SIDECAR_STS_MIN_DURATION_SECONDS');
@@ -74,7 +78,9 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
     issues.push('STS_SIDECAR_STS_MIN_DURATION_SECONDS: must not exceed STS_SIDECAR_STS_MAX_DURATION_SECONDS');
   }
   if (ttlSeconds < minDuration) {
-    issues.push(`STS_SIDECAR_TTL_SECONDS: must be at least STS_SIDECAR_STS_MIN_DURATION_SECONDS (${minDuration})`);
+    issues.push(
+      `STS_SIDECAR_TTL_SECONDS: must be at least STS_SIDECAR_STS_MIN_DURATION_SECONDS (${minDuration})`,
+    );
   }
   if (margin >= Math.min(ttlSeconds, maxDuration)) {
     issues.push('STS_SIDECAR_READY_MARGIN_SECONDS: must be shorter than the lease (STS_SIDECAR_TTL_SECONDS)');
@@ -92,7 +98,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>, re
           host: listenRaw.slice(0, listenRaw.lastIndexOf(':')) || '0.0.0.0',
           port: Number(listenRaw.slice(listenRaw.lastIndexOf(':') + 1)),
         };
-  if (listen && listen.port > 65535) throw new ConfigError(['STS_SIDECAR_LISTEN: port must be at most 65535']);
+  if (listen && listen.port > 65535)
+    throw new ConfigError(['STS_SIDECAR_LISTEN: port must be at most 65535']);
 
   return Object.freeze({
     tokenFile: get<string>('STS_SIDECAR_TOKEN_FILE'),
@@ -192,7 +199,11 @@ function distance(a: string, b: string): number {
   return row[b.length]!;
 }
 
-function readConfigFile(path: string, readFile: ReadConfigFile | undefined, issues: string[]): [VariableName, string][] {
+function readConfigFile(
+  path: string,
+  readFile: ReadConfigFile | undefined,
+  issues: string[],
+): [VariableName, string][] {
   if (!readFile) return [];
   let text: string;
   try {

@@ -10,7 +10,9 @@ export type Backend = (typeof BACKENDS)[number];
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-const boolString = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
+const boolString = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
 
 const intString = (min: number, max: number) =>
   z
@@ -31,7 +33,9 @@ const httpUrl = z
   .url('must be an absolute URL')
   .refine((u) => /^https?:\/\//.test(u), 'must be an http:// or https:// URL');
 
-const listenString = z.string().refine((v) => v === 'off' || /^[^\s:]*:\d{1,5}$/.test(v), 'must be host:port or off');
+const listenString = z
+  .string()
+  .refine((v) => v === 'off' || /^[^\s:]*:\d{1,5}$/.test(v), 'must be host:port or off');
 
 const fileMode = z
   .string()
@@ -42,7 +46,12 @@ const fileMode = z
 
 const actionsString = z
   .string()
-  .transform((v) => v.split(',').map((s) => s.trim()).filter((s) => s.length > 0))
+  .transform((v) =>
+    v
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0),
+  )
   .pipe(z.array(z.enum(ACTION_GROUPS)).min(1, 'must name at least one of read, write, list, delete'))
   .transform((a) => [...new Set(a)].sort() as ActionGroup[]);
 
@@ -58,34 +67,148 @@ const prefix = z
  * `--help`, the README table, the Helm chart and the examples are all checked against it.
  */
 export const VARIABLES = {
-  STS_SIDECAR_TOKEN_FILE: { schema: z.string().min(1), default: '/var/run/secrets/sts-sidecar/token', help: 'Projected service-account token file; re-read at every exchange.' },
-  STS_SIDECAR_TOKEN_AUDIENCE: { schema: z.string().min(1).optional(), default: undefined, help: 'When set, the token\'s aud must contain it (local pre-check).' },
-  STS_SIDECAR_TENANT: { schema: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be 1-63 letters, digits, . _ -'), default: undefined, help: 'Tenant asked for; a token tenant claim must equal it. Required.' },
-  STS_SIDECAR_BUCKET: { schema: bucketName, default: undefined, help: 'Bucket the credentials are for. Required.' },
-  STS_SIDECAR_PREFIX: { schema: prefix, default: '', help: 'Key prefix inside the bucket; empty means the whole bucket.' },
-  STS_SIDECAR_ACTIONS: { schema: actionsString, default: 'read,list', help: 'Comma-separated action groups asked for: read, write, list, delete.' },
-  STS_SIDECAR_TTL_SECONDS: { schema: intString(60, 43200), default: '3600', help: 'Lease lifetime asked for; flex-auth and the STS maximum may lower it.' },
-  STS_SIDECAR_FLEX_AUTH_URL: { schema: httpUrl, default: undefined, help: 'flex-auth decision endpoint (POST). Required.' },
-  STS_SIDECAR_STS_ENDPOINT: { schema: httpUrl.optional(), default: undefined, help: 'STS endpoint; unset means AWS STS for the region.' },
-  STS_SIDECAR_STS_REGION: { schema: z.string().regex(/^[a-z0-9-]{2,32}$/, 'must be a region name such as us-east-1'), default: 'us-east-1', help: 'Region used to sign STS requests.' },
-  STS_SIDECAR_ROLE_ARN: { schema: z.string().regex(/^arn:[^\s]+$/, 'must be an ARN').optional(), default: undefined, help: 'RoleArn sent to AssumeRoleWithWebIdentity; unset means not sent (MinIO claim mode).' },
-  STS_SIDECAR_SESSION_NAME: { schema: z.string().regex(/^[\w+=,.@-]{2,64}$/, 'must match [\\w+=,.@-]{2,64}').optional(), default: undefined, help: 'RoleSessionName; unset means derived from the token sub.' },
-  STS_SIDECAR_BACKEND: { schema: z.enum(BACKENDS).optional(), default: undefined, help: 'STS flavour: aws, ceph-rgw, minio or generic; unset means aws without an endpoint, generic with one.' },
-  STS_SIDECAR_STS_MIN_DURATION_SECONDS: { schema: intString(1, 43200), default: '900', help: 'Smallest DurationSeconds the STS accepts; a grant below it fails closed.' },
-  STS_SIDECAR_STS_MAX_DURATION_SECONDS: { schema: intString(60, 43200), default: '3600', help: 'Largest DurationSeconds the role allows; longer grants are stepped down to it.' },
-  STS_SIDECAR_OUTPUT_DIR: { schema: z.string().min(1), default: '/var/run/sts-sidecar/credentials', help: 'Directory the credential set is written to (atomic ..data swap).' },
-  STS_SIDECAR_FILE_MODE: { schema: fileMode, default: '0440', help: 'Mode of the credential files, applied on every write.' },
-  STS_SIDECAR_CA_FILE: { schema: z.string().min(1).optional(), default: undefined, help: 'Extra PEM CA certificates trusted for flex-auth and the STS.' },
-  STS_SIDECAR_LISTEN: { schema: listenString, default: '0.0.0.0:8081', help: 'Address of /healthz, /readyz and /metrics; off disables.' },
+  STS_SIDECAR_TOKEN_FILE: {
+    schema: z.string().min(1),
+    default: '/var/run/secrets/sts-sidecar/token',
+    help: 'Projected service-account token file; re-read at every exchange.',
+  },
+  STS_SIDECAR_TOKEN_AUDIENCE: {
+    schema: z.string().min(1).optional(),
+    default: undefined,
+    help: "When set, the token's aud must contain it (local pre-check).",
+  },
+  STS_SIDECAR_TENANT: {
+    schema: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/, 'must be 1-63 letters, digits, . _ -'),
+    default: undefined,
+    help: 'Tenant asked for; a token tenant claim must equal it. Required.',
+  },
+  STS_SIDECAR_BUCKET: {
+    schema: bucketName,
+    default: undefined,
+    help: 'Bucket the credentials are for. Required.',
+  },
+  STS_SIDECAR_PREFIX: {
+    schema: prefix,
+    default: '',
+    help: 'Key prefix inside the bucket; empty means the whole bucket.',
+  },
+  STS_SIDECAR_ACTIONS: {
+    schema: actionsString,
+    default: 'read,list',
+    help: 'Comma-separated action groups asked for: read, write, list, delete.',
+  },
+  STS_SIDECAR_TTL_SECONDS: {
+    schema: intString(60, 43200),
+    default: '3600',
+    help: 'Lease lifetime asked for; flex-auth and the STS maximum may lower it.',
+  },
+  STS_SIDECAR_FLEX_AUTH_URL: {
+    schema: httpUrl,
+    default: undefined,
+    help: 'flex-auth decision endpoint (POST). Required.',
+  },
+  STS_SIDECAR_STS_ENDPOINT: {
+    schema: httpUrl.optional(),
+    default: undefined,
+    help: 'STS endpoint; unset means AWS STS for the region.',
+  },
+  STS_SIDECAR_STS_REGION: {
+    schema: z.string().regex(/^[a-z0-9-]{2,32}$/, 'must be a region name such as us-east-1'),
+    default: 'us-east-1',
+    help: 'Region used to sign STS requests.',
+  },
+  STS_SIDECAR_ROLE_ARN: {
+    schema: z
+      .string()
+      .regex(/^arn:[^\s]+$/, 'must be an ARN')
+      .optional(),
+    default: undefined,
+    help: 'RoleArn sent to AssumeRoleWithWebIdentity; unset means not sent (MinIO claim mode).',
+  },
+  STS_SIDECAR_SESSION_NAME: {
+    schema: z
+      .string()
+      .regex(/^[\w+=,.@-]{2,64}$/, 'must match [\\w+=,.@-]{2,64}')
+      .optional(),
+    default: undefined,
+    help: 'RoleSessionName; unset means derived from the token sub.',
+  },
+  STS_SIDECAR_BACKEND: {
+    schema: z.enum(BACKENDS).optional(),
+    default: undefined,
+    help: 'STS flavour: aws, ceph-rgw, minio or generic; unset means aws without an endpoint, generic with one.',
+  },
+  STS_SIDECAR_STS_MIN_DURATION_SECONDS: {
+    schema: intString(1, 43200),
+    default: '900',
+    help: 'Smallest DurationSeconds the STS accepts; a grant below it fails closed.',
+  },
+  STS_SIDECAR_STS_MAX_DURATION_SECONDS: {
+    schema: intString(60, 43200),
+    default: '3600',
+    help: 'Largest DurationSeconds the role allows; longer grants are stepped down to it.',
+  },
+  STS_SIDECAR_OUTPUT_DIR: {
+    schema: z.string().min(1),
+    default: '/var/run/sts-sidecar/credentials',
+    help: 'Directory the credential set is written to (atomic ..data swap).',
+  },
+  STS_SIDECAR_FILE_MODE: {
+    schema: fileMode,
+    default: '0440',
+    help: 'Mode of the credential files, applied on every write.',
+  },
+  STS_SIDECAR_CA_FILE: {
+    schema: z.string().min(1).optional(),
+    default: undefined,
+    help: 'Extra PEM CA certificates trusted for flex-auth and the STS.',
+  },
+  STS_SIDECAR_LISTEN: {
+    schema: listenString,
+    default: '0.0.0.0:8081',
+    help: 'Address of /healthz, /readyz and /metrics; off disables.',
+  },
   STS_SIDECAR_LOG_LEVEL: { schema: z.enum(LOG_LEVELS), default: 'info', help: 'pino log level.' },
-  STS_SIDECAR_WIPE_ON_EXIT: { schema: boolString, default: 'false', help: 'Remove the credential set when the sidecar stops.' },
-  STS_SIDECAR_REFRESH_FRACTION: { schema: fractionString(0.1, 0.9), default: '0.5', help: 'Refresh once this fraction of the lease has passed (before jitter).' },
-  STS_SIDECAR_REFRESH_JITTER: { schema: fractionString(0, 0.5), default: '0.1', help: 'Up to this fraction of the lease is taken off the refresh time at random.' },
-  STS_SIDECAR_READY_MARGIN_SECONDS: { schema: intString(0, 3600), default: '360', help: 'Ready only while the set on disk has more than this left (AWS SDKs treat <5 min as expired).' },
-  STS_SIDECAR_BACKOFF_INITIAL_SECONDS: { schema: fractionString(0.01, 600), default: '1', help: 'First retry delay cap after a failure (full jitter).' },
-  STS_SIDECAR_BACKOFF_MAX_SECONDS: { schema: fractionString(0.1, 3600), default: '60', help: 'Largest retry delay cap after repeated failures.' },
-  STS_SIDECAR_REQUEST_TIMEOUT_SECONDS: { schema: fractionString(0.1, 300), default: '10', help: 'Deadline of each flex-auth and STS call.' },
-  STS_SIDECAR_CONFIG_FILE: { schema: z.string().min(1).optional(), default: undefined, help: 'Optional JSON file of these variables; the environment wins over it.' },
+  STS_SIDECAR_WIPE_ON_EXIT: {
+    schema: boolString,
+    default: 'false',
+    help: 'Remove the credential set when the sidecar stops.',
+  },
+  STS_SIDECAR_REFRESH_FRACTION: {
+    schema: fractionString(0.1, 0.9),
+    default: '0.5',
+    help: 'Refresh once this fraction of the lease has passed (before jitter).',
+  },
+  STS_SIDECAR_REFRESH_JITTER: {
+    schema: fractionString(0, 0.5),
+    default: '0.1',
+    help: 'Up to this fraction of the lease is taken off the refresh time at random.',
+  },
+  STS_SIDECAR_READY_MARGIN_SECONDS: {
+    schema: intString(0, 3600),
+    default: '360',
+    help: 'Ready only while the set on disk has more than this left (AWS SDKs treat <5 min as expired).',
+  },
+  STS_SIDECAR_BACKOFF_INITIAL_SECONDS: {
+    schema: fractionString(0.01, 600),
+    default: '1',
+    help: 'First retry delay cap after a failure (full jitter).',
+  },
+  STS_SIDECAR_BACKOFF_MAX_SECONDS: {
+    schema: fractionString(0.1, 3600),
+    default: '60',
+    help: 'Largest retry delay cap after repeated failures.',
+  },
+  STS_SIDECAR_REQUEST_TIMEOUT_SECONDS: {
+    schema: fractionString(0.1, 300),
+    default: '10',
+    help: 'Deadline of each flex-auth and STS call.',
+  },
+  STS_SIDECAR_CONFIG_FILE: {
+    schema: z.string().min(1).optional(),
+    default: undefined,
+    help: 'Optional JSON file of these variables; the environment wins over it.',
+  },
 } as const;
 
 export type VariableName = keyof typeof VARIABLES;

@@ -38,7 +38,11 @@ export const SUPPORTED_OBLIGATIONS = ['max_ttl_seconds'] as const;
  * A grant wider than the request is narrowed silently, never honoured. An obligation this sidecar
  * cannot enforce, an empty action set, or a TTL under the STS minimum is refused (fail closed).
  */
-export function narrowGrant(request: GrantRequest, answer: AllowAnswer, limits: DurationLimits): NarrowedGrant {
+export function narrowGrant(
+  request: GrantRequest,
+  answer: AllowAnswer,
+  limits: DurationLimits,
+): NarrowedGrant {
   let ttl = request.ttlSeconds;
   if (answer.ttlSeconds !== undefined) ttl = Math.min(ttl, answer.ttlSeconds);
   for (const [key, value] of Object.entries(answer.obligations ?? {})) {
@@ -51,9 +55,15 @@ export function narrowGrant(request: GrantRequest, answer: AllowAnswer, limits: 
       );
     }
   }
-  const granted = answer.actions === undefined ? request.actions : request.actions.filter((a) => answer.actions!.includes(a));
+  const granted =
+    answer.actions === undefined
+      ? request.actions
+      : request.actions.filter((a) => answer.actions!.includes(a));
   if (granted.length === 0) {
-    throw new SidecarError('ERR_NOTHING_GRANTED', `flex-auth decision ${answer.decisionId} grants none of the actions asked for`);
+    throw new SidecarError(
+      'ERR_NOTHING_GRANTED',
+      `flex-auth decision ${answer.decisionId} grants none of the actions asked for`,
+    );
   }
   if (ttl < limits.minSeconds) {
     throw new SidecarError(

@@ -82,7 +82,8 @@ export function isLive(state: HealthState, nowMs: number, graceMs: number): bool
 export function describeHealth(state: HealthState, nowMs: number, marginMs: number) {
   return {
     ready: isReady(state, nowMs, marginMs),
-    seconds_left: state.leaseExpiresAtMs === undefined ? null : Math.floor((state.leaseExpiresAtMs - nowMs) / 1000),
+    seconds_left:
+      state.leaseExpiresAtMs === undefined ? null : Math.floor((state.leaseExpiresAtMs - nowMs) / 1000),
     margin_seconds: Math.floor(marginMs / 1000),
     consecutive_failures: state.consecutiveFailures,
     last_error: state.lastErrorCode ?? null,

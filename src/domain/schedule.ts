@@ -33,7 +33,8 @@ export function refreshSlackMs(window: LeaseWindow, policy: SchedulePolicy): num
  */
 export function nextRefreshAt(window: LeaseWindow, policy: SchedulePolicy, random: number): number {
   const lifetime = Math.max(0, window.expiresAtMs - window.issuedAtMs);
-  const planned = window.issuedAtMs + lifetime * policy.refreshFraction - lifetime * policy.refreshJitter * random;
+  const planned =
+    window.issuedAtMs + lifetime * policy.refreshFraction - lifetime * policy.refreshJitter * random;
   const latest = window.expiresAtMs - policy.readyMarginMs - refreshSlackMs(window, policy);
   return Math.max(window.issuedAtMs, Math.min(planned, latest));
 }
