@@ -129,6 +129,7 @@ export function loadConfig(
     backoffInitialSeconds: backoffInitial,
     backoffMaxSeconds: backoffMax,
     requestTimeoutSeconds: get<number>('STS_SIDECAR_REQUEST_TIMEOUT_SECONDS'),
+    configFile: get<string | undefined>('STS_SIDECAR_CONFIG_FILE'),
   });
 }
 
@@ -162,6 +163,7 @@ export function describeConfig(config: Config): Record<string, string | number |
     STS_SIDECAR_BACKOFF_INITIAL_SECONDS: config.backoffInitialSeconds,
     STS_SIDECAR_BACKOFF_MAX_SECONDS: config.backoffMaxSeconds,
     STS_SIDECAR_REQUEST_TIMEOUT_SECONDS: config.requestTimeoutSeconds,
+    STS_SIDECAR_CONFIG_FILE: config.configFile ?? null,
   };
 }
 

@@ -73,7 +73,10 @@ export const VARIABLES = {
     help: 'Projected service-account token file; re-read at every exchange.',
   },
   STS_SIDECAR_TOKEN_AUDIENCE: {
-    schema: z.string().min(1).optional(),
+    schema: z
+      .string()
+      .regex(/^[^\s\x00-\x1f]+$/, 'must be a non-empty string without spaces or control characters')
+      .optional(),
     default: undefined,
     help: "When set, the token's aud must contain it (local pre-check).",
   },
@@ -253,4 +256,5 @@ export interface Config {
   readonly backoffInitialSeconds: number;
   readonly backoffMaxSeconds: number;
   readonly requestTimeoutSeconds: number;
+  readonly configFile: string | undefined;
 }

@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { backoffCapMs, nextRefreshAt, retryDelayMs, type SchedulePolicy } from './schedule.ts';
+
+const MIN = 60_000;
+const policy: SchedulePolicy = {
+  refreshFraction: 0.5,
+  refreshJitter: 0.1,
+  readyMarginMs: 6 * MIN,
+  backoffInitialMs: 1_000,
+  backoffMaxMs: 60_000,
+};
+const hourLease = { issuedAtMs: 0, expiresAtMs: 60 * MIN };
+
+describe('nextRefreshAt', () => {
+  it('refreshes at the configured fraction when the jitter draw is 0', () => {
+    expect(nextRefreshAt(hourLease, policy, 0)).toBe(30 * MIN);
+  });
+
+  it('takes up to the jitter fraction of the lease off, never adds', () => {
+    expect(nextRefreshAt(hourLease, policy, 0.999999)).toBeCloseTo(24 * MIN, -2);
+    for (const r of [0, 0.25, 0.5, 0.75, 0.99]) {
+      const t = nextRefreshAt(hourLease, policy, r);
+      expect(t).toBeLessThanOrEqual(30 * MIN);
+      expect(t).toBeGreaterThanOrEqual(24 * MIN);
+    }
+  });
+
+  it('spreads a fleet: different draws give different times', () => {
+    const times = new Set([0.1, 0.2, 0.3].map((r) => nextRefreshAt(hourLease, policy, r)));
+    expect(times.size).toBe(3);
+  });
+
+  it('never plans past the margin plus slack, even with a late fraction', () => {
+    const late = { ...policy, refreshFraction: 0.9, refreshJitter: 0 };
+    const t = nextRefreshAt(hourLease, late, 0);
+    // 60 min lease, 6 min margin, slack = min(60 s, 10% of 54 min) = 60 s.
+    expect(t).toBe(60 * MIN - 6 * MIN - 60_000);
+  });
+
+  it('a lease shorter than the margin is refreshed at once', () => {
+    expect(nextRefreshAt({ issuedAtMs: 1000, expiresAtMs: 1000 + 5 * MIN }, policy, 0.5)).toBe(1000);
+  });
+
+  it('is relative to the issue time', () => {
+    const t0 = 1_700_000_000_000;
+    expect(nextRefreshAt({ issuedAtMs: t0, expiresAtMs: t0 + 60 * MIN }, policy, 0)).toBe(t0 + 30 * MIN);
+  });
+});
+
+describe('backoff', () => {
+  it('doubles from the initial delay up to the cap', () => {
+    expect([1, 2, 3, 4, 5, 6, 7, 8].map((f) => backoffCapMs(f, policy))).toEqual([
+      1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000,
+    ]);
+  });
+
+  it('survives absurd failure counts', () => {
+    expect(backoffCapMs(10_000, policy)).toBe(60_000);
+  });
+
+  it('uses full jitter: the delay is the draw times the cap', () => {
+    expect(retryDelayMs(4, policy, 0.5, 0, undefined)).toBe(4000);
+    expect(retryDelayMs(4, policy, 0.25, 0, undefined)).toBe(2000);
+  });
+
+  it('has a floor so a zero draw cannot make a hot loop', () => {
+    expect(retryDelayMs(1, policy, 0, 0, undefined)).toBe(100);
+  });
+
+  it('never sleeps past the point where the set on disk falls under the margin', () => {
+    const now = 53.5 * MIN;
+    // Margin crossed at 54 min: 30 s left, although the draw alone would sleep 59.4 s.
+    const d = retryDelayMs(10, policy, 0.99, now, hourLease);
+    expect(d).toBe(30_000);
+    expect(now + d).toBe(hourLease.expiresAtMs - policy.readyMarginMs);
+  });
+
+  it('keeps backing off normally once the margin is already crossed', () => {
+    expect(retryDelayMs(10, policy, 0.5, 58 * MIN, hourLease)).toBe(30_000);
+  });
+});
