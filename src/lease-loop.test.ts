@@ -1,0 +1,303 @@
+import { describe, expect, it } from 'vitest';
+import type { CredentialSet } from './domain/credentials.ts';
+import type { AllowAnswer } from './domain/grant.ts';
+import { PolicyDeniedError, PolicyError, StsError } from './errors.ts';
+import type { LeaseEvent } from './lease-events.ts';
+import { LeaseLoop, type LeaseSettings } from './lease-loop.ts';
+import type { AssumeRequest, AssumeResult, Clock, CredentialSink, PolicyClient, Token, TokenSource } from './ports.ts';
+
+const MIN = 60_000;
+
+/** A test clock: time moves only when the test says so. */
+class ManualClock implements Clock {
+  t = 0;
+  timers: { at: number; resolve: () => void }[] = [];
+  now = () => this.t;
+  sleep(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      const timer = { at: this.t + ms, resolve };
+      this.timers.push(timer);
+      signal.addEventListener('abort', () => {
+        this.timers = this.timers.filter((x) => x !== timer);
+        resolve();
+      });
+    });
+  }
+  async advanceTo(target: number): Promise<void> {
+    await settle();
+    for (;;) {
+      this.timers.sort((a, b) => a.at - b.at);
+      const next = this.timers[0];
+      if (!next || next.at > target) break;
+      this.timers.shift();
+      this.t = Math.max(this.t, next.at);
+      next.resolve();
+      await settle();
+    }
+    this.t = Math.max(this.t, target);
+    await settle();
+  }
+}
+
+async function settle() {
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+}
+
+function harness(overrides: Partial<LeaseSettings> = {}) {
+  const clock = new ManualClock();
+  const events: LeaseEvent[] = [];
+  const written: CredentialSet[] = [];
+  let onDisk: CredentialSet | undefined;
+  let policyAnswer: () => Promise<AllowAnswer> = async () => ({
+    decisionId: 'd-1',
+    ttlSeconds: undefined,
+    actions: undefined,
+    obligations: undefined,
+  });
+  let stsAnswer: (r: AssumeRequest) => Promise<AssumeResult> = async (r) => ({
+    credentials: {
+      accessKeyId: `AK${written.length}`,
+      secretAccessKey: 's',
+      sessionToken: 't',
+      expiresAtMs: clock.now() + r.durationSeconds * 1000,
+    },
+    requestId: 'req',
+    assumedRoleArn: undefined,
+  });
+  let tokenTenant: string | undefined;
+  const calls = { token: 0, policy: 0, sts: [] as AssumeRequest[] };
+  const tokens: TokenSource = {
+    read: async () => {
+      calls.token++;
+      return {
+        raw: 'raw-token',
+        issuer: 'https://issuer',
+        subject: 'system:serviceaccount:ns:sa',
+        audience: ['sts'],
+        tenant: tokenTenant,
+        issuedAtMs: clock.now(),
+        expiresAtMs: clock.now() + 3600_000,
+      } satisfies Token;
+    },
+  };
+  const policy: PolicyClient = {
+    decide: () => {
+      calls.policy++;
+      return policyAnswer();
+    },
+  };
+  const sink: CredentialSink = {
+    prepare: async () => undefined,
+    write: async (set) => {
+      written.push(set);
+      onDisk = set;
+    },
+    remove: async () => {
+      onDisk = undefined;
+    },
+  };
+  const settings: LeaseSettings = {
+    tenant: 'team-a',
+    bucket: 'b1',
+    prefix: 'p/',
+    actions: ['read'],
+    ttlSeconds: 3600,
+    roleArn: 'arn:aws:iam::1:role/r',
+    sessionName: undefined,
+    backend: 'generic',
+    durationLimits: { minSeconds: 900, maxSeconds: 3600 },
+    schedule: { refreshFraction: 0.5, refreshJitter: 0.1, readyMarginMs: 6 * MIN, backoffInitialMs: 1000, backoffMaxMs: 60_000 },
+    attemptDeadlineMs: 30_000,
+    ...overrides,
+  };
+  const loop = new LeaseLoop(settings, {
+    tokens,
+    policy,
+    issuer: {
+      assume: (r) => {
+        calls.sts.push(r);
+        return stsAnswer(r);
+      },
+    },
+    sink,
+    clock,
+    random: () => 0.5,
+    report: (e) => events.push(e),
+  });
+  const controller = new AbortController();
+  return {
+    clock,
+    loop,
+    events,
+    written,
+    calls,
+    onDisk: () => onDisk,
+    names: () => events.map((e) => e.event).filter((n) => n.startsWith('lease.')),
+    setPolicy: (f: () => Promise<AllowAnswer>) => (policyAnswer = f),
+    setSts: (f: (r: AssumeRequest) => Promise<AssumeResult>) => (stsAnswer = f),
+    setTokenTenant: (t: string | undefined) => (tokenTenant = t),
+    start: () => loop.run(controller.signal),
+    stop: () => controller.abort(),
+  };
+}
+
+describe('LeaseLoop', () => {
+  it('acquires at once, then renews the whole set at the jittered refresh time', async () => {
+    const h = harness();
+    const done = h.start();
+    await h.clock.advanceTo(0);
+    expect(h.names()).toEqual(['lease.acquired']);
+    expect(h.written).toHaveLength(1);
+    // fraction 0.5 of 60 min minus jitter 0.1 * 60 min * draw 0.5 = 27 min.
+    await h.clock.advanceTo(27 * MIN - 1);
+    expect(h.written).toHaveLength(1);
+    await h.clock.advanceTo(27 * MIN);
+    expect(h.names()).toEqual(['lease.acquired', 'lease.renewed']);
+    expect(h.onDisk()?.accessKeyId).toBe('AK1');
+    h.stop();
+    await done;
+  });
+
+  it('sends exactly what was asked: session policy, derived session name, TTL, role', async () => {
+    const h = harness();
+    const done = h.start();
+    await h.clock.advanceTo(0);
+    const req = h.calls.sts[0]!;
+    expect(req).toMatchObject({ roleArn: 'arn:aws:iam::1:role/r', sessionName: 'ns-sa', durationSeconds: 3600, token: 'raw-token' });
+    expect(JSON.parse(req.policy).Statement[0].Resource).toEqual(['arn:aws:s3:::b1/p/*']);
+    const acquired = h.events.find((e) => e.event === 'lease.acquired');
+    expect(acquired).toMatchObject({ decision_id: 'd-1', tenant: 'team-a', subject: 'system:serviceaccount:ns:sa', access_key_id: 'AK0', attempt: 1 });
+    h.stop();
+    await done;
+  });
+
+  it('keeps the set through an outage, backs off, drops readiness margin-wise and removes it at expiry', async () => {
+    const h = harness();
+    const done = h.start();
+    await h.clock.advanceTo(0);
+    h.setSts(async () => {
+      throw new StsError('ERR_STS_UNREACHABLE', 'down');
+    });
+    await h.clock.advanceTo(59 * MIN);
+    expect(h.onDisk()).toBeDefined();
+    const failures = h.events.filter((e) => e.event === 'lease.failed');
+    expect(failures.length).toBeGreaterThan(5);
+    // Bounded retry rate: 32 minutes of outage with a 60 s cap is well under 100 attempts.
+    expect(failures.length).toBeLessThan(100);
+    // An attempt happened at exactly the margin boundary (54 min): the loop never slept past it.
+    const attempts = h.events.filter((e): e is Extract<LeaseEvent, { event: 'loop.attempt' }> => e.event === 'loop.attempt');
+    expect(attempts.some((a) => a.at_ms === 54 * MIN)).toBe(true);
+    await h.clock.advanceTo(60 * MIN);
+    expect(h.onDisk()).toBeUndefined();
+    expect(h.names()).toContain('lease.expired');
+    // Service returns: the next attempt within the backoff cap brings a fresh set.
+    h.setSts(async (r) => ({
+      credentials: { accessKeyId: 'AKnew', secretAccessKey: 's', sessionToken: 't', expiresAtMs: h.clock.now() + r.durationSeconds * 1000 },
+      requestId: undefined,
+      assumedRoleArn: undefined,
+    }));
+    await h.clock.advanceTo(61 * MIN);
+    expect(h.onDisk()?.accessKeyId).toBe('AKnew');
+    expect(h.names().at(-1)).toBe('lease.acquired');
+    h.stop();
+    await done;
+  });
+
+  it('an explicit deny removes the set at once; a later allow brings it back', async () => {
+    const h = harness();
+    const done = h.start();
+    await h.clock.advanceTo(0);
+    h.setPolicy(async () => {
+      throw new PolicyDeniedError('d-deny', ['no_matching_rule']);
+    });
+    h.loop.refreshNow();
+    await h.clock.advanceTo(1);
+    expect(h.onDisk()).toBeUndefined();
+    expect(h.names()).toEqual(['lease.acquired', 'lease.revoked', 'lease.denied']);
+    expect(h.events.find((e) => e.event === 'lease.denied')).toMatchObject({ decision_id: 'd-deny', reasons: ['no_matching_rule'] });
+    h.setPolicy(async () => ({ decisionId: 'd-2', ttlSeconds: undefined, actions: undefined, obligations: undefined }));
+    await h.clock.advanceTo(2 * MIN);
+    expect(h.onDisk()).toBeDefined();
+    expect(h.names().at(-1)).toBe('lease.acquired');
+    h.stop();
+    await done;
+  });
+
+  it('policy unavailable is not a deny: the set stays', async () => {
+    const h = harness();
+    const done = h.start();
+    await h.clock.advanceTo(0);
+    h.setPolicy(async () => {
+      throw new PolicyError('ERR_POLICY_UNAVAILABLE', 'HTTP 503');
+    });
+    h.loop.refreshNow();
+    await h.clock.advanceTo(1);
+    expect(h.onDisk()).toBeDefined();
+    expect(h.names()).toEqual(['lease.acquired', 'lease.failed']);
+    h.stop();
+    await done;
+  });
+
+  it('fails closed when the token tenant disagrees: no request is sent and the set goes', async () => {
+    const h = harness();
+    const done = h.start();
+    await h.clock.advanceTo(0);
+    h.setTokenTenant('team-b');
+    h.loop.refreshNow();
+    await h.clock.advanceTo(1);
+    expect(h.calls.policy).toBe(1);
+    expect(h.calls.sts).toHaveLength(1);
+    expect(h.onDisk()).toBeUndefined();
+    expect(h.events.filter((e) => e.event.startsWith('lease.')).at(-1)).toMatchObject({
+      event: 'lease.denied',
+      code: 'ERR_TOKEN_TENANT_MISMATCH',
+    });
+    h.stop();
+    await done;
+  });
+
+  it('narrows a grant and steps down once when the STS refuses the duration', async () => {
+    const h = harness({ ttlSeconds: 3600 });
+    h.setPolicy(async () => ({ decisionId: 'd', ttlSeconds: 1800, actions: ['read', 'delete'], obligations: undefined }));
+    h.setSts(async (r) => {
+      if (r.durationSeconds > 900) throw new StsError('ERR_STS_DURATION_OUT_OF_RANGE', 'too long');
+      return {
+        credentials: { accessKeyId: 'AK', secretAccessKey: 's', sessionToken: 't', expiresAtMs: h.clock.now() + 900_000 },
+        requestId: undefined,
+        assumedRoleArn: undefined,
+      };
+    });
+    const done = h.start();
+    await h.clock.advanceTo(0);
+    expect(h.calls.sts.map((r) => r.durationSeconds)).toEqual([1800, 900]);
+    expect(JSON.parse(h.calls.sts[0]!.policy).Statement[0].Action).toEqual(['s3:GetObject']);
+    expect(h.events.find((e) => e.event === 'lease.acquired')).toMatchObject({ ttl_seconds: 900, stepped_down: true });
+    h.stop();
+    await done;
+  });
+
+  it('refuses STS credentials that are already expired', async () => {
+    const h = harness();
+    h.setSts(async () => ({
+      credentials: { accessKeyId: 'AK', secretAccessKey: 's', sessionToken: 't', expiresAtMs: h.clock.now() - 1 },
+      requestId: undefined,
+      assumedRoleArn: undefined,
+    }));
+    const done = h.start();
+    await h.clock.advanceTo(0);
+    expect(h.written).toHaveLength(0);
+    expect(h.events.find((e) => e.event === 'lease.failed')).toMatchObject({ code: 'ERR_STS_INVALID_RESPONSE' });
+    h.stop();
+    await done;
+  });
+
+  it('stops promptly when aborted mid-sleep', async () => {
+    const h = harness();
+    const done = h.start();
+    await h.clock.advanceTo(0);
+    h.stop();
+    await expect(done).resolves.toBeUndefined();
+    expect(h.clock.timers).toHaveLength(0);
+  });
+});
