@@ -50,9 +50,11 @@ export function startSidecar(
   let partial = '';
   const waiters = new Set<() => void>();
   let closed = false;
+  // credential-process prints credentials on stdout by design; everything else it says goes to stderr.
+  const stdoutIsCredentials = args[0] === 'credential-process';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
     out += chunk;
-    recordOutput(label, chunk);
+    if (!stdoutIsCredentials) recordOutput(label, chunk);
     partial += chunk;
     const parts = partial.split('\n');
     partial = parts.pop() ?? '';

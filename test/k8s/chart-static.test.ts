@@ -1,0 +1,220 @@
+// Static checks of the Helm charts (no helm binary here, so nothing is rendered): Chart.yaml
+// metadata and the dependency, include/define pairs, .Values paths, template structure.
+import { basename, join, relative } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import {
+  CHART_DIR,
+  EXAMPLE_CHART_DIR,
+  HELM_DIR,
+  definedTemplates,
+  filesUnder,
+  hasPath,
+  includedTemplates,
+  isObject,
+  leafPaths,
+  mergeValues,
+  readText,
+  readYaml,
+  templateFiles,
+  templateStructureProblems,
+  valuesPaths,
+  type Json,
+  type JsonObject,
+} from './support.ts';
+
+const SEMVER = /^\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$/;
+const chartFiles = filesUnder(HELM_DIR, (n) => n === 'Chart.yaml');
+
+function chart(dir: string): JsonObject {
+  const c = readYaml(join(dir, 'Chart.yaml'));
+  if (!isObject(c)) throw new Error(`${dir}/Chart.yaml is not a mapping`);
+  return c;
+}
+
+const stsValues = readYaml(join(CHART_DIR, 'values.yaml'));
+const appValuesRaw = readYaml(join(EXAMPLE_CHART_DIR, 'values.yaml'));
+/** example-app values as Helm coalesces them: the dependency's defaults under its alias. */
+const appValues = mergeValues(appValuesRaw, {
+  stsSidecar: mergeValues(stsValues, isObject(appValuesRaw) ? (appValuesRaw.stsSidecar ?? {}) : {}),
+});
+
+const allTemplates = [...templateFiles(CHART_DIR), ...templateFiles(EXAMPLE_CHART_DIR)];
+
+describe('Chart.yaml files', () => {
+  it('finds both charts', () => {
+    expect(chartFiles.map((f) => relative(HELM_DIR, f)).sort()).toEqual([
+      'example-app/Chart.yaml',
+      'sts-sidecar/Chart.yaml',
+    ]);
+  });
+
+  for (const file of chartFiles) {
+    it(`${relative(HELM_DIR, file)}: apiVersion v2, name = directory, semver version, application type`, () => {
+      const c = readYaml(file);
+      if (!isObject(c)) throw new Error('not a mapping');
+      expect(c.apiVersion).toBe('v2');
+      expect(c.name).toBe(basename(join(file, '..')));
+      expect(String(c.version)).toMatch(SEMVER);
+      expect(c.type).toBe('application');
+      expect(typeof c.appVersion).toBe('string');
+      expect(typeof c.description).toBe('string');
+    });
+  }
+
+  it('example-app depends on ../sts-sidecar by its name and version, under the alias its templates use', () => {
+    const deps = chart(EXAMPLE_CHART_DIR).dependencies;
+    const dep = Array.isArray(deps) ? deps.find((d) => isObject(d) && d.name === 'sts-sidecar') : undefined;
+    if (!isObject(dep)) throw new Error('no sts-sidecar dependency');
+    const sts = chart(CHART_DIR);
+    expect(dep.repository).toBe('file://../sts-sidecar');
+    expect(dep.version).toBe(sts.version);
+    expect(dep.alias).toBe('stsSidecar');
+    expect(isObject(appValuesRaw) && isObject(appValuesRaw.stsSidecar)).toBe(true);
+    // The alias must be a plain identifier so templates can write .Values.stsSidecar.
+    expect(String(dep.alias)).toMatch(/^[A-Za-z_][A-Za-z0-9_]*$/);
+  });
+
+  it('the image tag defaults to the appVersion', () => {
+    const img = isObject(stsValues) && isObject(stsValues.image) ? stsValues.image : {};
+    expect(img.tag).toBe(chart(CHART_DIR).appVersion);
+  });
+});
+
+describe('templates', () => {
+  it('exist: helpers, NOTES and the example Deployment', () => {
+    const names = allTemplates.map((f) => relative(HELM_DIR, f));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'sts-sidecar/templates/_helpers.tpl',
+        'sts-sidecar/templates/NOTES.txt',
+        'example-app/templates/deployment.yaml',
+        'example-app/templates/NOTES.txt',
+      ]),
+    );
+  });
+
+  for (const file of allTemplates) {
+    it(`${relative(HELM_DIR, file)}: balanced {{ }}, blocks, parentheses and quotes`, () => {
+      expect(templateStructureProblems(readText(file))).toEqual([]);
+    });
+  }
+
+  it('the structure check catches broken templates', () => {
+    expect(templateStructureProblems('{{ if .Values.a }}x')).toEqual(['unclosed if']);
+    expect(templateStructureProblems('{{ .Values.a }')).not.toEqual([]);
+    expect(templateStructureProblems('{{ include "x" (dict "a" 1 }}')).toContain(
+      'unbalanced parentheses in {{ include "x" (dict "a" 1 }}',
+    );
+    expect(templateStructureProblems('{{ end }}')).toContain('end without an open block at 0');
+    expect(templateStructureProblems('{{/* {{ x }} */}}{{ define "a" }}{{ end }}')).toEqual([]);
+  });
+
+  const defined = new Map<string, string>();
+  for (const file of allTemplates)
+    for (const name of definedTemplates(readText(file))) defined.set(name, file);
+
+  it('sts-sidecar defines the includable templates the README promises', () => {
+    for (const name of [
+      'sts-sidecar.container',
+      'sts-sidecar.onceContainer',
+      'sts-sidecar.initContainers',
+      'sts-sidecar.sidecarContainers',
+      'sts-sidecar.volumes',
+      'sts-sidecar.appEnv',
+      'sts-sidecar.appVolumeMounts',
+      'sts-sidecar.podSecurityContext',
+      'sts-sidecar.awsConfigMap',
+      'sts-sidecar.notes',
+    ]) {
+      expect(defined.get(name), name).toBe(join(CHART_DIR, 'templates/_helpers.tpl'));
+      expect(readText(join(CHART_DIR, 'README.md')), `README documents ${name}`).toContain(name);
+    }
+  });
+
+  it('templates define no name twice (Helm would silently keep one)', () => {
+    const all = allTemplates.flatMap((f) => definedTemplates(readText(f)));
+    expect(all.filter((n, i) => all.indexOf(n) !== i)).toEqual([]);
+  });
+
+  it('every include/template refers to a defined template', () => {
+    const used = allTemplates.flatMap((f) =>
+      includedTemplates(readText(f)).map((n) => [relative(HELM_DIR, f), n] as const),
+    );
+    expect(
+      used.filter(([, n]) => n.startsWith('sts-sidecar.') && !n.endsWith('.tpl')).length,
+    ).toBeGreaterThan(5);
+    expect(used.filter(([, n]) => !defined.has(n))).toEqual([]);
+  });
+
+  it('example-app uses the sts-sidecar templates (and only through the dependency)', () => {
+    const deploy = readText(join(EXAMPLE_CHART_DIR, 'templates/deployment.yaml'));
+    for (const name of [
+      'sts-sidecar.initContainers',
+      'sts-sidecar.sidecarContainers',
+      'sts-sidecar.volumes',
+      'sts-sidecar.appEnv',
+      'sts-sidecar.appVolumeMounts',
+      'sts-sidecar.podSecurityContext',
+    ]) {
+      expect(includedTemplates(deploy)).toContain(name);
+    }
+    expect(deploy).toContain('dict "Values" .Values.stsSidecar');
+    expect(
+      filesUnder(join(EXAMPLE_CHART_DIR, 'templates'), (n) => n.endsWith('.tpl'))
+        .flatMap((f) => definedTemplates(readText(f)))
+        .filter((n) => n.startsWith('sts-sidecar.')),
+    ).toEqual([]);
+  });
+
+  it('every .Values path in sts-sidecar templates exists in its values.yaml', () => {
+    const missing = templateFiles(CHART_DIR).flatMap((f) =>
+      valuesPaths(readText(f))
+        .filter((p) => !hasPath(stsValues, p))
+        .map((p) => `${relative(HELM_DIR, f)}: .Values.${p.join('.')}`),
+    );
+    expect(missing).toEqual([]);
+  });
+
+  it('every .Values path in example-app templates exists in its values (with the dependency defaults)', () => {
+    const missing = templateFiles(EXAMPLE_CHART_DIR).flatMap((f) =>
+      valuesPaths(readText(f))
+        .filter((p) => !hasPath(appValues, p))
+        .map((p) => `${relative(HELM_DIR, f)}: .Values.${p.join('.')}`),
+    );
+    expect(missing).toEqual([]);
+  });
+
+  it('every sts-sidecar value is used by a template (no dead knobs)', () => {
+    const used = templateFiles(CHART_DIR).flatMap((f) => valuesPaths(readText(f)));
+    const unused = leafPaths(stsValues).filter((leaf) => !used.some((p) => p.every((k, i) => leaf[i] === k)));
+    expect(unused.map((p) => p.join('.'))).toEqual([]);
+  });
+
+  it('the README values table documents every value', () => {
+    // Maps documented as a whole (their keys are Kubernetes fields).
+    const asWhole = ['resources', 'probes.startup', 'probes.liveness', 'probes.readiness'];
+    const readme = readText(join(CHART_DIR, 'README.md'));
+    const undocumented = leafPaths(stsValues)
+      .map((p) => p.join('.'))
+      .filter((p) => {
+        const doc = asWhole.find((w) => p === w || p.startsWith(`${w}.`)) ?? p;
+        return !readme.includes(`\`${doc}\``);
+      });
+    expect(undocumented).toEqual([]);
+  });
+
+  it('the path check catches a typo', () => {
+    expect(valuesPaths('{{ .Values.credentials.mountPth }}')).toEqual([['credentials', 'mountPth']]);
+    expect(hasPath(stsValues, ['credentials', 'mountPth'])).toBe(false);
+    expect(hasPath(stsValues as Json, ['credentials', 'mountPath'])).toBe(true);
+  });
+
+  it('NOTES warn about the risky values', () => {
+    const helpers = readText(join(CHART_DIR, 'templates/_helpers.tpl'));
+    expect(helpers).toMatch(/if not \.Values\.audience/);
+    expect(helpers).toMatch(/if gt \(int \.Values\.ttlSeconds\) 3600/);
+    expect(helpers).toMatch(/if has "delete" \.Values\.actions/);
+    expect(helpers).toMatch(/\/readyz/);
+    expect(readText(join(CHART_DIR, 'templates/NOTES.txt'))).toContain('include "sts-sidecar.notes"');
+  });
+});

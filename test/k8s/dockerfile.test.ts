@@ -1,0 +1,277 @@
+// Static rules for the Dockerfile and .dockerignore (no Docker engine here: nothing is built).
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { VARIABLES } from '../../src/config/schema.ts';
+import { ROOT, readText } from './support.ts';
+
+interface Instruction {
+  readonly op: string;
+  readonly args: string;
+  readonly line: number;
+}
+
+/** Instructions of a Dockerfile: comments dropped, backslash continuations joined. */
+function instructions(text: string): Instruction[] {
+  const out: Instruction[] = [];
+  let buf = '';
+  let start = 0;
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.trimEnd();
+    if (buf === '' && (line.trim() === '' || line.trimStart().startsWith('#'))) return;
+    if (buf !== '' && line.trimStart().startsWith('#')) return;
+    if (buf === '') start = i + 1;
+    if (line.endsWith('\\')) {
+      buf += `${line.slice(0, -1)} `;
+      return;
+    }
+    buf += line;
+    const m = /^\s*([A-Za-z]+)\s+([\s\S]*)$/.exec(buf);
+    if (m) out.push({ op: (m[1] ?? '').toUpperCase(), args: (m[2] ?? '').trim(), line: start });
+    buf = '';
+  });
+  return out;
+}
+
+interface Stage {
+  readonly image: string;
+  readonly name: string | undefined;
+  readonly body: Instruction[];
+}
+
+function stages(ins: Instruction[]): Stage[] {
+  const out: Stage[] = [];
+  for (const i of ins) {
+    if (i.op === 'FROM') {
+      const parts = i.args.split(/\s+/).filter((p) => !p.startsWith('--'));
+      out.push({
+        image: parts[0] ?? '',
+        name: parts[1]?.toUpperCase() === 'AS' ? parts[2] : undefined,
+        body: [],
+      });
+    } else out.at(-1)?.body.push(i);
+  }
+  return out;
+}
+
+/** Problems with how a FROM image is pinned. */
+function pinProblems(image: string, earlierStages: ReadonlySet<string>): string[] {
+  if (earlierStages.has(image)) return [];
+  const [ref, digest] = image.split('@');
+  const lastSlash = (ref ?? '').lastIndexOf('/');
+  const colon = (ref ?? '').indexOf(':', lastSlash + 1);
+  const tag = colon < 0 ? undefined : (ref ?? '').slice(colon + 1);
+  const problems: string[] = [];
+  if (image.includes('$')) problems.push(`${image}: image from a build argument cannot be checked`);
+  if (tag === undefined) problems.push(`${image}: no tag`);
+  else if (tag === 'latest') problems.push(`${image}: latest`);
+  else if (!/\d/.test(tag) && digest === undefined)
+    problems.push(`${image}: tag without a version and no digest`);
+  if (digest !== undefined && !/^sha256:[a-f0-9]{64}$/.test(digest))
+    problems.push(`${image}: malformed digest`);
+  return problems;
+}
+
+function execForm(args: string): string[] {
+  const parsed = JSON.parse(args) as unknown;
+  if (!Array.isArray(parsed) || !parsed.every((x) => typeof x === 'string'))
+    throw new Error(`not exec form: ${args}`);
+  return parsed;
+}
+
+const dockerfile = readText(join(ROOT, 'Dockerfile'));
+const all = instructions(dockerfile);
+const st = stages(all);
+const final = st.at(-1);
+const SECRET_NAME = /(SECRET|TOKEN|PASSW(OR)?D|API_?KEY|ACCESS_?KEY|PRIVATE_?KEY|CREDENTIAL|(^|_)KEY($|_))/i;
+
+describe('Dockerfile', () => {
+  it('is multi-stage: a node:24 build stage and a distroless nodejs24 runtime', () => {
+    expect(st.length).toBeGreaterThanOrEqual(2);
+    expect(st[0]?.image).toMatch(/^node:24\.\d+\.\d+-[a-z]+-slim(@sha256:[a-f0-9]{64})?$/);
+    expect(final?.image).toMatch(/^gcr\.io\/distroless\/nodejs24-debian12:nonroot(@sha256:[a-f0-9]{64})?$/);
+  });
+
+  it('pins every FROM (no latest, a versioned tag or a digest)', () => {
+    const seen = new Set<string>();
+    const problems: string[] = [];
+    for (const s of st) {
+      problems.push(...pinProblems(s.image, seen));
+      if (s.name) seen.add(s.name);
+    }
+    expect(problems).toEqual([]);
+  });
+
+  it('the pin rules reject what they should', () => {
+    const none = new Set<string>();
+    expect(pinProblems('node', none)).toEqual(['node: no tag']);
+    expect(pinProblems('node:latest', none)).toEqual(['node:latest: latest']);
+    expect(pinProblems('gcr.io/distroless/nodejs24-debian12:nonroot', none)).toHaveLength(1);
+    expect(pinProblems('localhost:5000/node', none)).toEqual(['localhost:5000/node: no tag']);
+    expect(pinProblems('build', new Set(['build']))).toEqual([]);
+  });
+
+  it('build Node satisfies package.json engines; runtime Node is the same major', () => {
+    const pkg = JSON.parse(readText(join(ROOT, 'package.json'))) as { engines?: { node?: string } };
+    const min = /(\d+)\.(\d+)/.exec(pkg.engines?.node ?? '') ?? [];
+    const build = /^node:(\d+)\.(\d+)/.exec(st[0]?.image ?? '') ?? [];
+    const [bMaj, bMin, mMaj, mMin] = [build[1], build[2], min[1], min[2]].map(Number) as [
+      number,
+      number,
+      number,
+      number,
+    ];
+    expect(
+      bMaj > mMaj || (bMaj === mMaj && bMin >= mMin),
+      `${st[0]?.image} vs engines ${pkg.engines?.node}`,
+    ).toBe(true);
+    expect(final?.image).toContain(`nodejs${bMaj}-`);
+  });
+
+  it('build stage runs npm ci and npm run build', () => {
+    const runs = (st[0]?.body ?? [])
+      .filter((i) => i.op === 'RUN')
+      .map((i) => i.args)
+      .join('\n');
+    expect(runs).toMatch(/\bnpm ci\b/);
+    expect(runs).toMatch(/\bnpm run build\b/);
+  });
+
+  it('final stage runs as a non-root numeric USER', () => {
+    const users = (final?.body ?? []).filter((i) => i.op === 'USER');
+    const user = users.at(-1)?.args ?? '';
+    expect(user).toMatch(/^\d+(:\d+)?$/);
+    expect(
+      user
+        .split(':')
+        .map(Number)
+        .every((n) => n > 0),
+    ).toBe(true);
+    expect(user.split(':')[0]).toBe('65532');
+  });
+
+  it('no ENV/ARG bakes a secret-looking value into the image', () => {
+    const offenders: string[] = [];
+    for (const i of all.filter((x) => x.op === 'ENV' || x.op === 'ARG')) {
+      for (const m of i.args.matchAll(/([A-Za-z_][A-Za-z0-9_]*)(?:=|\s+)("[^"]*"|\S+)?/g)) {
+        if (SECRET_NAME.test(m[1] ?? '') && (m[2] ?? '') !== '') offenders.push(`line ${i.line}: ${m[1]}`);
+      }
+    }
+    expect(offenders).toEqual([]);
+  });
+
+  it('final stage copies only the bundle and runs it: ENTRYPOINT = node + bundle, CMD = run', () => {
+    const copies = (final?.body ?? []).filter((i) => i.op === 'COPY' || i.op === 'ADD');
+    expect(copies.length).toBeGreaterThan(0);
+    const bundleCopy = copies.find((c) => /dist\/sts-sidecar\.mjs\s/.test(c.args));
+    expect(bundleCopy?.args).toMatch(/--from=build\b/);
+    for (const c of copies) {
+      const srcs = c.args
+        .split(/\s+/)
+        .filter((a) => !a.startsWith('--'))
+        .slice(0, -1);
+      expect(
+        srcs.every((s) => /dist\/sts-sidecar\.mjs(\.LEGAL\.txt)?$|LICENSE|NOTICE/.test(s)),
+        c.args,
+      ).toBe(true);
+    }
+    const dest = bundleCopy?.args.split(/\s+/).at(-1) ?? '';
+    const entry = execForm((final?.body ?? []).filter((i) => i.op === 'ENTRYPOINT').at(-1)?.args ?? 'null');
+    expect(entry[0]).toMatch(/\/node$/);
+    expect(entry[1]).toBe(dest.endsWith('/') ? `${dest}sts-sidecar.mjs` : dest);
+    const cmd = execForm((final?.body ?? []).filter((i) => i.op === 'CMD').at(-1)?.args ?? 'null');
+    expect(cmd).toEqual(['run']);
+  });
+
+  it('exposes the sidecar HTTP port, has OCI labels and no HEALTHCHECK', () => {
+    const port = VARIABLES.STS_SIDECAR_LISTEN.default.split(':')[1];
+    expect((final?.body ?? []).filter((i) => i.op === 'EXPOSE').map((i) => i.args)).toEqual([port]);
+    const labels = (final?.body ?? [])
+      .filter((i) => i.op === 'LABEL')
+      .map((i) => i.args)
+      .join(' ');
+    for (const k of ['title', 'description', 'source', 'version', 'revision', 'created', 'licenses']) {
+      expect(labels).toContain(`org.opencontainers.image.${k}=`);
+    }
+    expect(all.filter((i) => i.op === 'HEALTHCHECK')).toEqual([]);
+  });
+
+  it('the build script exists and writes dist/sts-sidecar.mjs', () => {
+    const pkg = JSON.parse(readText(join(ROOT, 'package.json'))) as {
+      scripts?: Record<string, string>;
+      bin?: Record<string, string>;
+    };
+    const build = pkg.scripts?.build ?? '';
+    expect(build).not.toBe('');
+    expect(pkg.bin?.['sts-sidecar']).toBe('dist/sts-sidecar.mjs');
+    const script = /\bnode\s+(\S+\.m?js)\b/.exec(build)?.[1];
+    expect(script, `scripts.build runs a node script: ${build}`).toBeDefined();
+    const path = join(ROOT, script ?? '');
+    expect(existsSync(path), `${script} exists`).toBe(true);
+    if (existsSync(path)) expect(readText(path)).toMatch(/dist\/sts-sidecar\.mjs|['"]sts-sidecar\.mjs['"]/);
+  });
+});
+
+describe('.dockerignore', () => {
+  const patterns = readText(join(ROOT, '.dockerignore'))
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+
+  /** Docker-style match: a pattern excludes a path or any of its parents. */
+  function excluded(path: string): boolean {
+    let out = false;
+    for (const raw of patterns) {
+      const negate = raw.startsWith('!');
+      const p = (negate ? raw.slice(1) : raw).replace(/^\/+/, '').replace(/\/+$/, '');
+      const re = new RegExp(
+        `^${p
+          .split('**')
+          .map((part) =>
+            part
+              .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+              .replace(/\*/g, '[^/]*')
+              .replace(/\?/g, '[^/]'),
+          )
+          .join('.*')}(/.*)?$`,
+      );
+      if (re.test(path)) out = !negate;
+    }
+    return out;
+  }
+
+  it('excludes node_modules, dist, .git, test data and local state', () => {
+    for (const p of [
+      'node_modules',
+      'node_modules/zod/package.json',
+      'dist/sts-sidecar.mjs',
+      '.git/HEAD',
+      '.stack/x',
+      '.demo/x',
+      'test/k8s/support.ts',
+      'scripts/node24/node_modules/node/bin/node',
+      'src/x.test.ts',
+    ]) {
+      expect(excluded(p), p).toBe(true);
+    }
+  });
+
+  it('keeps everything the build stage COPYs', () => {
+    const sources = (st[0]?.body ?? [])
+      .filter((i) => i.op === 'COPY' && !i.args.includes('--from'))
+      .flatMap((i) =>
+        i.args
+          .split(/\s+/)
+          .filter((a) => !a.startsWith('--'))
+          .slice(0, -1),
+      )
+      .map((s) => s.replace(/\/$/, ''));
+    expect(sources).toEqual(expect.arrayContaining(['package.json', 'package-lock.json', 'src']));
+    for (const s of sources) {
+      expect(excluded(s), `${s} is excluded`).toBe(false);
+      expect(existsSync(join(ROOT, s)), `${s} exists`).toBe(true);
+    }
+    expect(excluded('scripts/build.mjs')).toBe(false);
+    expect(excluded('src/config/schema.ts')).toBe(false);
+  });
+});
