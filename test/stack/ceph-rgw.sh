@@ -113,7 +113,7 @@ cmd_install() {
   command -v radosgw >/dev/null || missing+=(radosgw)
   command -v ceph >/dev/null || missing+=(ceph-common)
   python3 -c 'import boto3' 2>/dev/null || dpkg -s python3-boto3 >/dev/null 2>&1 || missing+=(python3-boto3)
-  command -v aws >/dev/null || missing+=(awscli)
+  [ -x /usr/bin/aws ] || missing+=(awscli) # a pyenv shim named aws may shadow it on PATH
   if [ "${#missing[@]}" -eq 0 ]; then
     log "packages already installed"
     return 0
