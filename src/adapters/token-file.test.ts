@@ -7,7 +7,7 @@ import { FileTokenSource, watchTokenDirectory } from './token-file.ts';
 import { writeProjectedToken } from '../../test/stack/projected-token.ts';
 
 let dir: string;
-let key: CryptoKey;
+let key: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
 const now = () => Date.now();
 
 beforeAll(async () => {
@@ -35,7 +35,12 @@ async function source(content: string | undefined, audience: string | null = 'st
 describe('FileTokenSource', () => {
   it('reads and decodes a valid token', async () => {
     const t = await (await source(await jwt({ tenant: 'team-a' }))).read();
-    expect(t).toMatchObject({ subject: 'system:serviceaccount:ns:sa', issuer: 'https://issuer', audience: ['sts'], tenant: 'team-a' });
+    expect(t).toMatchObject({
+      subject: 'system:serviceaccount:ns:sa',
+      issuer: 'https://issuer',
+      audience: ['sts'],
+      tenant: 'team-a',
+    });
   });
 
   it.each([
@@ -48,8 +53,12 @@ describe('FileTokenSource', () => {
   });
 
   it('rejects an expired token, a not-yet-valid one and a wrong audience', async () => {
-    await expect((await source(await jwt({}, '-1s'))).read()).rejects.toMatchObject({ code: 'ERR_TOKEN_EXPIRED' });
-    await expect((await source(await jwt({ nbf: Math.floor(Date.now() / 1000) + 600 }))).read()).rejects.toMatchObject({
+    await expect((await source(await jwt({}, '-1s'))).read()).rejects.toMatchObject({
+      code: 'ERR_TOKEN_EXPIRED',
+    });
+    await expect(
+      (await source(await jwt({ nbf: Math.floor(Date.now() / 1000) + 600 }))).read(),
+    ).rejects.toMatchObject({
       code: 'ERR_TOKEN_NOT_YET_VALID',
     });
     await expect((await source(await jwt({ aud: 'other' }))).read()).rejects.toMatchObject({
@@ -65,7 +74,9 @@ describe('FileTokenSource', () => {
   it('refuses a directory in place of the file', async () => {
     const d = path.join(dir, 'as-dir');
     await mkdir(d);
-    await expect(new FileTokenSource({ path: d, audience: undefined, now }).read()).rejects.toMatchObject({ code: 'ERR_TOKEN_UNREADABLE' });
+    await expect(new FileTokenSource({ path: d, audience: undefined, now }).read()).rejects.toMatchObject({
+      code: 'ERR_TOKEN_UNREADABLE',
+    });
   });
 
   it('never puts the token into an error message', async () => {

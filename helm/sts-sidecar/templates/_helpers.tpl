@@ -1,0 +1,390 @@
+{{/*
+sts-sidecar named templates.
+
+Every template takes a context whose .Values are THIS chart's values and .Release the release
+(Capabilities is optional: it only enables the Kubernetes-version warning in the notes). In a parent chart that
+depends on sts-sidecar under the alias stsSidecar, build it once per template file:
+
+  {{- $sts := dict "Values" .Values.stsSidecar "Release" .Release "Capabilities" .Capabilities }}
+
+and call e.g. {{ include "sts-sidecar.initContainers" $sts | nindent 8 }}. Helm merges this chart's
+values.yaml defaults into .Values.stsSidecar, and validates them with values.schema.json.
+
+List templates (container, onceContainer, initContainers, sidecarContainers, volumes, appEnv,
+appVolumeMounts, env) render YAML list items ("- name: ..."); map templates (podSecurityContext,
+securityContext) render mapping keys. None of them ends with a newline: use nindent.
+*/}}
+
+{{/* Fixed paths inside the containers. */}}
+{{- define "sts-sidecar.tokenDir" -}}/var/run/secrets/sts-sidecar{{- end -}}
+{{- define "sts-sidecar.caDir" -}}/etc/sts-sidecar/ca{{- end -}}
+
+{{/* repository:tag, repository@digest or repository:tag@digest. */}}
+{{- define "sts-sidecar.image" -}}
+{{ .Values.image.repository }}{{ if .Values.image.tag }}:{{ .Values.image.tag }}{{ end }}{{ if .Values.image.digest }}@{{ .Values.image.digest }}{{ end }}
+{{- end -}}
+
+{{/* Effective STS flavour, as the sidecar computes it. */}}
+{{- define "sts-sidecar.backend" -}}
+{{- if .Values.backend -}}
+{{ .Values.backend }}
+{{- else if .Values.stsEndpoint -}}
+generic
+{{- else -}}
+aws
+{{- end -}}
+{{- end -}}
+
+{{- define "sts-sidecar.hasCA" -}}
+{{- if or .Values.ca.configMap .Values.ca.secret -}}true{{- end -}}
+{{- end -}}
+
+{{/* Name of the ConfigMap holding the AWS shared config (app.awsConfig.enabled). */}}
+{{- define "sts-sidecar.awsConfigMapName" -}}
+{{- printf "%s-sts-sidecar-aws-config" .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+STS_SIDECAR_* environment of the sidecar. Only names from VARIABLES in src/config/schema.ts
+(test/k8s checks it). A context with the key "once" (set by sts-sidecar.onceContainer) switches
+the HTTP listener off. Keys are tested with hasKey, not .once, so helm lint --strict
+(missingkey=error) does not trip over contexts without them.
+*/}}
+{{- define "sts-sidecar.env" -}}
+{{- $backend := include "sts-sidecar.backend" . -}}
+{{- if and (has $backend (list "aws" "ceph-rgw")) (not .Values.roleArn) -}}
+{{- fail (printf "sts-sidecar: roleArn is required when the backend is %s" $backend) -}}
+{{- end -}}
+{{- if and .Values.ca.configMap .Values.ca.secret -}}
+{{- fail "sts-sidecar: set ca.configMap or ca.secret, not both" -}}
+{{- end -}}
+- name: STS_SIDECAR_TENANT
+  value: {{ required "sts-sidecar: tenant is required" .Values.tenant | quote }}
+- name: STS_SIDECAR_BUCKET
+  value: {{ required "sts-sidecar: bucket is required" .Values.bucket | quote }}
+{{- if .Values.prefix }}
+- name: STS_SIDECAR_PREFIX
+  value: {{ .Values.prefix | quote }}
+{{- end }}
+- name: STS_SIDECAR_ACTIONS
+  value: {{ join "," .Values.actions | quote }}
+- name: STS_SIDECAR_TTL_SECONDS
+  value: {{ int .Values.ttlSeconds | quote }}
+- name: STS_SIDECAR_FLEX_AUTH_URL
+  value: {{ required "sts-sidecar: flexAuthUrl is required" .Values.flexAuthUrl | quote }}
+{{- if .Values.stsEndpoint }}
+- name: STS_SIDECAR_STS_ENDPOINT
+  value: {{ .Values.stsEndpoint | quote }}
+{{- end }}
+- name: STS_SIDECAR_STS_REGION
+  value: {{ .Values.region | quote }}
+{{- if .Values.roleArn }}
+- name: STS_SIDECAR_ROLE_ARN
+  value: {{ .Values.roleArn | quote }}
+{{- end }}
+{{- if .Values.sessionName }}
+- name: STS_SIDECAR_SESSION_NAME
+  value: {{ .Values.sessionName | quote }}
+{{- end }}
+{{- if .Values.backend }}
+- name: STS_SIDECAR_BACKEND
+  value: {{ .Values.backend | quote }}
+{{- end }}
+- name: STS_SIDECAR_TOKEN_FILE
+  value: {{ printf "%s/token" (include "sts-sidecar.tokenDir" .) | quote }}
+{{- if and .Values.audience .Values.token.verifyAudience }}
+- name: STS_SIDECAR_TOKEN_AUDIENCE
+  value: {{ .Values.audience | quote }}
+{{- end }}
+- name: STS_SIDECAR_OUTPUT_DIR
+  value: {{ .Values.credentials.mountPath | quote }}
+- name: STS_SIDECAR_FILE_MODE
+  value: {{ .Values.credentials.fileMode | quote }}
+- name: STS_SIDECAR_WIPE_ON_EXIT
+  value: {{ .Values.credentials.wipeOnExit | toString | quote }}
+{{- if include "sts-sidecar.hasCA" . }}
+- name: STS_SIDECAR_CA_FILE
+  value: {{ printf "%s/ca.crt" (include "sts-sidecar.caDir" .) | quote }}
+{{- end }}
+- name: STS_SIDECAR_LISTEN
+  value: {{ if hasKey . "once" }}"off"{{ else }}{{ printf "0.0.0.0:%d" (int .Values.port) | quote }}{{ end }}
+- name: STS_SIDECAR_LOG_LEVEL
+  value: {{ .Values.logLevel | quote }}
+- name: STS_SIDECAR_READY_MARGIN_SECONDS
+  value: {{ int .Values.readyMarginSeconds | quote }}
+{{- with .Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Hardened container securityContext (mapping). */}}
+{{- define "sts-sidecar.securityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ int .Values.securityContext.runAsUser }}
+runAsGroup: {{ int .Values.securityContext.runAsGroup }}
+readOnlyRootFilesystem: true
+allowPrivilegeEscalation: false
+privileged: false
+capabilities:
+  drop:
+    - ALL
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/*
+Pod securityContext (mapping) for the pod spec: fsGroup makes the 0440 credential files readable by
+every container of the pod (kubelet adds fsGroup to their supplementary groups). Merge your own keys
+into it if the pod needs more.
+*/}}
+{{- define "sts-sidecar.podSecurityContext" -}}
+fsGroup: {{ int .Values.securityContext.fsGroup }}
+fsGroupChangePolicy: OnRootMismatch
+seccompProfile:
+  type: RuntimeDefault
+{{- end -}}
+
+{{/* Mounts of the sidecar itself: token (ro), credential dir (rw), CA (ro). */}}
+{{- define "sts-sidecar.sidecarVolumeMounts" -}}
+- name: sts-sidecar-token
+  mountPath: {{ include "sts-sidecar.tokenDir" . }}
+  readOnly: true
+- name: sts-sidecar-credentials
+  mountPath: {{ .Values.credentials.mountPath }}
+{{- if include "sts-sidecar.hasCA" . }}
+- name: sts-sidecar-ca
+  mountPath: {{ include "sts-sidecar.caDir" . }}
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{/*
+The long-running sidecar container (one list item). mode native: restartable init container
+(put it under initContainers); mode legacy: a regular container (put it under containers).
+*/}}
+{{- define "sts-sidecar.container" -}}
+- name: {{ .Values.containerName }}
+  image: {{ include "sts-sidecar.image" . }}
+  imagePullPolicy: {{ .Values.image.pullPolicy }}
+  {{- if eq .Values.mode "native" }}
+  restartPolicy: Always
+  {{- end }}
+  args:
+    - run
+  env:
+    {{- include "sts-sidecar.env" . | nindent 4 }}
+  ports:
+    - name: sts-http
+      containerPort: {{ int .Values.port }}
+      protocol: TCP
+  startupProbe:
+    httpGet:
+      path: /readyz
+      port: {{ int .Values.port }}
+    periodSeconds: {{ int .Values.probes.startup.periodSeconds }}
+    failureThreshold: {{ int .Values.probes.startup.failureThreshold }}
+    timeoutSeconds: 1
+  livenessProbe:
+    httpGet:
+      path: /healthz
+      port: {{ int .Values.port }}
+    periodSeconds: {{ int .Values.probes.liveness.periodSeconds }}
+    failureThreshold: {{ int .Values.probes.liveness.failureThreshold }}
+    timeoutSeconds: 2
+  readinessProbe:
+    httpGet:
+      path: /readyz
+      port: {{ int .Values.port }}
+    periodSeconds: {{ int .Values.probes.readiness.periodSeconds }}
+    failureThreshold: {{ int .Values.probes.readiness.failureThreshold }}
+    timeoutSeconds: 2
+  resources:
+    {{- toYaml .Values.resources | nindent 4 }}
+  securityContext:
+    {{- include "sts-sidecar.securityContext" . | nindent 4 }}
+  volumeMounts:
+    {{- include "sts-sidecar.sidecarVolumeMounts" . | nindent 4 }}
+{{- end -}}
+
+{{/*
+Init-container variant (one list item): runs `once`, writes one credential set and exits 0, or
+exits non-zero so the pod does not start without credentials. Used by mode legacy and by Jobs.
+*/}}
+{{- define "sts-sidecar.onceContainer" -}}
+{{- $ctx := dict "Values" .Values "Release" .Release "once" true -}}
+- name: {{ printf "%s-init" .Values.containerName | trunc 63 }}
+  image: {{ include "sts-sidecar.image" . }}
+  imagePullPolicy: {{ .Values.image.pullPolicy }}
+  args:
+    - once
+  env:
+    {{- include "sts-sidecar.env" $ctx | nindent 4 }}
+  resources:
+    {{- toYaml .Values.resources | nindent 4 }}
+  securityContext:
+    {{- include "sts-sidecar.securityContext" . | nindent 4 }}
+  volumeMounts:
+    {{- include "sts-sidecar.sidecarVolumeMounts" . | nindent 4 }}
+{{- end -}}
+
+{{/* Items for the pod's initContainers: the native sidecar, or the `once` container (legacy). */}}
+{{- define "sts-sidecar.initContainers" -}}
+{{- if eq .Values.mode "native" -}}
+{{ include "sts-sidecar.container" . }}
+{{- else -}}
+{{ include "sts-sidecar.onceContainer" . }}
+{{- end -}}
+{{- end -}}
+
+{{/* Items for the pod's containers: nothing (native), or the `run` sidecar (legacy). */}}
+{{- define "sts-sidecar.sidecarContainers" -}}
+{{- if eq .Values.mode "legacy" -}}
+{{ include "sts-sidecar.container" . }}
+{{- end -}}
+{{- end -}}
+
+{{/* Pod volumes: projected token, tmpfs credential dir, optional CA and AWS config. */}}
+{{- define "sts-sidecar.volumes" -}}
+- name: sts-sidecar-token
+  projected:
+    sources:
+      - serviceAccountToken:
+          path: token
+          expirationSeconds: {{ int .Values.token.expirationSeconds }}
+          {{- if .Values.audience }}
+          audience: {{ .Values.audience | quote }}
+          {{- end }}
+- name: sts-sidecar-credentials
+  emptyDir:
+    medium: Memory
+    sizeLimit: {{ .Values.credentials.sizeLimit }}
+{{- if .Values.ca.configMap }}
+- name: sts-sidecar-ca
+  configMap:
+    name: {{ .Values.ca.configMap }}
+    items:
+      - key: {{ .Values.ca.key }}
+        path: ca.crt
+{{- else if .Values.ca.secret }}
+- name: sts-sidecar-ca
+  secret:
+    secretName: {{ .Values.ca.secret }}
+    items:
+      - key: {{ .Values.ca.key }}
+        path: ca.crt
+{{- end }}
+{{- if .Values.app.awsConfig.enabled }}
+- name: sts-sidecar-aws-config
+  configMap:
+    name: {{ include "sts-sidecar.awsConfigMapName" . }}
+{{- end }}
+{{- end -}}
+
+{{/* Env for app containers: file paths of the credential set, and AWS_CONFIG_FILE. */}}
+{{- define "sts-sidecar.appEnv" -}}
+{{- $dir := .Values.credentials.mountPath -}}
+{{- if .Values.app.artifactStoreEnv }}
+- name: ARTIFACTSTORE_S3_ACCESS_KEY_REF
+  value: {{ printf "%s/access-key" $dir | quote }}
+- name: ARTIFACTSTORE_S3_SECRET_KEY_REF
+  value: {{ printf "%s/secret-key" $dir | quote }}
+- name: ARTIFACTSTORE_S3_SESSION_TOKEN_REF
+  value: {{ printf "%s/session-token" $dir | quote }}
+- name: ARTIFACTSTORE_S3_CREDENTIAL_EXPIRATION_REF
+  value: {{ printf "%s/expiration" $dir | quote }}
+{{- end }}
+{{- if .Values.app.awsConfig.enabled }}
+- name: AWS_CONFIG_FILE
+  value: {{ printf "%s/config" .Values.app.awsConfig.mountPath | quote }}
+- name: AWS_SDK_LOAD_CONFIG
+  value: "1"
+{{- end }}
+{{- end -}}
+
+{{/* Mounts for app containers: the credential dir read-only (and the AWS config). */}}
+{{- define "sts-sidecar.appVolumeMounts" -}}
+- name: sts-sidecar-credentials
+  mountPath: {{ .Values.credentials.mountPath }}
+  readOnly: true
+{{- if .Values.app.awsConfig.enabled }}
+- name: sts-sidecar-aws-config
+  mountPath: {{ .Values.app.awsConfig.mountPath }}
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{/* A whole ConfigMap manifest with the AWS shared config (emit it from a template file). */}}
+{{- define "sts-sidecar.awsConfigMap" -}}
+{{- if .Values.app.awsConfig.enabled -}}
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ include "sts-sidecar.awsConfigMapName" . }}
+  labels:
+    app.kubernetes.io/component: sts-sidecar
+data:
+  config: |
+    [default]
+    region = {{ .Values.region }}
+    credential_process = cat {{ .Values.credentials.mountPath }}/credentials.json
+    {{- if .Values.app.awsConfig.s3EndpointUrl }}
+    endpoint_url = {{ .Values.app.awsConfig.s3EndpointUrl }}
+    {{- end }}
+{{- end -}}
+{{- end -}}
+
+{{/* Text for NOTES.txt: where credentials land, how to check, and risky values. */}}
+{{- define "sts-sidecar.notes" -}}
+sts-sidecar ({{ .Values.mode }} mode) keeps short-lived S3 credentials for
+  tenant {{ .Values.tenant | default "<unset>" }}, bucket {{ .Values.bucket | default "<unset>" }}, prefix {{ .Values.prefix | default "<whole bucket>" | quote }}, actions {{ join "," .Values.actions }}.
+
+Credentials land in {{ .Values.credentials.mountPath }} (tmpfs emptyDir sts-sidecar-credentials,
+read-only in app containers): access-key, secret-key, session-token, expiration (RFC 3339) and
+credentials.json (AWS credential_process format), mode {{ .Values.credentials.fileMode }}, group {{ int .Values.securityContext.fsGroup }}.
+
+Check readiness (the image is distroless: no shell or curl inside the sidecar):
+  kubectl -n {{ .Release.Namespace }} port-forward pod/<pod> {{ int .Values.port }}:{{ int .Values.port }} &
+  curl -fsS http://127.0.0.1:{{ int .Values.port }}/readyz    # 200 = a valid set on disk
+  curl -fsS http://127.0.0.1:{{ int .Values.port }}/metrics
+  kubectl -n {{ .Release.Namespace }} exec <pod> -c <app-container> -- cat {{ .Values.credentials.mountPath }}/expiration
+  kubectl -n {{ .Release.Namespace }} logs <pod> -c {{ .Values.containerName }}
+{{- if not .Values.audience }}
+
+WARNING: audience is empty. The projected token then carries the API server's default audience and
+  is also accepted by the Kubernetes API; set audience to what flex-auth and the STS expect.
+{{- else if not .Values.token.verifyAudience }}
+
+NOTE: token.verifyAudience is false: the sidecar does not check aud before sending the token.
+{{- end }}
+{{- if gt (int .Values.ttlSeconds) 3600 }}
+
+WARNING: ttlSeconds is {{ int .Values.ttlSeconds }} (> 3600). Leaked credentials stay valid that long; the
+  sidecar refreshes well before expiry anyway, so a long lease buys little.
+{{- end }}
+{{- if has "delete" .Values.actions }}
+
+WARNING: actions include delete. The app can remove objects under {{ .Values.bucket }}/{{ .Values.prefix }}.
+{{- end }}
+{{- if not .Values.prefix }}
+
+WARNING: prefix is empty: the credentials cover the whole bucket.
+{{- end }}
+{{- if or (hasPrefix "http://" .Values.flexAuthUrl) (hasPrefix "http://" .Values.stsEndpoint) }}
+
+WARNING: flexAuthUrl or stsEndpoint is plain http://: the service-account token crosses the network
+  unencrypted.
+{{- end }}
+{{- if eq .Values.mode "native" }}
+{{- if hasKey . "Capabilities" }}
+{{- if semverCompare "<1.29-0" .Capabilities.KubeVersion.Version }}
+
+WARNING: mode native needs Kubernetes >= 1.29 (restartable init containers); this cluster reports
+  {{ .Capabilities.KubeVersion.Version }}. Use mode: legacy.
+{{- end }}
+{{- end }}
+{{- else }}
+
+NOTE: mode legacy: a `once` init container plus a regular sidecar container. Do not use it in Jobs
+  (the sidecar never exits, so the Job never completes).
+{{- end }}
+{{- end -}}
