@@ -47,6 +47,23 @@ export function createHttpTransport(options: {
         reject(abortError(request.signal));
         return;
       }
+      let settled = false;
+      const onAbort = () => req.destroy(abortError(request.signal));
+      // Exactly one outcome: a destroyed request can still emit 'end' or 'error' afterwards.
+      const settle = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        request.signal.removeEventListener('abort', onAbort);
+        fn();
+      };
+      const fail = (err: Error) =>
+        settle(() =>
+          reject(
+            err instanceof TransportError
+              ? err
+              : new TransportError('network', networkMessage(err), { cause: err }),
+          ),
+        );
       const headers: Record<string, string> = { ...request.headers, connection: 'close' };
       if (request.body !== undefined) headers['content-length'] = String(Buffer.byteLength(request.body));
       const req = (isHttps ? https : http).request(url, {
@@ -54,46 +71,34 @@ export function createHttpTransport(options: {
         headers,
         ...(isHttps ? { agent: httpsAgent } : { agent: false }),
       });
-      const onAbort = () => req.destroy(abortError(request.signal));
       request.signal.addEventListener('abort', onAbort, { once: true });
-      const done = () => request.signal.removeEventListener('abort', onAbort);
-      req.on('error', (err) => {
-        done();
-        reject(
-          err instanceof TransportError
-            ? err
-            : new TransportError('network', networkMessage(err), { cause: err }),
-        );
-      });
+      req.on('error', fail);
       req.on('response', (res) => {
         const chunks: Buffer[] = [];
         let size = 0;
         res.on('data', (chunk: Buffer) => {
           size += chunk.length;
           if (size > options.maxResponseBytes) {
-            req.destroy(
-              new TransportError('too_large', `response body exceeds ${options.maxResponseBytes} bytes`),
+            const err = new TransportError(
+              'too_large',
+              `response body exceeds ${options.maxResponseBytes} bytes`,
             );
+            fail(err);
+            req.destroy(err);
             return;
           }
           chunks.push(chunk);
         });
-        res.on('end', () => {
-          done();
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: Buffer.concat(chunks).toString('utf8'),
-          });
-        });
-        res.on('error', (err) => {
-          done();
-          reject(
-            err instanceof TransportError
-              ? err
-              : new TransportError('network', networkMessage(err), { cause: err }),
-          );
-        });
+        res.on('end', () =>
+          settle(() =>
+            resolve({
+              status: res.statusCode ?? 0,
+              headers: res.headers,
+              body: Buffer.concat(chunks).toString('utf8'),
+            }),
+          ),
+        );
+        res.on('error', fail);
       });
       req.end(request.body);
     });
