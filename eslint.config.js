@@ -32,7 +32,7 @@ export default tseslint.config(
   },
   {
     files: ['src/**/*.ts'],
-    ignores: ['src/main.ts'],
+    ignores: ['src/main.ts', 'src/**/*.test.ts'],
     rules: {
       'no-restricted-globals': ['error', { name: 'process', message: 'Only src/main.ts reads process.*' }],
     },

@@ -4,7 +4,15 @@ import type { AllowAnswer } from './domain/grant.ts';
 import { PolicyDeniedError, PolicyError, StsError } from './errors.ts';
 import type { LeaseEvent } from './lease-events.ts';
 import { LeaseLoop, type LeaseSettings } from './lease-loop.ts';
-import type { AssumeRequest, AssumeResult, Clock, CredentialSink, PolicyClient, Token, TokenSource } from './ports.ts';
+import type {
+  AssumeRequest,
+  AssumeResult,
+  Clock,
+  CredentialSink,
+  PolicyClient,
+  Token,
+  TokenSource,
+} from './ports.ts';
 
 const MIN = 60_000;
 
@@ -107,7 +115,13 @@ function harness(overrides: Partial<LeaseSettings> = {}) {
     sessionName: undefined,
     backend: 'generic',
     durationLimits: { minSeconds: 900, maxSeconds: 3600 },
-    schedule: { refreshFraction: 0.5, refreshJitter: 0.1, readyMarginMs: 6 * MIN, backoffInitialMs: 1000, backoffMaxMs: 60_000 },
+    schedule: {
+      refreshFraction: 0.5,
+      refreshJitter: 0.1,
+      readyMarginMs: 6 * MIN,
+      backoffInitialMs: 1000,
+      backoffMaxMs: 60_000,
+    },
     attemptDeadlineMs: 30_000,
     ...overrides,
   };
@@ -164,10 +178,21 @@ describe('LeaseLoop', () => {
     const done = h.start();
     await h.clock.advanceTo(0);
     const req = h.calls.sts[0]!;
-    expect(req).toMatchObject({ roleArn: 'arn:aws:iam::1:role/r', sessionName: 'ns-sa', durationSeconds: 3600, token: 'raw-token' });
+    expect(req).toMatchObject({
+      roleArn: 'arn:aws:iam::1:role/r',
+      sessionName: 'ns-sa',
+      durationSeconds: 3600,
+      token: 'raw-token',
+    });
     expect(JSON.parse(req.policy).Statement[0].Resource).toEqual(['arn:aws:s3:::b1/p/*']);
     const acquired = h.events.find((e) => e.event === 'lease.acquired');
-    expect(acquired).toMatchObject({ decision_id: 'd-1', tenant: 'team-a', subject: 'system:serviceaccount:ns:sa', access_key_id: 'AK0', attempt: 1 });
+    expect(acquired).toMatchObject({
+      decision_id: 'd-1',
+      tenant: 'team-a',
+      subject: 'system:serviceaccount:ns:sa',
+      access_key_id: 'AK0',
+      attempt: 1,
+    });
     h.stop();
     await done;
   });
@@ -186,14 +211,21 @@ describe('LeaseLoop', () => {
     // Bounded retry rate: 32 minutes of outage with a 60 s cap is well under 100 attempts.
     expect(failures.length).toBeLessThan(100);
     // An attempt happened at exactly the margin boundary (54 min): the loop never slept past it.
-    const attempts = h.events.filter((e): e is Extract<LeaseEvent, { event: 'loop.attempt' }> => e.event === 'loop.attempt');
+    const attempts = h.events.filter(
+      (e): e is Extract<LeaseEvent, { event: 'loop.attempt' }> => e.event === 'loop.attempt',
+    );
     expect(attempts.some((a) => a.at_ms === 54 * MIN)).toBe(true);
     await h.clock.advanceTo(60 * MIN);
     expect(h.onDisk()).toBeUndefined();
     expect(h.names()).toContain('lease.expired');
     // Service returns: the next attempt within the backoff cap brings a fresh set.
     h.setSts(async (r) => ({
-      credentials: { accessKeyId: 'AKnew', secretAccessKey: 's', sessionToken: 't', expiresAtMs: h.clock.now() + r.durationSeconds * 1000 },
+      credentials: {
+        accessKeyId: 'AKnew',
+        secretAccessKey: 's',
+        sessionToken: 't',
+        expiresAtMs: h.clock.now() + r.durationSeconds * 1000,
+      },
       requestId: undefined,
       assumedRoleArn: undefined,
     }));
@@ -215,8 +247,16 @@ describe('LeaseLoop', () => {
     await h.clock.advanceTo(1);
     expect(h.onDisk()).toBeUndefined();
     expect(h.names()).toEqual(['lease.acquired', 'lease.revoked', 'lease.denied']);
-    expect(h.events.find((e) => e.event === 'lease.denied')).toMatchObject({ decision_id: 'd-deny', reasons: ['no_matching_rule'] });
-    h.setPolicy(async () => ({ decisionId: 'd-2', ttlSeconds: undefined, actions: undefined, obligations: undefined }));
+    expect(h.events.find((e) => e.event === 'lease.denied')).toMatchObject({
+      decision_id: 'd-deny',
+      reasons: ['no_matching_rule'],
+    });
+    h.setPolicy(async () => ({
+      decisionId: 'd-2',
+      ttlSeconds: undefined,
+      actions: undefined,
+      obligations: undefined,
+    }));
     await h.clock.advanceTo(2 * MIN);
     expect(h.onDisk()).toBeDefined();
     expect(h.names().at(-1)).toBe('lease.acquired');
@@ -259,11 +299,21 @@ describe('LeaseLoop', () => {
 
   it('narrows a grant and steps down once when the STS refuses the duration', async () => {
     const h = harness({ ttlSeconds: 3600 });
-    h.setPolicy(async () => ({ decisionId: 'd', ttlSeconds: 1800, actions: ['read', 'delete'], obligations: undefined }));
+    h.setPolicy(async () => ({
+      decisionId: 'd',
+      ttlSeconds: 1800,
+      actions: ['read', 'delete'],
+      obligations: undefined,
+    }));
     h.setSts(async (r) => {
       if (r.durationSeconds > 900) throw new StsError('ERR_STS_DURATION_OUT_OF_RANGE', 'too long');
       return {
-        credentials: { accessKeyId: 'AK', secretAccessKey: 's', sessionToken: 't', expiresAtMs: h.clock.now() + 900_000 },
+        credentials: {
+          accessKeyId: 'AK',
+          secretAccessKey: 's',
+          sessionToken: 't',
+          expiresAtMs: h.clock.now() + 900_000,
+        },
         requestId: undefined,
         assumedRoleArn: undefined,
       };
@@ -272,7 +322,10 @@ describe('LeaseLoop', () => {
     await h.clock.advanceTo(0);
     expect(h.calls.sts.map((r) => r.durationSeconds)).toEqual([1800, 900]);
     expect(JSON.parse(h.calls.sts[0]!.policy).Statement[0].Action).toEqual(['s3:GetObject']);
-    expect(h.events.find((e) => e.event === 'lease.acquired')).toMatchObject({ ttl_seconds: 900, stepped_down: true });
+    expect(h.events.find((e) => e.event === 'lease.acquired')).toMatchObject({
+      ttl_seconds: 900,
+      stepped_down: true,
+    });
     h.stop();
     await done;
   });
@@ -280,14 +333,21 @@ describe('LeaseLoop', () => {
   it('refuses STS credentials that are already expired', async () => {
     const h = harness();
     h.setSts(async () => ({
-      credentials: { accessKeyId: 'AK', secretAccessKey: 's', sessionToken: 't', expiresAtMs: h.clock.now() - 1 },
+      credentials: {
+        accessKeyId: 'AK',
+        secretAccessKey: 's',
+        sessionToken: 't',
+        expiresAtMs: h.clock.now() - 1,
+      },
       requestId: undefined,
       assumedRoleArn: undefined,
     }));
     const done = h.start();
     await h.clock.advanceTo(0);
     expect(h.written).toHaveLength(0);
-    expect(h.events.find((e) => e.event === 'lease.failed')).toMatchObject({ code: 'ERR_STS_INVALID_RESPONSE' });
+    expect(h.events.find((e) => e.event === 'lease.failed')).toMatchObject({
+      code: 'ERR_STS_INVALID_RESPONSE',
+    });
     h.stop();
     await done;
   });

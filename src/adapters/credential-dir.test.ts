@@ -1,4 +1,15 @@
-import { mkdtemp, readFile, readdir, readlink, rm, stat, symlink, writeFile, mkdir, lstat } from 'node:fs/promises';
+import {
+  mkdtemp,
+  readFile,
+  readdir,
+  readlink,
+  rm,
+  stat,
+  symlink,
+  writeFile,
+  mkdir,
+  lstat,
+} from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -20,7 +31,9 @@ const set = (n: number) => ({
 });
 
 async function visible(d: string) {
-  return Object.fromEntries(await Promise.all(CREDENTIAL_FILES.map(async (f) => [f, await readFile(path.join(d, f), 'utf8')])));
+  return Object.fromEntries(
+    await Promise.all(CREDENTIAL_FILES.map(async (f) => [f, await readFile(path.join(d, f), 'utf8')])),
+  );
 }
 
 describe('CredentialDirectory', () => {
@@ -28,7 +41,14 @@ describe('CredentialDirectory', () => {
     const sink = new CredentialDirectory({ dir, fileMode: 0o440 });
     await sink.write(set(1));
     const entries = (await readdir(dir)).sort();
-    expect(entries.filter((e) => !e.startsWith('..2'))).toEqual(['..data', 'access-key', 'credentials.json', 'expiration', 'secret-key', 'session-token']);
+    expect(entries.filter((e) => !e.startsWith('..2'))).toEqual([
+      '..data',
+      'access-key',
+      'credentials.json',
+      'expiration',
+      'secret-key',
+      'session-token',
+    ]);
     expect(entries.filter((e) => e.startsWith('..2'))).toHaveLength(1);
     for (const f of CREDENTIAL_FILES) expect(await readlink(path.join(dir, f))).toBe(`..data/${f}`);
     expect(await visible(dir)).toEqual({
@@ -37,7 +57,13 @@ describe('CredentialDirectory', () => {
       'session-token': 'token-1',
       expiration: '2030-01-01T00:01:00Z',
       'credentials.json':
-        JSON.stringify({ Version: 1, AccessKeyId: 'AKIA1', SecretAccessKey: 'secret-1', SessionToken: 'token-1', Expiration: '2030-01-01T00:01:00Z' }) + '\n',
+        JSON.stringify({
+          Version: 1,
+          AccessKeyId: 'AKIA1',
+          SecretAccessKey: 'secret-1',
+          SessionToken: 'token-1',
+          Expiration: '2030-01-01T00:01:00Z',
+        }) + '\n',
     });
   });
 
@@ -110,9 +136,15 @@ describe('CredentialDirectory', () => {
 
   it('names the directory when it is missing or not a directory', async () => {
     const missing = new CredentialDirectory({ dir: path.join(dir, 'nope'), fileMode: 0o440 });
-    await expect(missing.write(set(1))).rejects.toMatchObject({ code: 'ERR_OUTPUT_DIR', message: expect.stringContaining('nope') });
+    await expect(missing.write(set(1))).rejects.toMatchObject({
+      code: 'ERR_OUTPUT_DIR',
+      message: expect.stringContaining('nope'),
+    });
     await writeFile(path.join(dir, 'file'), 'x');
     const file = new CredentialDirectory({ dir: path.join(dir, 'file'), fileMode: 0o440 });
-    await expect(file.write(set(1))).rejects.toMatchObject({ code: 'ERR_OUTPUT_DIR', message: expect.stringContaining('not a directory') });
+    await expect(file.write(set(1))).rejects.toMatchObject({
+      code: 'ERR_OUTPUT_DIR',
+      message: expect.stringContaining('not a directory'),
+    });
   });
 });

@@ -75,7 +75,7 @@ export const VARIABLES = {
   STS_SIDECAR_TOKEN_AUDIENCE: {
     schema: z
       .string()
-      .regex(/^[^\s\x00-\x1f]+$/, 'must be a non-empty string without spaces or control characters')
+      .regex(/^[^\s\p{Cc}]+$/u, 'must be a non-empty string without spaces or control characters')
       .optional(),
     default: undefined,
     help: "When set, the token's aud must contain it (local pre-check).",

@@ -13,7 +13,11 @@ const allow = (a: Partial<AllowAnswer> = {}): AllowAnswer => ({
 
 describe('narrowGrant', () => {
   it('an allow without details grants the request as asked', () => {
-    expect(narrowGrant(request, allow(), limits)).toEqual({ actions: ['list', 'read'], ttlSeconds: 3600, steppedDown: false });
+    expect(narrowGrant(request, allow(), limits)).toEqual({
+      actions: ['list', 'read'],
+      ttlSeconds: 3600,
+      steppedDown: false,
+    });
   });
 
   it('takes the lower TTL and the intersection of actions', () => {
@@ -25,12 +29,18 @@ describe('narrowGrant', () => {
   });
 
   it('never widens: a grant wider than the request is narrowed to it', () => {
-    const g = narrowGrant(request, allow({ ttlSeconds: 43200, actions: ['read', 'list', 'write', 'delete'] }), limits);
+    const g = narrowGrant(
+      request,
+      allow({ ttlSeconds: 43200, actions: ['read', 'list', 'write', 'delete'] }),
+      limits,
+    );
     expect(g).toEqual({ actions: ['list', 'read'], ttlSeconds: 3600, steppedDown: false });
   });
 
   it('honours a max_ttl_seconds obligation', () => {
-    expect(narrowGrant(request, allow({ obligations: { max_ttl_seconds: 1000 } }), limits).ttlSeconds).toBe(1000);
+    expect(narrowGrant(request, allow({ obligations: { max_ttl_seconds: 1000 } }), limits).ttlSeconds).toBe(
+      1000,
+    );
   });
 
   it('fails closed on an obligation it cannot enforce', () => {

@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { applyHealthEvent, describeHealth, initialHealth, isLive, isReady, type HealthEvent } from './health.ts';
+import {
+  applyHealthEvent,
+  describeHealth,
+  initialHealth,
+  isLive,
+  isReady,
+  type HealthEvent,
+} from './health.ts';
 
 const margin = 360_000;
 
@@ -31,7 +38,10 @@ describe('readiness', () => {
       { type: 'attempt-failed', atMs: 10, code: 'ERR_STS_UNREACHABLE' },
     ]);
     expect(isReady(s, 20, margin)).toBe(true);
-    expect(describeHealth(s, 20, margin)).toMatchObject({ consecutive_failures: 1, last_error: 'ERR_STS_UNREACHABLE' });
+    expect(describeHealth(s, 20, margin)).toMatchObject({
+      consecutive_failures: 1,
+      last_error: 'ERR_STS_UNREACHABLE',
+    });
   });
 
   it('a success clears the failure count', () => {

@@ -3,13 +3,21 @@ import { buildSessionPolicy, sessionNameFromSubject } from './session-policy.ts'
 
 describe('buildSessionPolicy', () => {
   it('maps each action group to exactly its S3 actions, scoped to the prefix', () => {
-    const policy = JSON.parse(buildSessionPolicy({ bucket: 'b1', prefix: 'team-a/', actions: ['delete', 'list', 'read', 'write'] }));
+    const policy = JSON.parse(
+      buildSessionPolicy({ bucket: 'b1', prefix: 'team-a/', actions: ['delete', 'list', 'read', 'write'] }),
+    );
     expect(policy).toEqual({
       Version: '2012-10-17',
       Statement: [
         {
           Effect: 'Allow',
-          Action: ['s3:DeleteObject', 's3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
+          Action: [
+            's3:DeleteObject',
+            's3:GetObject',
+            's3:PutObject',
+            's3:AbortMultipartUpload',
+            's3:ListMultipartUploadParts',
+          ],
           Resource: ['arn:aws:s3:::b1/team-a/*'],
         },
         {
@@ -25,22 +33,32 @@ describe('buildSessionPolicy', () => {
 
   it('read only grants GetObject and nothing on the bucket', () => {
     const policy = JSON.parse(buildSessionPolicy({ bucket: 'b1', prefix: 'p/', actions: ['read'] }));
-    expect(policy.Statement).toEqual([{ Effect: 'Allow', Action: ['s3:GetObject'], Resource: ['arn:aws:s3:::b1/p/*'] }]);
+    expect(policy.Statement).toEqual([
+      { Effect: 'Allow', Action: ['s3:GetObject'], Resource: ['arn:aws:s3:::b1/p/*'] },
+    ]);
   });
 
   it('an empty prefix means the whole bucket, without a prefix condition', () => {
     const policy = JSON.parse(buildSessionPolicy({ bucket: 'b1', prefix: '', actions: ['list'] }));
-    expect(policy.Statement[0]).toEqual({ Effect: 'Allow', Action: ['s3:ListBucket'], Resource: ['arn:aws:s3:::b1'] });
+    expect(policy.Statement[0]).toEqual({
+      Effect: 'Allow',
+      Action: ['s3:ListBucket'],
+      Resource: ['arn:aws:s3:::b1'],
+    });
   });
 
   it('is compact JSON: no white space for RGW and botocore', () => {
-    expect(buildSessionPolicy({ bucket: 'b1', prefix: 'a/', actions: ['read', 'write', 'list'] })).not.toMatch(/\s/);
+    expect(
+      buildSessionPolicy({ bucket: 'b1', prefix: 'a/', actions: ['read', 'write', 'list'] }),
+    ).not.toMatch(/\s/);
   });
 });
 
 describe('sessionNameFromSubject', () => {
   it('drops the service-account prefix and replaces colons', () => {
-    expect(sessionNameFromSubject('system:serviceaccount:team-a:artifact-store')).toBe('team-a-artifact-store');
+    expect(sessionNameFromSubject('system:serviceaccount:team-a:artifact-store')).toBe(
+      'team-a-artifact-store',
+    );
   });
 
   it('always satisfies [\\w+=,.@-]{2,64}', () => {
@@ -50,6 +68,8 @@ describe('sessionNameFromSubject', () => {
   });
 
   it('keeps the most specific tail of a long subject', () => {
-    expect(sessionNameFromSubject(`system:serviceaccount:${'n'.repeat(80)}:my-sa`).endsWith('-my-sa')).toBe(true);
+    expect(sessionNameFromSubject(`system:serviceaccount:${'n'.repeat(80)}:my-sa`).endsWith('-my-sa')).toBe(
+      true,
+    );
   });
 });

@@ -57,7 +57,13 @@ describe('sts-sidecar CLI', () => {
     );
     expect(r.code).toBe(2);
     expect(r.stdout).toBe('');
-    for (const name of ['STS_SIDECAR_TTL_SECONDS', 'STS_SIDECAR_FLEX_AUTH_URL', 'STS_SIDECAR_ACTIONS', 'STS_SIDECAR_LISTEN', 'STS_SIDECAR_TYPO']) {
+    for (const name of [
+      'STS_SIDECAR_TTL_SECONDS',
+      'STS_SIDECAR_FLEX_AUTH_URL',
+      'STS_SIDECAR_ACTIONS',
+      'STS_SIDECAR_LISTEN',
+      'STS_SIDECAR_TYPO',
+    ]) {
       expect(r.stderr).toContain(name);
     }
     expect(r.stderr).toContain('ERR_CONFIG');
@@ -76,8 +82,14 @@ describe('sts-sidecar CLI', () => {
     const denied = await runSidecarCommand(s.env, ['once']);
     expect(denied.code).toBe(4);
     expect(denied.stderr).toMatch(/sts-sidecar once: .*\(ERR_POLICY_DENIED\)/);
-    await s.writePolicy({ rules: [{ tenant: 'team-a', bucket: 'artifacts', prefix: 'team-a/', actions: ['read', 'write', 'list'] }] });
-    const down = await runSidecarCommand({ ...s.env, STS_SIDECAR_STS_ENDPOINT: 'http://127.0.0.1:9' }, ['once']);
+    await s.writePolicy({
+      rules: [
+        { tenant: 'team-a', bucket: 'artifacts', prefix: 'team-a/', actions: ['read', 'write', 'list'] },
+      ],
+    });
+    const down = await runSidecarCommand({ ...s.env, STS_SIDECAR_STS_ENDPOINT: 'http://127.0.0.1:9' }, [
+      'once',
+    ]);
     expect(down.code).toBe(3);
     expect(down.stderr).toMatch(/\(ERR_STS_UNREACHABLE\)/);
   });
@@ -89,14 +101,22 @@ describe('sts-sidecar CLI', () => {
     const doc = JSON.parse(r.stdout);
     recordSecret(doc.SecretAccessKey);
     recordSecret(doc.SessionToken);
-    expect(Object.keys(doc)).toEqual(['Version', 'AccessKeyId', 'SecretAccessKey', 'SessionToken', 'Expiration']);
+    expect(Object.keys(doc)).toEqual([
+      'Version',
+      'AccessKeyId',
+      'SecretAccessKey',
+      'SessionToken',
+      'Expiration',
+    ]);
     expect(doc.Version).toBe(1);
     expect(r.stdout.trim().split('\n')).toHaveLength(1);
     expect(await readdir(s.outputDir)).toEqual(before);
   });
 
   it('credential-process failures go to stderr only', async () => {
-    const r = await runSidecarCommand({ ...s.env, STS_SIDECAR_TOKEN_FILE: '/nonexistent/token' }, ['credential-process']);
+    const r = await runSidecarCommand({ ...s.env, STS_SIDECAR_TOKEN_FILE: '/nonexistent/token' }, [
+      'credential-process',
+    ]);
     expect(r.code).toBe(3);
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain('ERR_TOKEN_MISSING');

@@ -64,7 +64,14 @@ describe('sidecar process on the local stack', () => {
     expect(acquired.sts_request_id).toBeTruthy();
 
     const names = (await readdir(s.outputDir)).sort();
-    expect(names.filter((n) => !n.startsWith('..2'))).toEqual(['..data', 'access-key', 'credentials.json', 'expiration', 'secret-key', 'session-token']);
+    expect(names.filter((n) => !n.startsWith('..2'))).toEqual([
+      '..data',
+      'access-key',
+      'credentials.json',
+      'expiration',
+      'secret-key',
+      'session-token',
+    ]);
     for (const f of ['access-key', 'secret-key', 'session-token', 'expiration', 'credentials.json']) {
       expect((await stat(path.join(s.outputDir, f))).mode & 0o777, f).toBe(0o440);
     }
@@ -139,7 +146,11 @@ describe('sidecar process on the local stack', () => {
     expect(existsSync(path.join(s.outputDir, 'access-key'))).toBe(false);
     expect(existsSync(path.join(s.outputDir, '..data'))).toBe(false);
     expect((await httpGet(`${base}/readyz`)).status).toBe(503);
-    await s.writePolicy({ rules: [{ tenant: 'team-a', bucket: 'artifacts', prefix: 'team-a/', actions: ['read', 'write', 'list'] }] });
+    await s.writePolicy({
+      rules: [
+        { tenant: 'team-a', bucket: 'artifacts', prefix: 'team-a/', actions: ['read', 'write', 'list'] },
+      ],
+    });
     await p.waitForEvent('lease.acquired', 10_000, from);
     expect(existsSync(path.join(s.outputDir, 'access-key'))).toBe(true);
     expect((await httpGet(`${base}/readyz`)).status).toBe(200);
@@ -153,7 +164,11 @@ describe('sidecar process on the local stack', () => {
     const set = await readSet(s.outputDir);
     s.standIn!.setFault({ kind: 'status', status: 503 });
     const failed = await p.waitForEvent('lease.failed', 10_000);
-    expect(failed).toMatchObject({ code: 'ERR_STS_UNREACHABLE', http_status: 503, set_kept_until: set.expiration });
+    expect(failed).toMatchObject({
+      code: 'ERR_STS_UNREACHABLE',
+      http_status: 503,
+      set_kept_until: set.expiration,
+    });
     expect((await readSet(s.outputDir)).accessKey).toBe(set.accessKey);
     const expired = await p.waitForEvent('lease.expired', 10_000);
     expect(expired.access_key_id).toBe(set.accessKey);

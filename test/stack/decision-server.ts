@@ -73,7 +73,10 @@ export async function startDecisionServer(options: {
   host?: string;
   port?: number;
 }): Promise<DecisionServer> {
-  const jwks = createRemoteJWKSet(new URL(`${options.issuerUrl}/jwks`), { cooldownDuration: 0, cacheMaxAge: 0 });
+  const jwks = createRemoteJWKSet(new URL(`${options.issuerUrl}/jwks`), {
+    cooldownDuration: 0,
+    cacheMaxAge: 0,
+  });
   const decisions: DecisionLogEntry[] = [];
   let requestCount = 0;
 
@@ -113,7 +116,10 @@ export async function startDecisionServer(options: {
     let subject: string;
     let tokenTenant: unknown;
     try {
-      const { payload } = await jwtVerify(auth.slice(7), jwks, { issuer: options.issuerUrl, audience: options.audience });
+      const { payload } = await jwtVerify(auth.slice(7), jwks, {
+        issuer: options.issuerUrl,
+        audience: options.audience,
+      });
       subject = payload.sub ?? '';
       tokenTenant = payload['tenant'];
     } catch {
@@ -130,8 +136,10 @@ export async function startDecisionServer(options: {
     const prefix = String(body.resource?.prefix ?? '');
     const actions = Array.isArray(body.actions) ? body.actions.map(String) : [];
     const ttl = Number(body.ttl_seconds);
-    if (body.protected_system !== 'object-storage') return deny(403, ['unknown_protected_system'], { subject, tenant });
-    if (tokenTenant !== undefined && tokenTenant !== tenant) return deny(403, ['tenant_mismatch'], { subject, tenant });
+    if (body.protected_system !== 'object-storage')
+      return deny(403, ['unknown_protected_system'], { subject, tenant });
+    if (tokenTenant !== undefined && tokenTenant !== tenant)
+      return deny(403, ['tenant_mismatch'], { subject, tenant });
     const rule = policy.rules.find(
       (r) =>
         r.tenant === tenant &&
@@ -150,7 +158,11 @@ export async function startDecisionServer(options: {
       decision_id: decisionId,
       ttl_seconds: rule.answer_ttl_seconds ?? Math.min(ttl, maxTtl),
       actions: rule.answer_actions ?? granted,
-      ...(rule.obligations ? { obligations: rule.obligations } : ttl > maxTtl ? { obligations: { max_ttl_seconds: maxTtl } } : {}),
+      ...(rule.obligations
+        ? { obligations: rule.obligations }
+        : ttl > maxTtl
+          ? { obligations: { max_ttl_seconds: maxTtl } }
+          : {}),
       reasons,
     });
   };
@@ -161,7 +173,9 @@ export async function startDecisionServer(options: {
       res.end();
     });
   });
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
+  await new Promise<void>((resolve) =>
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve),
+  );
   const port = (server.address() as AddressInfo).port;
   return {
     url: `http://${options.host ?? '127.0.0.1'}:${port}/v1/decisions`,

@@ -15,7 +15,9 @@ const say = (msg: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(
 const mask = (s: string) => `${s.slice(0, 4)}…(${s.length} chars)`;
 
 const stack = await startLocalStack({ sts: 'auto', leaseSeconds: 30, minDurationSeconds: 30 });
-say(`local stack up: issuer ${stack.issuer.url}, flex-auth ${stack.decision.url}, STS ${stack.stsKind === 'ceph-rgw' ? `Ceph RGW ${stack.rgw!.stack.endpoint} (real)` : `stand-in ${stack.standIn!.endpoint}`}`);
+say(
+  `local stack up: issuer ${stack.issuer.url}, flex-auth ${stack.decision.url}, STS ${stack.stsKind === 'ceph-rgw' ? `Ceph RGW ${stack.rgw!.stack.endpoint} (real)` : `stand-in ${stack.standIn!.endpoint}`}`,
+);
 if (stack.rgw) await setRgwConfig(stack.rgw.stack, 'rgw_sts_min_session_duration', '30');
 
 const sidecar = startSidecar(
@@ -42,19 +44,37 @@ try {
   show(acquired);
   let set = await readSet(stack.outputDir);
   say(`files in ${stack.outputDir}: ${(await readdir(stack.outputDir)).join('  ')}`);
-  say(`access-key=${set.accessKey} secret-key=${mask(set.secretKey)} session-token=${mask(set.sessionToken)} expiration=${set.expiration}`);
+  say(
+    `access-key=${set.accessKey} secret-key=${mask(set.secretKey)} session-token=${mask(set.sessionToken)} expiration=${set.expiration}`,
+  );
   const health = await fetch(`http://${String(started.listen)}/readyz`);
   say(`GET /readyz -> ${health.status} ${(await health.text()).trim()}`);
 
   if (stack.rgw) {
-    const s3 = rgwS3Client(stack.rgw.stack, { accessKeyId: set.accessKey, secretAccessKey: set.secretKey, sessionToken: set.sessionToken });
-    await s3.send(new PutObjectCommand({ Bucket: stack.bucket, Key: `${stack.prefix}hello.txt`, Body: 'written with vended credentials' }));
-    const got = await s3.send(new GetObjectCommand({ Bucket: stack.bucket, Key: `${stack.prefix}hello.txt` }));
-    say(`S3 PutObject+GetObject ${stack.prefix}hello.txt with those credentials: "${await got.Body!.transformToString()}"`);
-    const denied = await s3.send(new PutObjectCommand({ Bucket: stack.bucket, Key: 'team-b/nope.txt', Body: 'x' })).then(
-      () => 'ALLOWED (unexpected)',
-      (e: Error) => `refused (${e.name})`,
+    const s3 = rgwS3Client(stack.rgw.stack, {
+      accessKeyId: set.accessKey,
+      secretAccessKey: set.secretKey,
+      sessionToken: set.sessionToken,
+    });
+    await s3.send(
+      new PutObjectCommand({
+        Bucket: stack.bucket,
+        Key: `${stack.prefix}hello.txt`,
+        Body: 'written with vended credentials',
+      }),
     );
+    const got = await s3.send(
+      new GetObjectCommand({ Bucket: stack.bucket, Key: `${stack.prefix}hello.txt` }),
+    );
+    say(
+      `S3 PutObject+GetObject ${stack.prefix}hello.txt with those credentials: "${await got.Body!.transformToString()}"`,
+    );
+    const denied = await s3
+      .send(new PutObjectCommand({ Bucket: stack.bucket, Key: 'team-b/nope.txt', Body: 'x' }))
+      .then(
+        () => 'ALLOWED (unexpected)',
+        (e: Error) => `refused (${e.name})`,
+      );
     say(`S3 PutObject team-b/nope.txt (outside the granted prefix): ${denied}`);
   }
 
@@ -66,7 +86,9 @@ try {
   const renewed = await sidecar.waitForEvent('lease.renewed', 40_000);
   show(renewed);
   set = await readSet(stack.outputDir);
-  say(`new set on disk: access-key=${set.accessKey} expiration=${set.expiration} (generation ${set.generation})`);
+  say(
+    `new set on disk: access-key=${set.accessKey} expiration=${set.expiration} (generation ${set.generation})`,
+  );
 
   say('policy change: flex-auth no longer allows team-a; operator sends SIGHUP ...');
   await stack.writePolicy({ rules: [] });
@@ -82,6 +104,7 @@ try {
   say(`sidecar exited with ${code}; demo done`);
 } finally {
   sidecar.kill('SIGKILL');
-  if (stack.rgw) await setRgwConfig(stack.rgw.stack, 'rgw_sts_min_session_duration', '900').catch(() => undefined);
+  if (stack.rgw)
+    await setRgwConfig(stack.rgw.stack, 'rgw_sts_min_session_duration', '900').catch(() => undefined);
   await stack.close();
 }

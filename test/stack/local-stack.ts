@@ -61,7 +61,11 @@ export interface LocalStack {
 }
 
 export function defaultPolicy(tenant: string, bucket: string, prefix: string): PolicyFile {
-  return { rules: [{ tenant, subject: '*', bucket, prefix, actions: ['read', 'write', 'list'], max_ttl_seconds: 3600 }] };
+  return {
+    rules: [
+      { tenant, subject: '*', bucket, prefix, actions: ['read', 'write', 'list'], max_ttl_seconds: 3600 },
+    ],
+  };
 }
 
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
@@ -101,7 +105,13 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   };
   if (choice === 'ceph-rgw') {
     const stack = await ensureRgw();
-    const roleName = options.roleName ?? `sidecar-${path.basename(dir).slice(-6).toLowerCase().replace(/[^a-z0-9]/g, 'x')}`;
+    const roleName =
+      options.roleName ??
+      `sidecar-${path
+        .basename(dir)
+        .slice(-6)
+        .toLowerCase()
+        .replace(/[^a-z0-9]/g, 'x')}`;
     const t = await setupTenant(stack, {
       issuerUrl: issuer.url,
       thumbprint: issuer.thumbprint,

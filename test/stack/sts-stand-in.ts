@@ -55,7 +55,10 @@ export async function startStsStandIn(options: {
   maxDurationSeconds?: number;
   leaseSeconds?: number;
 }): Promise<StsStandIn> {
-  const jwks = createRemoteJWKSet(new URL(`${options.issuerUrl}/jwks`), { cooldownDuration: 0, cacheMaxAge: 0 });
+  const jwks = createRemoteJWKSet(new URL(`${options.issuerUrl}/jwks`), {
+    cooldownDuration: 0,
+    cacheMaxAge: 0,
+  });
   const minDuration = options.minDurationSeconds ?? 900;
   const maxDuration = options.maxDurationSeconds ?? 3600;
   let fault: StsFault | undefined;
@@ -96,12 +99,16 @@ export async function startStsStandIn(options: {
           break;
         case 'malformed':
           res.writeHead(200, { 'content-type': 'text/xml', connection: 'close' });
-          return res.end('<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>');
+          return res.end(
+            '<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials><AccessKeyId>',
+          );
         case 'error':
           return xmlError(res, f.status, f.code, f.message ?? 'injected', f.s3Style);
         case 'huge':
           res.writeHead(200, { 'content-type': 'text/xml', connection: 'close' });
-          return res.end(`<AssumeRoleWithWebIdentityResponse>${'<x>junk</x>'.repeat(200_000)}</AssumeRoleWithWebIdentityResponse>`);
+          return res.end(
+            `<AssumeRoleWithWebIdentityResponse>${'<x>junk</x>'.repeat(200_000)}</AssumeRoleWithWebIdentityResponse>`,
+          );
         case 'reset':
           req.socket.destroy();
           return;
@@ -109,11 +116,15 @@ export async function startStsStandIn(options: {
           break;
       }
     }
-    if (form.get('Action') !== 'AssumeRoleWithWebIdentity') return xmlError(res, 400, 'InvalidAction', 'unsupported action');
+    if (form.get('Action') !== 'AssumeRoleWithWebIdentity')
+      return xmlError(res, 400, 'InvalidAction', 'unsupported action');
     const token = form.get('WebIdentityToken') ?? '';
     let sub: string;
     try {
-      const { payload } = await jwtVerify(token, jwks, { issuer: options.issuerUrl, audience: options.audience });
+      const { payload } = await jwtVerify(token, jwks, {
+        issuer: options.issuerUrl,
+        audience: options.audience,
+      });
       sub = payload.sub ?? '';
     } catch (err) {
       calls.push({ ...call, outcome: 'error' });
@@ -123,7 +134,12 @@ export async function startStsStandIn(options: {
     const duration = call.durationSeconds ?? 3600;
     if (!Number.isInteger(duration) || duration < minDuration || duration > maxDuration) {
       calls.push({ ...call, outcome: 'error' });
-      return xmlError(res, 400, 'ValidationError', `The requested DurationSeconds exceeds the allowed range ${minDuration}..${maxDuration}`);
+      return xmlError(
+        res,
+        400,
+        'ValidationError',
+        `The requested DurationSeconds exceeds the allowed range ${minDuration}..${maxDuration}`,
+      );
     }
     if (call.policy !== undefined) {
       try {
@@ -140,8 +156,10 @@ export async function startStsStandIn(options: {
     };
     issued.push(creds);
     calls.push({ ...call, outcome: 'issued', accessKeyId: creds.accessKeyId });
-    const expiresAt = f?.kind === 'expired' ? Date.now() - 60_000 : Date.now() + (leaseSeconds ?? duration) * 1000;
-    const field = (name: string, value: string) => (f?.kind === 'missing' && f.field === name ? '' : `<${name}>${value}</${name}>`);
+    const expiresAt =
+      f?.kind === 'expired' ? Date.now() - 60_000 : Date.now() + (leaseSeconds ?? duration) * 1000;
+    const field = (name: string, value: string) =>
+      f?.kind === 'missing' && f.field === name ? '' : `<${name}>${value}</${name}>`;
     const requestId = randomUUID();
     res.writeHead(200, { 'content-type': 'text/xml', 'x-amzn-requestid': requestId, connection: 'close' });
     res.end(
@@ -160,7 +178,9 @@ export async function startStsStandIn(options: {
       res.end();
     });
   });
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve));
+  await new Promise<void>((resolve) =>
+    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve),
+  );
   const port = (server.address() as AddressInfo).port;
   return {
     endpoint: `http://${options.host ?? '127.0.0.1'}:${port}`,

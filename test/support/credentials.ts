@@ -8,7 +8,13 @@ export interface OnDiskSet {
   secretKey: string;
   sessionToken: string;
   expiration: string;
-  json: { Version: number; AccessKeyId: string; SecretAccessKey: string; SessionToken: string; Expiration: string };
+  json: {
+    Version: number;
+    AccessKeyId: string;
+    SecretAccessKey: string;
+    SessionToken: string;
+    Expiration: string;
+  };
 }
 
 /** Reads the set the way the README tells apps to (resolve ..data once), recording its secrets. */

@@ -35,10 +35,14 @@ export function teardown(): void {
   rmSync(root, { recursive: true, force: true });
   // A partial run (one unit test file) may record nothing; CI's full run must record plenty.
   if ((secrets.size === 0 || lines < 10) && process.env.STSTEST_REQUIRE_SCAN === '1') {
-    throw new Error(`secret scan saw too little to prove anything: ${secrets.size} secrets, ${lines} output lines`);
+    throw new Error(
+      `secret scan saw too little to prove anything: ${secrets.size} secrets, ${lines} output lines`,
+    );
   }
   if (leaks.length > 0) {
-    throw new Error(`secret scan: ${leaks.length} secret value(s) appeared in sidecar output (first 6 chars: ${leaks.map((l) => l.slice(0, 6)).join(', ')})`);
+    throw new Error(
+      `secret scan: ${leaks.length} secret value(s) appeared in sidecar output (first 6 chars: ${leaks.map((l) => l.slice(0, 6)).join(', ')})`,
+    );
   }
   console.info(`[secret-scan] ${secrets.size} secrets checked against ${lines} output lines: 0 found`);
 }

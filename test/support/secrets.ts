@@ -17,7 +17,8 @@ function dir(kind: 'secrets' | 'logs'): string | undefined {
 /** Remembers a secret value for the end-of-run scan. */
 export function recordSecret(value: string): void {
   const d = dir('secrets');
-  if (d && value.length >= 8) appendFileSync(path.join(d, `${process.pid}.txt`), JSON.stringify(value) + '\n');
+  if (d && value.length >= 8)
+    appendFileSync(path.join(d, `${process.pid}.txt`), JSON.stringify(value) + '\n');
 }
 
 /** Appends sidecar output (any stream) for the end-of-run scan. */

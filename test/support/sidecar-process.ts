@@ -93,12 +93,20 @@ export function startSidecar(
         }
         if (closed) {
           cleanup();
-          reject(new Error(`sidecar exited (${child.exitCode ?? child.signalCode}) before ${description}; stderr: ${err.slice(-2000)}`));
+          reject(
+            new Error(
+              `sidecar exited (${child.exitCode ?? child.signalCode}) before ${description}; stderr: ${err.slice(-2000)}`,
+            ),
+          );
         }
       };
       const timer = setTimeout(() => {
         cleanup();
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${description}; events so far: ${lines.map((l) => l.event).join(', ')}`));
+        reject(
+          new Error(
+            `timed out after ${timeoutMs} ms waiting for ${description}; events so far: ${lines.map((l) => l.event).join(', ')}`,
+          ),
+        );
       }, timeoutMs);
       const cleanup = () => {
         clearTimeout(timer);
