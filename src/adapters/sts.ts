@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import { AssumeRoleWithWebIdentityCommand, type STSClient } from '@aws-sdk/client-sts';
 import { StsError, type ErrorCode } from '../errors.ts';
 import type { AssumeRequest, AssumeResult, CredentialIssuer } from '../ports.ts';
@@ -41,7 +42,19 @@ interface SdkErrorShape {
   $response?: { statusCode?: number };
 }
 
-/** AssumeRoleWithWebIdentity over an injected STSClient; every failure becomes an StsError. */
+/** STS answers are a few KiB; anything far larger is not an STS answer. */
+export const MAX_STS_RESPONSE_BYTES = 1024 * 1024;
+
+const RAW_BODY = Symbol('stsSidecarRawErrorBody');
+
+/**
+ * AssumeRoleWithWebIdentity over an injected STSClient; every failure becomes an StsError.
+ *
+ * Two middlewares go onto the client: one next to the transport reads every response body with a size
+ * cap and keeps the text of error bodies; one around the SDK's deserializer attaches that text to the
+ * error. Ceph RGW answers STS errors S3-style (`<Error><Code>…`), which the SDK's Query parser reports as
+ * `Unknown`: the raw body is the only place the real code is.
+ */
 export class StsCredentialIssuer implements CredentialIssuer {
   readonly #client: STSClient;
   readonly #timeoutMs: number;
@@ -49,6 +62,36 @@ export class StsCredentialIssuer implements CredentialIssuer {
   constructor(options: { client: STSClient; timeoutMs: number }) {
     this.#client = options.client;
     this.#timeoutMs = options.timeoutMs;
+    const stack = this.#client.middlewareStack;
+    if (!stack.identify().some((m) => m.startsWith('stsSidecarBodyCap'))) {
+      stack.add(
+        (next, context) => async (args) => {
+          const result = await next(args);
+          const response = result.response as { statusCode?: number; body?: unknown };
+          if (response.body instanceof Readable) {
+            const body = await readCapped(response.body, MAX_STS_RESPONSE_BYTES);
+            if ((response.statusCode ?? 0) >= 400)
+              (context as Record<symbol, unknown>)[RAW_BODY] = body.toString('utf8');
+            response.body = Readable.from([body]);
+          }
+          return result;
+        },
+        { step: 'deserialize', priority: 'low', name: 'stsSidecarBodyCap' },
+      );
+      stack.add(
+        (next, context) => async (args) => {
+          try {
+            return await next(args);
+          } catch (err) {
+            const raw = (context as Record<symbol, unknown>)[RAW_BODY];
+            if (typeof raw === 'string' && typeof err === 'object' && err !== null)
+              (err as Record<symbol, unknown>)[RAW_BODY] = raw;
+            throw err;
+          }
+        },
+        { step: 'deserialize', priority: 'high', name: 'stsSidecarErrorBody' },
+      );
+    }
   }
 
   async assume(request: AssumeRequest, signal?: AbortSignal): Promise<AssumeResult> {
@@ -116,7 +159,18 @@ export function translateStsError(err: unknown, timedOut: boolean): StsError {
   if (netCode && NETWORK_CODES.has(netCode)) {
     return new StsError('ERR_STS_UNREACHABLE', `STS unreachable (${netCode})`, base);
   }
-  const stsCode = [e.Code, e.name].find((c) => c !== undefined && c !== 'Unknown' && c !== 'UnknownError');
+  if (e.code === 'ERR_STS_RESPONSE_TOO_LARGE') {
+    return new StsError(
+      'ERR_STS_INVALID_RESPONSE',
+      `STS answer exceeds ${MAX_STS_RESPONSE_BYTES} bytes`,
+      base,
+    );
+  }
+  const raw = (err as Record<symbol, unknown> | undefined)?.[RAW_BODY];
+  const rawCode = typeof raw === 'string' ? /<Code>([A-Za-z0-9._-]{1,64})<\/Code>/.exec(raw)?.[1] : undefined;
+  const stsCode = [e.Code, rawCode, e.name].find(
+    (c) => c !== undefined && c !== 'Unknown' && c !== 'UnknownError',
+  );
   const detail = `${stsCode ?? 'no error code'}${status ? `, HTTP ${status}` : ''}`;
   const mapped = stsCode ? CODE_MAP[stsCode] : undefined;
   if (mapped)
@@ -147,4 +201,21 @@ export function translateStsError(err: unknown, timedOut: boolean): StsError {
     return new StsError('ERR_STS_INVALID_RESPONSE', 'STS answer could not be parsed', base);
   }
   return new StsError('ERR_STS_UNREACHABLE', `STS call failed (${e.name ?? 'error'})`, base);
+}
+
+async function readCapped(stream: Readable, max: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of stream) {
+    const b = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as string);
+    size += b.length;
+    if (size > max) {
+      stream.destroy();
+      throw Object.assign(new Error(`STS response exceeds ${max} bytes`), {
+        code: 'ERR_STS_RESPONSE_TOO_LARGE',
+      });
+    }
+    chunks.push(b);
+  }
+  return Buffer.concat(chunks);
 }
