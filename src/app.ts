@@ -245,6 +245,13 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
             body: await metrics.registry.metrics(),
           }),
         },
+      }).catch((err: unknown) => {
+        w.close();
+        throw new SidecarError(
+          'ERR_CONFIG',
+          `STS_SIDECAR_LISTEN: cannot listen on ${config.listen?.host}:${config.listen?.port} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+          { cause: err },
+        );
       })
     : undefined;
 

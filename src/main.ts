@@ -108,11 +108,19 @@ async function main(): Promise<number> {
 
   const app = await import('./app.ts');
   if (command === 'run') {
-    const daemon = await app.startDaemon(ctx, controller.signal);
+    let daemon: Awaited<ReturnType<typeof app.startDaemon>> | undefined;
+    // Installed before start-up: SIGHUP's default action would kill the process.
     process.on('SIGHUP', () => {
       logger.info({ event: 'sidecar.refresh_requested', signal: 'SIGHUP' }, 'refresh requested');
-      daemon.refreshNow();
+      daemon?.refreshNow();
     });
+    try {
+      daemon = await app.startDaemon(ctx, controller.signal);
+    } catch (err) {
+      if (!isSidecarError(err)) throw err;
+      process.stderr.write(`sts-sidecar run: ${err.message} (${errorCode(err)})\n`);
+      return err.code === 'ERR_CONFIG' ? EXIT.config : EXIT.failed;
+    }
     await daemon.done;
     return EXIT.ok;
   }

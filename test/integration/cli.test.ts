@@ -113,6 +113,20 @@ describe('sts-sidecar CLI', () => {
     expect(await readdir(s.outputDir)).toEqual(before);
   });
 
+  it('run exits 2 naming STS_SIDECAR_LISTEN when the port is taken', async () => {
+    const { createServer } = await import('node:net');
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const port = (blocker.address() as import('node:net').AddressInfo).port;
+    try {
+      const r = await runSidecarCommand({ ...s.env, STS_SIDECAR_LISTEN: `127.0.0.1:${port}` }, ['run'], 10_000);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`STS_SIDECAR_LISTEN: cannot listen on 127.0.0.1:${port} (EADDRINUSE)`);
+    } finally {
+      blocker.close();
+    }
+  });
+
   it('credential-process failures go to stderr only', async () => {
     const r = await runSidecarCommand({ ...s.env, STS_SIDECAR_TOKEN_FILE: '/nonexistent/token' }, [
       'credential-process',
