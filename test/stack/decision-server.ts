@@ -12,10 +12,10 @@
  * }
  */
 import { readFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { serveLoopback } from './loopback-server.ts';
 
 export interface PolicyRule {
   tenant: string;
@@ -167,26 +167,13 @@ export async function startDecisionServer(options: {
     });
   };
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch(() => {
-      if (!res.headersSent) res.writeHead(500, { connection: 'close' });
-      res.end();
-    });
-  });
-  await new Promise<void>((resolve) =>
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve),
-  );
-  const port = (server.address() as AddressInfo).port;
+  const server = await serveLoopback(handle, options);
   return {
-    url: `http://${options.host ?? '127.0.0.1'}:${port}/v1/decisions`,
+    url: `${server.origin}/v1/decisions`,
     get requestCount() {
       return requestCount;
     },
     decisions,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close: () => server.close(),
   };
 }

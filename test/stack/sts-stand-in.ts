@@ -6,9 +6,9 @@
  * It is not the product's STS and nothing in src/ knows about it.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { serveLoopback } from './loopback-server.ts';
 
 export type StsFault =
   | { kind: 'status'; status: number }
@@ -172,18 +172,9 @@ export async function startStsStandIn(options: {
     );
   };
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch(() => {
-      if (!res.headersSent) res.writeHead(500, { connection: 'close' });
-      res.end();
-    });
-  });
-  await new Promise<void>((resolve) =>
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', resolve),
-  );
-  const port = (server.address() as AddressInfo).port;
+  const server = await serveLoopback(handle, options);
   return {
-    endpoint: `http://${options.host ?? '127.0.0.1'}:${port}`,
+    endpoint: server.origin,
     calls,
     issued,
     setFault: (f) => {
@@ -192,10 +183,6 @@ export async function startStsStandIn(options: {
     setLeaseSeconds: (s) => {
       leaseSeconds = s;
     },
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
+    close: () => server.close(),
   };
 }
