@@ -163,12 +163,17 @@ describe('LeaseLoop', () => {
     await h.clock.advanceTo(0);
     expect(h.names()).toEqual(['lease.acquired']);
     expect(h.written).toHaveLength(1);
-    // fraction 0.5 of 60 min minus jitter 0.1 * 60 min * draw 0.5 = 27 min.
-    await h.clock.advanceTo(27 * MIN - 1);
+    // First lease: fraction 0.5 of 60 min minus the widened first-lease jitter 0.4 * 60 min * draw 0.5 = 18 min.
+    await h.clock.advanceTo(18 * MIN - 1);
     expect(h.written).toHaveLength(1);
-    await h.clock.advanceTo(27 * MIN);
+    await h.clock.advanceTo(18 * MIN);
     expect(h.names()).toEqual(['lease.acquired', 'lease.renewed']);
-    expect(h.onDisk()?.accessKeyId).toBe('AK1');
+    // Later leases: the configured jitter, 0.1 * 60 min * 0.5 = 3 min off the half-life: 27 min later.
+    await h.clock.advanceTo(18 * MIN + 27 * MIN - 1);
+    expect(h.written).toHaveLength(2);
+    await h.clock.advanceTo(18 * MIN + 27 * MIN);
+    expect(h.written).toHaveLength(3);
+    expect(h.onDisk()?.accessKeyId).toBe('AK2');
     h.stop();
     await done;
   });

@@ -1,7 +1,13 @@
 import type { ActionGroup } from './config/schema.ts';
 import { formatExpiration, type CredentialSet } from './domain/credentials.ts';
 import { narrowGrant, type DurationLimits } from './domain/grant.ts';
-import { nextRefreshAt, retryDelayMs, type LeaseWindow, type SchedulePolicy } from './domain/schedule.ts';
+import {
+  firstLeaseSchedule,
+  nextRefreshAt,
+  retryDelayMs,
+  type LeaseWindow,
+  type SchedulePolicy,
+} from './domain/schedule.ts';
 import { buildSessionPolicy, sessionNameFromSubject } from './domain/session-policy.ts';
 import {
   errorCode,
@@ -188,7 +194,9 @@ export class LeaseLoop {
     const exchange = await this.exchange(signal);
     await this.#d.sink.write(exchange.credentials);
     const window = { issuedAtMs: exchange.startedAtMs, expiresAtMs: exchange.credentials.expiresAtMs };
-    const nextRefreshAtMs = nextRefreshAt(window, this.#s.schedule, this.#d.random());
+    // The first lease of a run spreads its refresh over most of the refresh window (see firstLeaseSchedule).
+    const schedule = this.#wroteThisRun ? this.#s.schedule : firstLeaseSchedule(this.#s.schedule);
+    const nextRefreshAtMs = nextRefreshAt(window, schedule, this.#d.random());
     const renewed = this.#wroteThisRun && this.#onDisk !== undefined;
     this.#onDisk = { ...window, accessKeyId: exchange.credentials.accessKeyId };
     this.#wroteThisRun = true;

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { backoffCapMs, nextRefreshAt, retryDelayMs, type SchedulePolicy } from './schedule.ts';
+import {
+  backoffCapMs,
+  firstLeaseSchedule,
+  nextRefreshAt,
+  retryDelayMs,
+  type SchedulePolicy,
+} from './schedule.ts';
 
 const MIN = 60_000;
 const policy: SchedulePolicy = {
@@ -77,5 +83,18 @@ describe('backoff', () => {
 
   it('keeps backing off normally once the margin is already crossed', () => {
     expect(retryDelayMs(10, policy, 0.5, 58 * MIN, hourLease)).toBe(30_000);
+  });
+});
+
+describe('firstLeaseSchedule', () => {
+  it('spreads the first refresh of a fleet over 20%..100% of the refresh fraction', () => {
+    const first = firstLeaseSchedule(policy);
+    expect(first.refreshJitter).toBeCloseTo(0.4);
+    expect(nextRefreshAt(hourLease, first, 0)).toBe(30 * MIN);
+    expect(nextRefreshAt(hourLease, first, 0.999999)).toBeCloseTo(6 * MIN, -2);
+  });
+
+  it('never narrows a jitter that is already wider', () => {
+    expect(firstLeaseSchedule({ ...policy, refreshJitter: 0.45 }).refreshJitter).toBe(0.45);
   });
 });
