@@ -258,7 +258,7 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
   let lastToken = await w.tokens.peek();
   const watcher = await watchTokenDirectory(config.tokenFile, () => {
     void w.tokens.peek().then((t) => {
-      if (!t || (t.issuedAtMs === lastToken?.issuedAtMs && t.expiresAtMs === lastToken?.expiresAtMs)) return;
+      if (!t || t.fingerprint === lastToken?.fingerprint) return;
       lastToken = t;
       metrics.observeTokenRotation();
       logger.info(

@@ -184,7 +184,14 @@ export function translateStsError(err: unknown, timedOut: boolean): StsError {
     stsCode === 'InvalidArgument' ||
     stsCode === 'InvalidInput'
   ) {
-    if (/duration/i.test(e.message ?? '')) {
+    // Ceph RGW answers a DurationSeconds outside [rgw_sts_min_session_duration, role MaxSessionDuration]
+    // with InvalidArgument and an empty <Message/>. Its only other InvalidArgument is a bad
+    // RoleSessionName, which the config schema and sessionNameFromSubject rule out.
+    const rawMessage =
+      typeof raw === 'string' ? /<Message>([\s\S]*?)<\/Message>|<Message\/>/.exec(raw) : null;
+    const rgwBlankInvalidArgument =
+      rawCode === 'InvalidArgument' && rawMessage !== null && (rawMessage[1] ?? '').trim() === '';
+    if (/duration/i.test(e.message ?? '') || rgwBlankInvalidArgument) {
       return new StsError('ERR_STS_DURATION_OUT_OF_RANGE', `STS refused DurationSeconds (${detail})`, base);
     }
     return new StsError('ERR_STS_REJECTED', `STS rejected the request (${detail})`, base);

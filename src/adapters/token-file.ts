@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { decodeJwt, errors as joseErrors } from 'jose';
@@ -32,11 +33,19 @@ export class FileTokenSource implements TokenSource {
     return checkToken(raw, this.#o.path, this.#o.audience, this.#o.now());
   }
 
-  /** Claims only, without the validity checks: for logging a rotation. Never throws. */
-  async peek(): Promise<Pick<Token, 'issuer' | 'subject' | 'issuedAtMs' | 'expiresAtMs'> | undefined> {
+  /**
+   * Claims only, without the validity checks: for logging a rotation. Never throws. `fingerprint` (a
+   * SHA-256 of the token, for comparing two reads in memory; never logged) tells tokens apart even when
+   * kubelet issued them within the same second.
+   */
+  async peek(): Promise<
+    (Pick<Token, 'issuer' | 'subject' | 'issuedAtMs' | 'expiresAtMs'> & { fingerprint: string }) | undefined
+  > {
     try {
-      const claims = decodeJwt(await this.#readRaw());
+      const raw = await this.#readRaw();
+      const claims = decodeJwt(raw);
       return {
+        fingerprint: createHash('sha256').update(raw).digest('hex'),
         issuer: claims.iss,
         subject: claims.sub ?? '',
         issuedAtMs: typeof claims.iat === 'number' ? claims.iat * 1000 : undefined,

@@ -73,10 +73,8 @@ export async function startDecisionServer(options: {
   host?: string;
   port?: number;
 }): Promise<DecisionServer> {
-  const jwks = createRemoteJWKSet(new URL(`${options.issuerUrl}/jwks`), {
-    cooldownDuration: 0,
-    cacheMaxAge: 0,
-  });
+  // Keys are cached (jose's defaults), as a real flex-auth would: an issuer outage does not turn into denies.
+  const jwks = createRemoteJWKSet(new URL(`${options.issuerUrl}/jwks`));
   const decisions: DecisionLogEntry[] = [];
   let requestCount = 0;
 

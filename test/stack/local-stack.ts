@@ -83,14 +83,19 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const writePolicy = (p: PolicyFile) => writeFile(policyFile, JSON.stringify(p, null, 2));
   await writePolicy(options.policy ?? defaultPolicy(tenant, bucket, prefix));
 
+  let standIn: StsStandIn | undefined;
+  let rgw: LocalStack['rgw'];
   const issuer = await startOidcIssuer({ path: `/issuer-${path.basename(dir).slice(-6).toLowerCase()}` });
   const decision = await startDecisionServer({ policyFile, issuerUrl: issuer.url, audience });
+  // Whatever fails from here on must not leave servers running (a test process would never exit).
+  const closeStarted = async () => {
+    await Promise.allSettled([issuer.close(), decision.close(), standIn?.close()]);
+    await rm(dir, { recursive: true, force: true });
+  };
 
   let choice = options.sts ?? 'auto';
   if (choice === 'auto') choice = rgwUsable().ok ? 'ceph-rgw' : 'stand-in';
 
-  let standIn: StsStandIn | undefined;
-  let rgw: LocalStack['rgw'];
   const env: Record<string, string> = {
     STS_SIDECAR_TOKEN_FILE: path.join(tokenDir, 'token'),
     STS_SIDECAR_TOKEN_AUDIENCE: audience,
@@ -103,45 +108,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     STS_SIDECAR_LISTEN: '127.0.0.1:0',
     STS_SIDECAR_REQUEST_TIMEOUT_SECONDS: '5',
   };
-  if (choice === 'ceph-rgw') {
-    const stack = await ensureRgw();
-    const roleName =
-      options.roleName ??
-      `sidecar-${path
-        .basename(dir)
-        .slice(-6)
-        .toLowerCase()
-        .replace(/[^a-z0-9]/g, 'x')}`;
-    const t = await setupTenant(stack, {
-      issuerUrl: issuer.url,
-      thumbprint: issuer.thumbprint,
-      audience,
-      bucket,
-      roleName,
-      maxSessionDuration: options.roleMaxSessionDuration ?? 3600,
-    });
-    rgw = { stack, tenant: t };
-    Object.assign(env, {
-      STS_SIDECAR_STS_ENDPOINT: stack.endpoint,
-      STS_SIDECAR_STS_REGION: stack.region,
-      STS_SIDECAR_ROLE_ARN: t.roleArn,
-      STS_SIDECAR_BACKEND: 'ceph-rgw',
-    });
-  } else {
-    standIn = await startStsStandIn({
-      issuerUrl: issuer.url,
-      audience,
-      leaseSeconds: options.leaseSeconds,
-      minDurationSeconds: options.minDurationSeconds,
-      maxDurationSeconds: options.maxDurationSeconds,
-    });
-    Object.assign(env, {
-      STS_SIDECAR_STS_ENDPOINT: standIn.endpoint,
-      STS_SIDECAR_ROLE_ARN: 'arn:aws:iam::000000000000:role/stand-in',
-      STS_SIDECAR_BACKEND: 'generic',
-    });
-  }
-
   const rotateToken = async (claims?: Record<string, unknown>, ttlSeconds?: number) => {
     const token = await issuer.mint(
       { sub: subject, aud: audience, ...options.claims, ...claims },
@@ -151,7 +117,50 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     await writeProjectedToken(tokenDir, token);
     return token;
   };
-  await rotateToken();
+  try {
+    if (choice === 'ceph-rgw') {
+      const stack = await ensureRgw();
+      const roleName =
+        options.roleName ??
+        `sidecar-${path
+          .basename(dir)
+          .slice(-6)
+          .toLowerCase()
+          .replace(/[^a-z0-9]/g, 'x')}`;
+      const t = await setupTenant(stack, {
+        issuerUrl: issuer.url,
+        thumbprint: issuer.thumbprint,
+        audience,
+        bucket,
+        roleName,
+        maxSessionDuration: options.roleMaxSessionDuration ?? 3600,
+      });
+      rgw = { stack, tenant: t };
+      Object.assign(env, {
+        STS_SIDECAR_STS_ENDPOINT: stack.endpoint,
+        STS_SIDECAR_STS_REGION: stack.region,
+        STS_SIDECAR_ROLE_ARN: t.roleArn,
+        STS_SIDECAR_BACKEND: 'ceph-rgw',
+      });
+    } else {
+      standIn = await startStsStandIn({
+        issuerUrl: issuer.url,
+        audience,
+        leaseSeconds: options.leaseSeconds,
+        minDurationSeconds: options.minDurationSeconds,
+        maxDurationSeconds: options.maxDurationSeconds,
+      });
+      Object.assign(env, {
+        STS_SIDECAR_STS_ENDPOINT: standIn.endpoint,
+        STS_SIDECAR_ROLE_ARN: 'arn:aws:iam::000000000000:role/stand-in',
+        STS_SIDECAR_BACKEND: 'generic',
+      });
+    }
+    await rotateToken();
+  } catch (err) {
+    await closeStarted();
+    throw err;
+  }
 
   return {
     dir,
@@ -171,9 +180,6 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     env,
     writePolicy,
     rotateToken,
-    async close() {
-      await Promise.allSettled([issuer.close(), decision.close(), standIn?.close()]);
-      await rm(dir, { recursive: true, force: true });
-    },
+    close: closeStarted,
   };
 }
