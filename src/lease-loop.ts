@@ -103,6 +103,7 @@ export class LeaseLoop {
   #wake: AbortController | undefined;
   #wakeRequested = false;
   #lastToken: Token | undefined;
+  #sinkQueue: Promise<unknown> = Promise.resolve();
 
   constructor(settings: LeaseSettings, deps: LeaseLoopDeps) {
     this.#s = settings;
@@ -192,14 +193,18 @@ export class LeaseLoop {
   /** One exchange, written to the sink, reported. Returns when the next refresh is due. */
   async acquire(signal?: AbortSignal): Promise<{ exchange: Exchange; nextRefreshAtMs: number }> {
     const exchange = await this.exchange(signal);
-    await this.#d.sink.write(exchange.credentials);
     const window = { issuedAtMs: exchange.startedAtMs, expiresAtMs: exchange.credentials.expiresAtMs };
     // The first lease of a run spreads its refresh over most of the refresh window (see firstLeaseSchedule).
     const schedule = this.#wroteThisRun ? this.#s.schedule : firstLeaseSchedule(this.#s.schedule);
     const nextRefreshAtMs = nextRefreshAt(window, schedule, this.#d.random());
-    const renewed = this.#wroteThisRun && this.#onDisk !== undefined;
-    this.#onDisk = { ...window, accessKeyId: exchange.credentials.accessKeyId };
-    this.#wroteThisRun = true;
+    let renewed = false;
+    // Serialised with the expiry removal, which may fire while this attempt is in flight.
+    await this.#serial(async () => {
+      await this.#d.sink.write(exchange.credentials);
+      renewed = this.#wroteThisRun && this.#onDisk !== undefined;
+      this.#onDisk = { ...window, accessKeyId: exchange.credentials.accessKeyId };
+      this.#wroteThisRun = true;
+    });
     this.#d.report({
       event: renewed ? 'lease.renewed' : 'lease.acquired',
       ...this.#audit(exchange.token),
@@ -263,11 +268,14 @@ export class LeaseLoop {
     const { clock } = this.#d;
     const start = clock.now();
     this.#d.report({ event: 'loop.attempt', at_ms: start, deadline_ms: start + this.#s.attemptDeadlineMs });
+    // A slow attempt must not keep an expired set on disk past its expiry.
+    const watch = this.#watchExpiry();
     try {
       const { nextRefreshAtMs } = await this.acquire(signal);
       this.#failures = 0;
       return nextRefreshAtMs;
     } catch (err) {
+      await watch.stop();
       if (signal.aborted) return clock.now();
       this.#failures++;
       const now = clock.now();
@@ -277,7 +285,49 @@ export class LeaseLoop {
       const next = now + delay;
       this.#reportFailure(err, denied, next);
       return next;
+    } finally {
+      await watch.stop();
     }
+  }
+
+  /** Sink operations never interleave: an expiry removal must not race a write. */
+  #serial<T>(op: () => Promise<T>): Promise<T> {
+    const result = this.#sinkQueue.then(op, op);
+    this.#sinkQueue = result.catch(() => undefined);
+    return result;
+  }
+
+  /** While an attempt is in flight, removes the set at its expiry all the same. */
+  #watchExpiry(): { stop(): Promise<void> } {
+    const onDisk = this.#onDisk;
+    if (!onDisk) return { stop: async () => undefined };
+    const stop = new AbortController();
+    const done = (async () => {
+      await this.#d.clock.sleep(onDisk.expiresAtMs - this.#d.clock.now(), stop.signal);
+      if (!stop.signal.aborted) await this.#expireIfDue();
+    })();
+    return {
+      async stop() {
+        stop.abort();
+        await done;
+      },
+    };
+  }
+
+  /** Removes the set if it has expired; serialised with writes. */
+  async #expireIfDue(): Promise<void> {
+    await this.#serial(async () => {
+      const onDisk = this.#onDisk;
+      if (!onDisk || this.#d.clock.now() < onDisk.expiresAtMs) return;
+      this.#onDisk = undefined;
+      await this.#d.sink.remove();
+      this.#d.report({
+        event: 'lease.expired',
+        tenant: this.#s.tenant,
+        expiration: formatExpiration(onDisk.expiresAtMs),
+        access_key_id: onDisk.accessKeyId,
+      });
+    });
   }
 
   async #revoke(): Promise<void> {
@@ -331,14 +381,7 @@ export class LeaseLoop {
       const now = clock.now();
       const onDisk = this.#onDisk;
       if (onDisk && now >= onDisk.expiresAtMs) {
-        this.#onDisk = undefined;
-        await this.#d.sink.remove();
-        this.#d.report({
-          event: 'lease.expired',
-          tenant: this.#s.tenant,
-          expiration: formatExpiration(onDisk.expiresAtMs),
-          access_key_id: onDisk.accessKeyId,
-        });
+        await this.#expireIfDue();
         continue;
       }
       if (now >= nextAt || this.#wakeRequested) {

@@ -67,8 +67,16 @@ export class CredentialDirectory implements CredentialSink {
 
   async write(set: CredentialSet): Promise<void> {
     await this.#checkDir();
+    // Refuse before anything changes: a failure after the ..data swap would leave a half-linked set.
+    for (const name of CREDENTIAL_FILES) {
+      const visible = path.join(this.#dir, name);
+      if ((await lstatOrUndefined(visible))?.isDirectory()) {
+        throw new OutputError('ERR_OUTPUT_DIR', `${visible} is a directory; refusing to replace it`);
+      }
+    }
     const generation = `..${timestamp(new Date())}.${randomBytes(6).toString('hex')}`;
     const genPath = path.join(this.#dir, generation);
+    let swapped = false;
     try {
       await fs.mkdir(genPath, { mode: directoryMode(this.#mode) });
       // mkdir's mode is filtered by the umask; the configured access must hold whatever the umask.
@@ -81,10 +89,12 @@ export class CredentialDirectory implements CredentialSink {
       }
       await fsyncPath(genPath);
       await this.#swapDataLink(generation);
+      swapped = true;
       for (const name of CREDENTIAL_FILES) await this.#ensureVisibleLink(name);
       await fsyncPath(this.#dir);
     } catch (err) {
-      await fs.rm(genPath, { recursive: true, force: true }).catch(() => undefined);
+      // Until the swap the new generation is garbage; after it, ..data points at it: it is the live set.
+      if (!swapped) await fs.rm(genPath, { recursive: true, force: true }).catch(() => undefined);
       if (err instanceof OutputError) throw err;
       throw translateFsError(err, this.#dir);
     }

@@ -33,6 +33,12 @@ const NETWORK_CODES = new Set([
   'EPIPE',
 ]);
 
+/** Node's certificate-verification and TLS failures (trusted CAs: STS_SIDECAR_CA_FILE). */
+const TLS_CODE = /^(ERR_TLS_|ERR_SSL_|UNABLE_TO_|SELF_SIGNED_|DEPTH_ZERO_|CERT_)/;
+
+/** An STS error code is a short identifier; anything else is server-controlled text and is not logged. */
+const STS_CODE = /^[A-Za-z][A-Za-z0-9._:-]{0,63}$/;
+
 interface SdkErrorShape {
   name?: string;
   Code?: string;
@@ -147,17 +153,26 @@ export function translateStsError(err: unknown, timedOut: boolean): StsError {
   const status = e.$metadata?.httpStatusCode ?? e.$response?.statusCode;
   const requestId = e.$metadata?.requestId;
   const base = { cause: err, httpStatus: status, requestId };
-  if (timedOut || e.name === 'TimeoutError') {
-    return new StsError(
+  const deadline = () =>
+    new StsError(
       'ERR_STS_UNREACHABLE',
       'STS call exceeded its deadline (STS_SIDECAR_REQUEST_TIMEOUT_SECONDS)',
       base,
     );
-  }
+  if (timedOut) return deadline();
   if (e.name === 'AbortError') return new StsError('ERR_ABORTED', 'STS call aborted', base);
   const netCode = e.code ?? (e as { cause?: { code?: string } }).cause?.code;
-  if (netCode && NETWORK_CODES.has(netCode)) {
+  // The SDK names some socket errors TimeoutError (ECONNRESET "socket hang up"): the code says more.
+  if (netCode && NETWORK_CODES.has(netCode) && netCode !== 'ETIMEDOUT') {
     return new StsError('ERR_STS_UNREACHABLE', `STS unreachable (${netCode})`, base);
+  }
+  if (e.name === 'TimeoutError' || netCode === 'ETIMEDOUT') return deadline();
+  if (netCode && TLS_CODE.test(netCode)) {
+    return new StsError(
+      'ERR_STS_UNREACHABLE',
+      `STS TLS connection refused (${netCode}; trusted CAs: STS_SIDECAR_CA_FILE)`,
+      base,
+    );
   }
   if (e.code === 'ERR_STS_RESPONSE_TOO_LARGE') {
     return new StsError(
@@ -168,9 +183,10 @@ export function translateStsError(err: unknown, timedOut: boolean): StsError {
   }
   const raw = (err as Record<symbol, unknown> | undefined)?.[RAW_BODY];
   const rawCode = typeof raw === 'string' ? /<Code>([A-Za-z0-9._-]{1,64})<\/Code>/.exec(raw)?.[1] : undefined;
-  const stsCode = [e.Code, rawCode, e.name].find(
+  const anyCode = [e.Code, rawCode, e.name].find(
     (c) => c !== undefined && c !== 'Unknown' && c !== 'UnknownError',
   );
+  const stsCode = anyCode === undefined || STS_CODE.test(anyCode) ? anyCode : 'unrecognised error code';
   const detail = `${stsCode ?? 'no error code'}${status ? `, HTTP ${status}` : ''}`;
   const mapped = stsCode ? CODE_MAP[stsCode] : undefined;
   if (mapped)

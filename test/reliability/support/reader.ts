@@ -1,0 +1,121 @@
+/**
+ * Child process: reads the credential directory the way applications are told to, as fast as it can,
+ * until the file <stopFile> exists; then prints one JSON line of counts.
+ *
+ * Three read styles, round robin:
+ *  - generation: readlink `..data` once, then read all five files inside that generation directory
+ *    (the documented way). Every file must be one generation's exact content (else torn) and all five
+ *    the same generation (else mixed). ENOENT means the writer removed that generation after a newer one
+ *    was swapped in: the reader retries, counted as `vanished`, never as torn.
+ *  - json: read the visible `credentials.json` alone; complete and self-consistent.
+ *  - visible: the five visible names one by one (NOT the documented way): mixing is possible and only
+ *    counted, as an illustration of why apps must resolve `..data` once.
+ */
+import { existsSync } from 'node:fs';
+import { readFile, readlink } from 'node:fs/promises';
+import path from 'node:path';
+import { CREDENTIAL_FILES, classifyCredentialsJson, classifyFile } from './generation.ts';
+
+const [dir, stopFile] = process.argv.slice(2);
+if (!dir || !stopFile) throw new Error('usage: reader.ts <dir> <stopFile>');
+
+const counts = {
+  generationReads: 0,
+  jsonReads: 0,
+  visibleReads: 0,
+  torn: 0,
+  mixed: 0,
+  jsonTorn: 0,
+  jsonMixed: 0,
+  vanished: 0,
+  empty: 0,
+  visibleMixedInformational: 0,
+  distinctGenerations: 0,
+  examples: [] as string[],
+};
+const seen = new Set<number>();
+
+function isEnoent(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException).code === 'ENOENT';
+}
+
+async function readGeneration(): Promise<void> {
+  let gen: string;
+  try {
+    gen = await readlink(path.join(dir!, '..data'));
+  } catch (err) {
+    if (isEnoent(err)) {
+      counts.empty++;
+      return;
+    }
+    throw err;
+  }
+  const results: (number | 'torn')[] = [];
+  try {
+    for (const name of CREDENTIAL_FILES) {
+      results.push(classifyFile(name, await readFile(path.join(dir!, gen, name), 'utf8')));
+    }
+  } catch (err) {
+    if (isEnoent(err)) {
+      counts.vanished++;
+      return;
+    }
+    throw err;
+  }
+  counts.generationReads++;
+  if (results.includes('torn')) {
+    counts.torn++;
+    if (counts.examples.length < 5) counts.examples.push(`torn in ${gen}: ${JSON.stringify(results)}`);
+  } else if (new Set(results).size !== 1) {
+    counts.mixed++;
+    if (counts.examples.length < 5) counts.examples.push(`mixed in ${gen}: ${JSON.stringify(results)}`);
+  } else {
+    seen.add(results[0] as number);
+  }
+}
+
+async function readJson(): Promise<void> {
+  let text: string;
+  try {
+    text = await readFile(path.join(dir!, 'credentials.json'), 'utf8');
+  } catch (err) {
+    if (isEnoent(err)) {
+      counts.empty++;
+      return;
+    }
+    throw err;
+  }
+  counts.jsonReads++;
+  const r = classifyCredentialsJson(text);
+  if (r === 'torn') counts.jsonTorn++;
+  else if (r === 'mixed') counts.jsonMixed++;
+  else seen.add(r);
+}
+
+async function readVisible(): Promise<void> {
+  const results: (number | 'torn')[] = [];
+  try {
+    for (const name of CREDENTIAL_FILES)
+      results.push(classifyFile(name, await readFile(path.join(dir!, name), 'utf8')));
+  } catch (err) {
+    if (isEnoent(err)) {
+      counts.empty++;
+      return;
+    }
+    throw err;
+  }
+  counts.visibleReads++;
+  // A torn file is a real failure whichever way it is read.
+  if (results.includes('torn')) counts.torn++;
+  else if (new Set(results).size !== 1) counts.visibleMixedInformational++;
+}
+
+process.stdout.write('ready\n');
+for (let i = 0; !existsSync(stopFile); i++) {
+  const style = i % 3;
+  if (style === 0) await readGeneration();
+  else if (style === 1) await readJson();
+  else await readVisible();
+}
+counts.distinctGenerations = seen.size;
+process.stdout.write(JSON.stringify(counts) + '\n');
