@@ -119,7 +119,11 @@ describe('sts-sidecar CLI', () => {
     await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
     const port = (blocker.address() as import('node:net').AddressInfo).port;
     try {
-      const r = await runSidecarCommand({ ...s.env, STS_SIDECAR_LISTEN: `127.0.0.1:${port}` }, ['run'], 10_000);
+      const r = await runSidecarCommand(
+        { ...s.env, STS_SIDECAR_LISTEN: `127.0.0.1:${port}` },
+        ['run'],
+        10_000,
+      );
       expect(r.code).toBe(2);
       expect(r.stderr).toContain(`STS_SIDECAR_LISTEN: cannot listen on 127.0.0.1:${port} (EADDRINUSE)`);
     } finally {
