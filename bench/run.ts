@@ -36,6 +36,8 @@ const P = QUICK
   ? { coldRuns: 3, idleCount: 2, settleMs: 3000, idleWindowMs: 20_000, driftCycles: 1000, seeds: 2 }
   : { coldRuns: 11, idleCount: 7, settleMs: 5000, idleWindowMs: 120_000, driftCycles: 10_000, seeds: 7 };
 const DRIFT_LEASE_SECONDS = 0.2;
+/** The Node flags the container image's ENTRYPOINT runs the sidecar with (Dockerfile). */
+const IMAGE_NODE_ARGS = ['--max-semi-space-size=1'];
 
 const log = (msg: string) =>
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
@@ -128,7 +130,7 @@ function idleRows(idle: IdleResult, rows: Row[], notes: string[]): void {
 function driftRows(drift: DriftResult, rows: Row[], notes: string[]): void {
   const delta = (drift.endRssKiB - drift.warmRssKiB) / 1024;
   rows.push({
-    benchmark: `RSS drift over ${drift.cycles} refresh cycles (stand-in, ${drift.leaseSeconds} s leases)`,
+    benchmark: `RSS drift over ${drift.cycles} refresh cycles (stand-in, ${drift.leaseSeconds} s leases, node ${IMAGE_NODE_ARGS.join(' ')} as in the image)`,
     measured: `${mb(drift.endRssKiB)} at end`,
     baseline: `${mb(drift.warmRssKiB)} at cycle ~500`,
     ratio: `${delta >= 0 ? '+' : ''}${delta.toFixed(1)} MB`,
@@ -142,7 +144,7 @@ function driftRows(drift: DriftResult, rows: Row[], notes: string[]): void {
     `Drift: ${drift.cycles} cycles in ${drift.seconds.toFixed(0)} s (${(drift.cycles / drift.seconds).toFixed(0)} cycles/s), peak RSS ${mb(drift.peakRssKiB)}, ` +
       `${drift.failures} failed attempts, ${drift.expiries} lease expiries. RSS by cycle: ` +
       pts.map((p) => `${p.cycle}: ${mb(p.rssKiB)}`).join(', ') +
-      '. Warm = median RSS while cycles 500-599 ran; end = median over the last 200 cycles.',
+      `. Warm = median RSS while cycles 500-599 ran; end = median over the last 200 cycles. Node flags: ${IMAGE_NODE_ARGS.join(' ')} (the image's ENTRYPOINT).`,
   );
 }
 
@@ -216,7 +218,7 @@ async function main(): Promise<void> {
         log(
           `drift: ${P.driftCycles} refresh cycles with ${DRIFT_LEASE_SECONDS} s leases (idle daemons keep idling meanwhile)`,
         );
-        drift = await measureDrift(standInStack, P.driftCycles, DRIFT_LEASE_SECONDS);
+        drift = await measureDrift(standInStack, P.driftCycles, DRIFT_LEASE_SECONDS, IMAGE_NODE_ARGS);
       } finally {
         await standInStack.close();
       }
