@@ -55,7 +55,12 @@ export interface IdleFleet {
  * directory, waits for each one's first lease, starts `count` bare waiting Node processes, lets all
  * settle for `settleMs` and reads their RSS. The CPU window starts there.
  */
-export async function startIdleFleet(stack: LocalStack, count: number, settleMs: number): Promise<IdleFleet> {
+export async function startIdleFleet(
+  stack: LocalStack,
+  count: number,
+  settleMs: number,
+  nodeArgs: readonly string[] = [],
+): Promise<IdleFleet> {
   const daemons: SidecarProcess[] = [];
   const bare: ChildProcess[] = [];
   const close = async () => {
@@ -70,9 +75,7 @@ export async function startIdleFleet(stack: LocalStack, count: number, settleMs:
       const d = startSidecar(
         { ...stack.env, STS_SIDECAR_OUTPUT_DIR: outputDir, STS_SIDECAR_TTL_SECONDS: '3600' },
         ['run'],
-        {
-          label: `idle-${i}`,
-        },
+        { label: `idle-${i}`, nodeArgs: [...nodeArgs] },
       );
       daemons.push(d);
       await d.waitForEvent('lease.acquired', 30_000);
