@@ -252,16 +252,7 @@ export class LeaseLoop {
 
   /** Removes the set (wipe on exit). */
   async wipe(): Promise<void> {
-    const had = this.#onDisk;
-    await this.#d.sink.remove();
-    this.#onDisk = undefined;
-    if (had)
-      this.#d.report({
-        event: 'lease.revoked',
-        tenant: this.#s.tenant,
-        reason: 'wipe_on_exit',
-        access_key_id: had.accessKeyId,
-      });
+    await this.#revoke('wipe_on_exit');
   }
 
   async #attemptOnce(signal: AbortSignal): Promise<number> {
@@ -280,7 +271,7 @@ export class LeaseLoop {
       this.#failures++;
       const now = clock.now();
       const denied = isDenial(err);
-      if (denied) await this.#revoke();
+      if (denied) await this.#revoke('denied');
       const delay = retryDelayMs(this.#failures, this.#s.schedule, this.#d.random(), now, this.#onDisk);
       const next = now + delay;
       this.#reportFailure(err, denied, next);
@@ -330,7 +321,7 @@ export class LeaseLoop {
     });
   }
 
-  async #revoke(): Promise<void> {
+  async #revoke(reason: 'denied' | 'wipe_on_exit'): Promise<void> {
     const had = this.#onDisk;
     try {
       await this.#d.sink.remove();
@@ -341,7 +332,7 @@ export class LeaseLoop {
       this.#d.report({
         event: 'lease.revoked',
         tenant: this.#s.tenant,
-        reason: 'denied',
+        reason,
         access_key_id: had.accessKeyId,
       });
   }

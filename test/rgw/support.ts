@@ -6,13 +6,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { DEFAULT_STACK_DIR, rgwS3Client, rgwUsable, setRgwConfig, type RgwStack } from '../stack/ceph-rgw.ts';
-import { recordSecret } from '../support/secrets.ts';
+import { readSet, type OnDiskSet } from '../support/credentials.ts';
 
 const usable = rgwUsable();
 /** Why the RGW tests cannot run here, or undefined when they can. */
@@ -35,38 +34,24 @@ export function assertRgwUsable(): void {
   }
 }
 
+/** A credential set as the tests use it; read the documented way (resolve `..data` once). */
 export interface DiskSet {
   accessKeyId: string;
   secretAccessKey: string;
   sessionToken: string;
   expiration: string;
-  json: {
-    Version: number;
-    AccessKeyId: string;
-    SecretAccessKey: string;
-    SessionToken: string;
-    Expiration: string;
-  };
+  json: OnDiskSet['json'];
 }
 
-/** Reads the visible files of the set the sidecar wrote; records the secrets for the leak scan. */
+/** Reads the set the sidecar wrote (test/support/credentials.ts records the secrets for the leak scan). */
 export async function readDiskSet(outputDir: string): Promise<DiskSet> {
-  const read = (name: string) => readFile(path.join(outputDir, name), 'utf8');
-  const [accessKeyId, secretAccessKey, sessionToken, expiration, json] = await Promise.all([
-    read('access-key'),
-    read('secret-key'),
-    read('session-token'),
-    read('expiration'),
-    read('credentials.json'),
-  ]);
-  recordSecret(secretAccessKey);
-  recordSecret(sessionToken);
+  const s = await readSet(outputDir);
   return {
-    accessKeyId,
-    secretAccessKey,
-    sessionToken,
-    expiration,
-    json: JSON.parse(json) as DiskSet['json'],
+    accessKeyId: s.accessKey,
+    secretAccessKey: s.secretKey,
+    sessionToken: s.sessionToken,
+    expiration: s.expiration,
+    json: s.json,
   };
 }
 
