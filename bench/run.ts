@@ -11,6 +11,7 @@ import { access } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { isRgwUp, stopRgw } from '../test/stack/ceph-rgw.ts';
 import { startLocalStack } from '../test/stack/local-stack.ts';
 import { BUNDLE, REPO_ROOT } from '../test/support/sidecar-process.ts';
 import { COLD, measureColdStart } from './cold-start.ts';
@@ -208,8 +209,13 @@ async function main(): Promise<void> {
   const started = Date.now();
   const rows: Row[] = [];
   const notes: string[] = [];
+  // Leave the machine as found: stop the Ceph stack afterwards only if this run started it.
+  const rgwWasUp = await isRgwUp();
   if (ONLY !== 'fleet') {
-    const rgw = await coldAndIdle(rows, notes);
+    const rgw = await coldAndIdle(rows, notes).catch(async (err: unknown) => {
+      if (!rgwWasUp) await stopRgw();
+      throw err;
+    });
     try {
       log('starting the local stack with the STS stand-in');
       const standInStack = await startLocalStack({ sts: 'stand-in', minDurationSeconds: 1 });
@@ -228,6 +234,7 @@ async function main(): Promise<void> {
       driftRows(drift, rows, notes);
     } finally {
       await rgw.close();
+      if (!rgwWasUp && !process.env.STSTEST_KEEP_RGW) await stopRgw();
     }
   }
   const fleetTable = await fleetRows(rows, notes);

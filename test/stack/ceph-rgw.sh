@@ -301,6 +301,12 @@ cmd_up() {
     log "stale state in $STACK_DIR; cleaning it up"
     cmd_down
   fi
+  local p
+  for p in "$MON_PORT" "$MON_V1_PORT" "$RGW_PORT"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      die "127.0.0.1:$p is already in use (another Ceph stack, e.g. one started from another checkout? stop it with that checkout's test/stack/ceph-rgw.sh down, or choose other ports with RGW_PORT, CEPH_MON_PORT and CEPH_MON_V1_PORT)"
+    fi
+  done
   local t_all t0 fsid sts_key ak sk osd_uuid
   t_all="$(now)"
   mkdir -p "$RUN_DIR" "$LOG_DIR" "$STACK_DIR/mon.a" "$STACK_DIR/osd.0" "$STACK_DIR/rgw" "$STACK_DIR/crash"

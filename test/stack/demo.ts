@@ -14,7 +14,16 @@ const t0 = Date.now();
 const say = (msg: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${msg}`);
 const mask = (s: string) => `${s.slice(0, 4)}…(${s.length} chars)`;
 
-const stack = await startLocalStack({ sts: 'auto', leaseSeconds: 30, minDurationSeconds: 30 });
+const stack = await startLocalStack({ sts: 'auto', leaseSeconds: 30, minDurationSeconds: 30 }).catch(
+  (err: Error) => {
+    // The real STS could not come up (ports taken by another stack, a broken install): show the flow on
+    // the stand-in rather than nothing, and say why.
+    say(
+      `Ceph RGW unavailable, using the STS stand-in instead: ${err.message.split('\n').filter(Boolean).join(' | ')}`,
+    );
+    return startLocalStack({ sts: 'stand-in', leaseSeconds: 30, minDurationSeconds: 30 });
+  },
+);
 say(
   `local stack up: issuer ${stack.issuer.url}, flex-auth ${stack.decision.url}, STS ${stack.stsKind === 'ceph-rgw' ? `Ceph RGW ${stack.rgw!.stack.endpoint} (real)` : `stand-in ${stack.standIn!.endpoint}`}`,
 );
