@@ -7,13 +7,15 @@ import { readdir } from 'node:fs/promises';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { readSet } from '../support/credentials.ts';
 import { startSidecar, type LogLine } from '../support/sidecar-process.ts';
-import { rgwS3Client, setRgwConfig } from './ceph-rgw.ts';
+import { isRgwUp, rgwS3Client, setRgwConfig, stopRgw } from './ceph-rgw.ts';
 import { startLocalStack } from './local-stack.ts';
 
 const t0 = Date.now();
 const say = (msg: string) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)}s] ${msg}`);
 const mask = (s: string) => `${s.slice(0, 4)}…(${s.length} chars)`;
 
+// Leave the machine as found: stop the Ceph stack at the end only if the demo started it.
+const rgwWasUp = await isRgwUp();
 const stack = await startLocalStack({ sts: 'auto', leaseSeconds: 30, minDurationSeconds: 30 }).catch(
   (err: Error) => {
     // The real STS could not come up (ports taken by another stack, a broken install): show the flow on
@@ -116,4 +118,5 @@ try {
   if (stack.rgw)
     await setRgwConfig(stack.rgw.stack, 'rgw_sts_min_session_duration', '900').catch(() => undefined);
   await stack.close();
+  if (stack.rgw && !rgwWasUp && !process.env.STSTEST_KEEP_RGW) await stopRgw();
 }
