@@ -98,8 +98,9 @@ function wire(ctx: AppContext, report: LeaseReporter): Wiring {
         backoffInitialMs: c.backoffInitialSeconds * 1000,
         backoffMaxMs: c.backoffMaxSeconds * 1000,
       },
-      // token read + two calls with their deadlines + the write, with room to spare.
-      attemptDeadlineMs: 2 * timeoutMs + 10_000,
+      // token read + three calls with their deadlines (flex-auth, STS, the STS step-down retry) + the
+      // write, with room to spare.
+      attemptDeadlineMs: 3 * timeoutMs + 10_000,
     },
     {
       tokens,
@@ -256,26 +257,35 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
     : undefined;
 
   let lastToken = await w.tokens.peek();
-  const watcher = await watchTokenDirectory(config.tokenFile, () => {
-    void w.tokens.peek().then((t) => {
-      if (!t || t.fingerprint === lastToken?.fingerprint) return;
-      lastToken = t;
-      metrics.observeTokenRotation();
-      logger.info(
-        {
-          event: 'token.rotated',
-          issuer: t.issuer,
-          subject: t.subject,
-          issued_at: t.issuedAtMs === undefined ? undefined : new Date(t.issuedAtMs).toISOString(),
-          expires_at: new Date(t.expiresAtMs).toISOString(),
-        },
-        'token rotated',
-      );
-      // A loop that is failing (often on an expired or missing token) should try the new one at once.
-      if (w.loop.failures > 0) w.loop.refreshNow();
-    });
-  }).catch((err: unknown) => {
-    logger.warn({ event: 'token.watch_failed', message: (err as Error).message }, 'token watch failed');
+  const watchFailed = (err: unknown) =>
+    logger.warn(
+      { event: 'token.watch_failed', message: err instanceof Error ? err.message : String(err) },
+      'token watch failed',
+    );
+  const watcher = await watchTokenDirectory(
+    config.tokenFile,
+    () => {
+      void w.tokens.peek().then((t) => {
+        if (!t || t.fingerprint === lastToken?.fingerprint) return;
+        lastToken = t;
+        metrics.observeTokenRotation();
+        logger.info(
+          {
+            event: 'token.rotated',
+            issuer: t.issuer,
+            subject: t.subject,
+            issued_at: t.issuedAtMs === undefined ? undefined : new Date(t.issuedAtMs).toISOString(),
+            expires_at: new Date(t.expiresAtMs).toISOString(),
+          },
+          'token rotated',
+        );
+        // A loop that is failing (often on an expired or missing token) should try the new one at once.
+        if (w.loop.failures > 0) w.loop.refreshNow();
+      });
+    },
+    watchFailed,
+  ).catch((err: unknown) => {
+    watchFailed(err);
     return undefined;
   });
 

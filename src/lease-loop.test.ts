@@ -9,6 +9,7 @@ import type {
   AssumeResult,
   Clock,
   CredentialSink,
+  DecisionRequest,
   PolicyClient,
   Token,
   TokenSource,
@@ -74,7 +75,15 @@ function harness(overrides: Partial<LeaseSettings> = {}) {
     assumedRoleArn: undefined,
   });
   let tokenTenant: string | undefined;
-  const calls = { token: 0, policy: 0, sts: [] as AssumeRequest[] };
+  let removeFails = false;
+  let writeFailsCommitted = false;
+  const calls = {
+    token: 0,
+    policy: 0,
+    sts: [] as AssumeRequest[],
+    policyRequests: [] as DecisionRequest[],
+    removes: 0,
+  };
   const tokens: TokenSource = {
     read: async () => {
       calls.token++;
@@ -90,8 +99,9 @@ function harness(overrides: Partial<LeaseSettings> = {}) {
     },
   };
   const policy: PolicyClient = {
-    decide: () => {
+    decide: (request) => {
       calls.policy++;
+      calls.policyRequests.push(request);
       return policyAnswer();
     },
   };
@@ -100,8 +110,12 @@ function harness(overrides: Partial<LeaseSettings> = {}) {
     write: async (set) => {
       written.push(set);
       onDisk = set;
+      if (writeFailsCommitted)
+        throw Object.assign(new Error('fsync failed after the swap'), { committed: true });
     },
     remove: async () => {
+      calls.removes++;
+      if (removeFails) throw Object.assign(new Error('EROFS'), { code: 'ERR_OUTPUT_WRITE' });
       onDisk = undefined;
     },
   };
@@ -151,6 +165,8 @@ function harness(overrides: Partial<LeaseSettings> = {}) {
     setPolicy: (f: () => Promise<AllowAnswer>) => (policyAnswer = f),
     setSts: (f: (r: AssumeRequest) => Promise<AssumeResult>) => (stsAnswer = f),
     setTokenTenant: (t: string | undefined) => (tokenTenant = t),
+    setRemoveFails: (v: boolean) => (removeFails = v),
+    setWriteFailsCommitted: (v: boolean) => (writeFailsCommitted = v),
     start: () => loop.run(controller.signal),
     stop: () => controller.abort(),
   };
@@ -364,5 +380,107 @@ describe('LeaseLoop', () => {
     h.stop();
     await expect(done).resolves.toBeUndefined();
     expect(h.clock.timers).toHaveLength(0);
+  });
+
+  it('a set that cannot be removed on a deny keeps the loop alive, is reported, and is removed later', async () => {
+    const h = harness();
+    const done = h.start();
+    await h.clock.advanceTo(0);
+    h.setRemoveFails(true);
+    h.setPolicy(async () => {
+      throw new PolicyDeniedError('d-x', ['no_matching_rule']);
+    });
+    h.loop.refreshNow();
+    await h.clock.advanceTo(1);
+    expect(h.names()).toEqual(['lease.acquired', 'lease.failed', 'lease.denied']);
+    expect(h.onDisk()).toBeDefined();
+    h.setRemoveFails(false);
+    await h.clock.advanceTo(3 * MIN);
+    expect(h.onDisk()).toBeUndefined();
+    expect(h.names()).toContain('lease.revoked');
+    h.stop();
+    await expect(done).resolves.toBeUndefined();
+  });
+
+  it('a failing removal at expiry is retried with backoff, not in a hot loop', async () => {
+    const h = harness();
+    const done = h.start();
+    await h.clock.advanceTo(0);
+    h.setSts(async () => {
+      throw new StsError('ERR_STS_UNREACHABLE', 'down');
+    });
+    h.setRemoveFails(true);
+    await h.clock.advanceTo(60 * MIN + 10_000);
+    // At most one removal try per initial-backoff second, not thousands.
+    expect(h.calls.removes).toBeGreaterThan(1);
+    expect(h.calls.removes).toBeLessThan(40);
+    h.setRemoveFails(false);
+    await h.clock.advanceTo(60 * MIN + 12_000);
+    expect(h.onDisk()).toBeUndefined();
+    expect(h.names()).toContain('lease.expired');
+    h.stop();
+    await expect(done).resolves.toBeUndefined();
+  });
+
+  it('a write that failed after the set went live still has the set removed at its expiry', async () => {
+    const h = harness();
+    h.setWriteFailsCommitted(true);
+    h.setSts(async () => ({
+      credentials: {
+        accessKeyId: 'AKlive',
+        secretAccessKey: 's',
+        sessionToken: 't',
+        expiresAtMs: h.clock.now() + 900_000,
+      },
+      requestId: undefined,
+      assumedRoleArn: undefined,
+    }));
+    const done = h.start();
+    await h.clock.advanceTo(0);
+    expect(h.names()).toEqual(['lease.failed']);
+    h.setSts(async () => {
+      throw new StsError('ERR_STS_UNREACHABLE', 'down');
+    });
+    await h.clock.advanceTo(15 * MIN);
+    expect(h.onDisk()).toBeUndefined();
+    expect(h.events.find((e) => e.event === 'lease.expired')).toMatchObject({ access_key_id: 'AKlive' });
+    h.stop();
+    await done;
+  });
+
+  it('a configured TTL above the STS maximum is asked for at the maximum and logged as stepped down', async () => {
+    const h = harness({ ttlSeconds: 7200 });
+    const done = h.start();
+    await h.clock.advanceTo(0);
+    expect(h.calls.policyRequests[0]!.ttl_seconds).toBe(3600);
+    expect(h.calls.sts[0]!.durationSeconds).toBe(3600);
+    expect(h.events.find((e) => e.event === 'lease.acquired')).toMatchObject({
+      ttl_seconds: 3600,
+      requested_ttl_seconds: 7200,
+      stepped_down: true,
+    });
+    h.stop();
+    await done;
+  });
+
+  it('a lease shorter than the margin does not turn into a loop of exchanges', async () => {
+    const h = harness();
+    h.setSts(async () => ({
+      credentials: {
+        accessKeyId: 'AK',
+        secretAccessKey: 's',
+        sessionToken: 't',
+        expiresAtMs: h.clock.now() + 300_000,
+      },
+      requestId: undefined,
+      assumedRoleArn: undefined,
+    }));
+    const done = h.start();
+    await h.clock.advanceTo(10 * MIN);
+    // 5-minute leases under a 6-minute margin: refreshed every 0.5-2.5 minutes, not hundreds of times.
+    expect(h.calls.sts.length).toBeGreaterThan(3);
+    expect(h.calls.sts.length).toBeLessThan(30);
+    h.stop();
+    await done;
   });
 });

@@ -140,7 +140,8 @@ export class LeaseLoop {
       tenant: s.tenant,
       resource: { bucket: s.bucket, prefix: s.prefix },
       actions: s.actions,
-      ttl_seconds: s.ttlSeconds,
+      // Never ask policy for more than the STS could issue; a longer configured TTL is logged as stepped down.
+      ttl_seconds: Math.min(s.ttlSeconds, s.durationLimits.maxSeconds),
     };
     const answer = await this.#timed('flex_auth', () => this.#d.policy.decide(request, token.raw, signal));
     const grant = narrowGrant({ actions: s.actions, ttlSeconds: s.ttlSeconds }, answer, s.durationLimits);
@@ -200,7 +201,16 @@ export class LeaseLoop {
     let renewed = false;
     // Serialised with the expiry removal, which may fire while this attempt is in flight.
     await this.#serial(async () => {
-      await this.#d.sink.write(exchange.credentials);
+      try {
+        await this.#d.sink.write(exchange.credentials);
+      } catch (err) {
+        // The new set went live before the failure (see CredentialSink.write): track it, so that it is
+        // still removed at its expiry.
+        if ((err as { committed?: boolean }).committed === true) {
+          this.#onDisk = { ...window, accessKeyId: exchange.credentials.accessKeyId };
+        }
+        throw err;
+      }
       renewed = this.#wroteThisRun && this.#onDisk !== undefined;
       this.#onDisk = { ...window, accessKeyId: exchange.credentials.accessKeyId };
       this.#wroteThisRun = true;
@@ -271,7 +281,12 @@ export class LeaseLoop {
       this.#failures++;
       const now = clock.now();
       const denied = isDenial(err);
-      if (denied) await this.#revoke('denied');
+      if (denied) {
+        // A set that cannot be removed must not stop the loop: it says so and tries again next cycle.
+        await this.#revoke('denied').catch((removeErr: unknown) =>
+          this.#reportFailure(removeErr, false, now + this.#s.schedule.backoffInitialMs),
+        );
+      }
       const delay = retryDelayMs(this.#failures, this.#s.schedule, this.#d.random(), now, this.#onDisk);
       const next = now + delay;
       this.#reportFailure(err, denied, next);
@@ -296,7 +311,7 @@ export class LeaseLoop {
     const done = (async () => {
       await this.#d.clock.sleep(onDisk.expiresAtMs - this.#d.clock.now(), stop.signal);
       if (!stop.signal.aborted) await this.#expireIfDue();
-    })();
+    })().catch(() => undefined);
     return {
       async stop() {
         stop.abort();
@@ -305,29 +320,36 @@ export class LeaseLoop {
     };
   }
 
-  /** Removes the set if it has expired; serialised with writes. */
-  async #expireIfDue(): Promise<void> {
-    await this.#serial(async () => {
+  /**
+   * Removes the set if it has expired; serialised with writes. Returns false when the removal failed
+   * (reported); the set stays tracked and the removal is tried again.
+   */
+  async #expireIfDue(): Promise<boolean> {
+    return this.#serial(async () => {
       const onDisk = this.#onDisk;
-      if (!onDisk || this.#d.clock.now() < onDisk.expiresAtMs) return;
+      if (!onDisk || this.#d.clock.now() < onDisk.expiresAtMs) return true;
+      try {
+        await this.#d.sink.remove();
+      } catch (err) {
+        this.#reportFailure(err, false, this.#d.clock.now() + this.#s.schedule.backoffInitialMs);
+        return false;
+      }
       this.#onDisk = undefined;
-      await this.#d.sink.remove();
       this.#d.report({
         event: 'lease.expired',
         tenant: this.#s.tenant,
         expiration: formatExpiration(onDisk.expiresAtMs),
         access_key_id: onDisk.accessKeyId,
       });
+      return true;
     });
   }
 
   async #revoke(reason: 'denied' | 'wipe_on_exit'): Promise<void> {
     const had = this.#onDisk;
-    try {
-      await this.#d.sink.remove();
-    } finally {
-      this.#onDisk = undefined;
-    }
+    await this.#serial(() => this.#d.sink.remove());
+    // Forgotten only once it is really gone: a failed removal is retried (next deny, or its expiry).
+    this.#onDisk = undefined;
     if (had)
       this.#d.report({
         event: 'lease.revoked',
@@ -371,15 +393,18 @@ export class LeaseLoop {
       if (signal.aborted) return;
       const now = clock.now();
       const onDisk = this.#onDisk;
+      let removalFailed = false;
       if (onDisk && now >= onDisk.expiresAtMs) {
-        await this.#expireIfDue();
-        continue;
+        if (await this.#expireIfDue()) continue;
+        removalFailed = true;
       }
       if (now >= nextAt || this.#wakeRequested) {
         this.#wakeRequested = false;
         return;
       }
-      const until = onDisk ? Math.min(nextAt, onDisk.expiresAtMs) : nextAt;
+      // After a failed removal, try again after the initial backoff rather than spinning on it.
+      const removalAt = removalFailed ? now + this.#s.schedule.backoffInitialMs : onDisk?.expiresAtMs;
+      const until = removalAt === undefined ? nextAt : Math.min(nextAt, removalAt);
       this.#d.report({ event: 'loop.sleep', at_ms: now, until_ms: until });
       this.#wake = new AbortController();
       await clock.sleep(until - now, this.#wake.signal);

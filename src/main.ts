@@ -52,6 +52,11 @@ function configWarnings(config: Config): string[] {
   if (config.ttlSeconds > 3600)
     warnings.push('STS_SIDECAR_TTL_SECONDS is over 3600: short leases are the main revocation control');
   if (config.actions.includes('delete')) warnings.push('STS_SIDECAR_ACTIONS includes delete');
+  if (config.readyMarginSeconds >= config.stsMinDurationSeconds) {
+    warnings.push(
+      'STS_SIDECAR_READY_MARGIN_SECONDS is not shorter than STS_SIDECAR_STS_MIN_DURATION_SECONDS: a lease at the STS minimum never makes the sidecar ready',
+    );
+  }
   return warnings;
 }
 
@@ -121,7 +126,13 @@ async function main(): Promise<number> {
       process.stderr.write(`sts-sidecar run: ${err.message} (${errorCode(err)})\n`);
       return err.code === 'ERR_CONFIG' ? EXIT.config : EXIT.failed;
     }
-    await daemon.done;
+    try {
+      await daemon.done;
+    } catch (err) {
+      if (!isSidecarError(err)) throw err;
+      process.stderr.write(`sts-sidecar run: ${err.message} (${errorCode(err)})\n`);
+      return EXIT.failed;
+    }
     return EXIT.ok;
   }
   try {

@@ -60,6 +60,10 @@ export interface CredentialIssuer {
 export interface CredentialSink {
   /** Removes leftovers of an interrupted write; returns the expiry of a complete set already there. */
   prepare(): Promise<{ expiresAtMs: number } | undefined>;
+  /**
+   * Replaces the set. On failure the error carries `committed: true` when the new set had already gone
+   * live (only a later step failed), so the caller keeps tracking it for removal at its expiry.
+   */
   write(set: CredentialSet): Promise<void>;
   remove(): Promise<void>;
 }

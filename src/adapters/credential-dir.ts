@@ -95,8 +95,8 @@ export class CredentialDirectory implements CredentialSink {
     } catch (err) {
       // Until the swap the new generation is garbage; after it, ..data points at it: it is the live set.
       if (!swapped) await fs.rm(genPath, { recursive: true, force: true }).catch(() => undefined);
-      if (err instanceof OutputError) throw err;
-      throw translateFsError(err, this.#dir);
+      const out = err instanceof OutputError ? err : translateFsError(err, this.#dir);
+      throw Object.assign(out, { committed: swapped });
     }
     await this.#removeStale(generation);
   }

@@ -107,4 +107,12 @@ describe('FlexAuthClient', () => {
     expect((err as Error).message).toContain('http://127.0.0.1:9');
     expect((err as Error).message).not.toContain('secret123');
   });
+
+  it('a call aborted by shutdown is ERR_ABORTED, not an outage', async () => {
+    reply = () => undefined; // never answers
+    const controller = new AbortController();
+    const pending = client().decide(request, 't', controller.signal);
+    setTimeout(() => controller.abort(), 50);
+    await expect(pending).rejects.toMatchObject({ code: 'ERR_ABORTED' });
+  });
 });

@@ -47,6 +47,9 @@ export class FlexAuthClient implements PolicyClient {
         signal: signal ? AbortSignal.any([signal, deadline]) : deadline,
       });
     } catch (err) {
+      if (err instanceof TransportError && err.kind === 'aborted') {
+        throw new PolicyError('ERR_ABORTED', 'flex-auth call aborted', { cause: err });
+      }
       const detail = err instanceof TransportError ? `${err.kind}: ${err.message}` : 'request failed';
       throw new PolicyError(
         'ERR_POLICY_UNAVAILABLE',

@@ -159,6 +159,7 @@ export function checkToken(raw: string, file: string, audience: string | undefin
 export async function watchTokenDirectory(
   tokenFile: string,
   onChange: () => void,
+  onError: (err: Error) => void = () => undefined,
 ): Promise<{ close(): Promise<void> }> {
   const { watch } = await import('chokidar');
   const watcher = watch(path.dirname(tokenFile), { depth: 0, ignoreInitial: true, followSymlinks: false });
@@ -168,7 +169,13 @@ export async function watchTokenDirectory(
     if (timer) clearTimeout(timer);
     timer = setTimeout(onChange, 50);
   });
-  await new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
+  // Watch errors (an exhausted inotify limit, EACCES) must not crash the daemon: the token is re-read at
+  // every exchange anyway, so only the rotation log line is lost.
+  watcher.on('error', (err) => onError(err instanceof Error ? err : new Error(String(err))));
+  await new Promise<void>((resolve, reject) => {
+    watcher.once('ready', () => resolve());
+    watcher.once('error', reject);
+  });
   return {
     async close() {
       if (timer) clearTimeout(timer);

@@ -116,6 +116,13 @@ describe('loadConfig', () => {
     expect(issues({ ...base, STS_SIDECAR_READY_MARGIN_SECONDS: '3600' })[0]).toMatch(
       /^STS_SIDECAR_READY_MARGIN_SECONDS/,
     );
+    expect(
+      issues({ ...base, STS_SIDECAR_REFRESH_FRACTION: '0.2', STS_SIDECAR_REFRESH_JITTER: '0.2' }),
+    ).toEqual(['STS_SIDECAR_REFRESH_JITTER: must be smaller than STS_SIDECAR_REFRESH_FRACTION']);
+  });
+
+  it('keeps a TTL above the STS maximum as configured (the loop steps it down and says so)', () => {
+    expect(loadConfig({ ...base, STS_SIDECAR_TTL_SECONDS: '7200' }).ttlSeconds).toBe(7200);
   });
 
   it('defaults the backend from the endpoint', () => {

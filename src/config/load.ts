@@ -85,6 +85,9 @@ export function loadConfig(
   if (margin >= Math.min(ttlSeconds, maxDuration)) {
     issues.push('STS_SIDECAR_READY_MARGIN_SECONDS: must be shorter than the lease (STS_SIDECAR_TTL_SECONDS)');
   }
+  if (get<number>('STS_SIDECAR_REFRESH_JITTER') >= get<number>('STS_SIDECAR_REFRESH_FRACTION')) {
+    issues.push('STS_SIDECAR_REFRESH_JITTER: must be smaller than STS_SIDECAR_REFRESH_FRACTION');
+  }
   if (backoffInitial > backoffMax) {
     issues.push('STS_SIDECAR_BACKOFF_INITIAL_SECONDS: must not exceed STS_SIDECAR_BACKOFF_MAX_SECONDS');
   }
@@ -108,7 +111,7 @@ export function loadConfig(
     bucket: get<string>('STS_SIDECAR_BUCKET'),
     prefix: get<string>('STS_SIDECAR_PREFIX'),
     actions: Object.freeze(get<Config['actions']>('STS_SIDECAR_ACTIONS')),
-    ttlSeconds: Math.min(ttlSeconds, maxDuration),
+    ttlSeconds,
     flexAuthUrl: get<string>('STS_SIDECAR_FLEX_AUTH_URL'),
     stsEndpoint,
     stsRegion: get<string>('STS_SIDECAR_STS_REGION'),

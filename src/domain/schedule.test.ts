@@ -43,8 +43,21 @@ describe('nextRefreshAt', () => {
     expect(t).toBe(60 * MIN - 6 * MIN - 60_000);
   });
 
-  it('a lease shorter than the margin is refreshed at once', () => {
-    expect(nextRefreshAt({ issuedAtMs: 1000, expiresAtMs: 1000 + 5 * MIN }, policy, 0.5)).toBe(1000);
+  it('a lease no longer than the margin is refreshed on the fraction schedule, never at once', () => {
+    // 5 min lease, 6 min margin: readiness is unreachable; refreshing at once would loop exchanges.
+    expect(nextRefreshAt({ issuedAtMs: 1000, expiresAtMs: 1000 + 5 * MIN }, policy, 0.5)).toBe(
+      1000 + 2.25 * MIN,
+    );
+  });
+
+  it('never returns the issue time, even for a tiny lease and the largest jitter draw', () => {
+    const tiny = { issuedAtMs: 0, expiresAtMs: 200 };
+    const t = nextRefreshAt(
+      tiny,
+      { ...policy, readyMarginMs: 0, refreshFraction: 0.1, refreshJitter: 0.09 },
+      0.999999,
+    );
+    expect(t).toBeGreaterThan(0);
   });
 
   it('is relative to the issue time', () => {

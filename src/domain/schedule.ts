@@ -36,7 +36,11 @@ export function nextRefreshAt(window: LeaseWindow, policy: SchedulePolicy, rando
   const planned =
     window.issuedAtMs + lifetime * policy.refreshFraction - lifetime * policy.refreshJitter * random;
   const latest = window.expiresAtMs - policy.readyMarginMs - refreshSlackMs(window, policy);
-  return Math.max(window.issuedAtMs, Math.min(planned, latest));
+  // A lease no longer than the margin can never make the set ready; refreshing it at once would turn into
+  // a loop of exchanges. Such a lease is refreshed on the plain fraction schedule instead.
+  const at = latest > window.issuedAtMs ? Math.min(planned, latest) : planned;
+  // The jitter never takes the refresh below a tenth of the fraction (config keeps jitter < fraction).
+  return Math.max(window.issuedAtMs + lifetime * policy.refreshFraction * 0.1, at);
 }
 
 /** The cap of the retry delay after `failures` consecutive failures (1 = the first failure). */
