@@ -88,7 +88,8 @@ describe.skipIf(skipRgw)(`a long-running boto3 client across rotations${gate}`, 
         expect(renewals.length).toBeGreaterThanOrEqual(2);
         // The client really followed the rotations: it used at least three different access keys.
         expect(new Set(keys).size).toBeGreaterThanOrEqual(3);
-        for (const r2 of renewals) expect(keys).toContain(r2.access_key_id);
+        // Every renewal the client had time to meet was used (the last may land after its final call).
+        for (const r2 of renewals.slice(0, -1)) expect(keys).toContain(r2.access_key_id);
         expect(proc.lines.some((l) => l.event === 'lease.failed' || l.event === 'lease.expired')).toBe(false);
       } finally {
         proc.kill();
