@@ -49,6 +49,15 @@ class ManualClock implements Clock {
   }
 }
 
+/** An STS answer with dummy secrets, for the fakes. */
+function issued(accessKeyId: string, expiresAtMs: number): AssumeResult {
+  return {
+    credentials: { accessKeyId, secretAccessKey: 's', sessionToken: 't', expiresAtMs },
+    requestId: undefined,
+    assumedRoleArn: undefined,
+  };
+}
+
 async function settle() {
   for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
 }
@@ -240,16 +249,7 @@ describe('LeaseLoop', () => {
     expect(h.onDisk()).toBeUndefined();
     expect(h.names()).toContain('lease.expired');
     // Service returns: the next attempt within the backoff cap brings a fresh set.
-    h.setSts(async (r) => ({
-      credentials: {
-        accessKeyId: 'AKnew',
-        secretAccessKey: 's',
-        sessionToken: 't',
-        expiresAtMs: h.clock.now() + r.durationSeconds * 1000,
-      },
-      requestId: undefined,
-      assumedRoleArn: undefined,
-    }));
+    h.setSts(async (r) => issued('AKnew', h.clock.now() + r.durationSeconds * 1000));
     await h.clock.advanceTo(61 * MIN);
     expect(h.onDisk()?.accessKeyId).toBe('AKnew');
     expect(h.names().at(-1)).toBe('lease.acquired');
@@ -328,16 +328,7 @@ describe('LeaseLoop', () => {
     }));
     h.setSts(async (r) => {
       if (r.durationSeconds > 900) throw new StsError('ERR_STS_DURATION_OUT_OF_RANGE', 'too long');
-      return {
-        credentials: {
-          accessKeyId: 'AK',
-          secretAccessKey: 's',
-          sessionToken: 't',
-          expiresAtMs: h.clock.now() + 900_000,
-        },
-        requestId: undefined,
-        assumedRoleArn: undefined,
-      };
+      return issued('AK', h.clock.now() + 900_000);
     });
     const done = h.start();
     await h.clock.advanceTo(0);
@@ -353,16 +344,7 @@ describe('LeaseLoop', () => {
 
   it('refuses STS credentials that are already expired', async () => {
     const h = harness();
-    h.setSts(async () => ({
-      credentials: {
-        accessKeyId: 'AK',
-        secretAccessKey: 's',
-        sessionToken: 't',
-        expiresAtMs: h.clock.now() - 1,
-      },
-      requestId: undefined,
-      assumedRoleArn: undefined,
-    }));
+    h.setSts(async () => issued('AK', h.clock.now() - 1));
     const done = h.start();
     await h.clock.advanceTo(0);
     expect(h.written).toHaveLength(0);
@@ -425,16 +407,7 @@ describe('LeaseLoop', () => {
   it('a write that failed after the set went live still has the set removed at its expiry', async () => {
     const h = harness();
     h.setWriteFailsCommitted(true);
-    h.setSts(async () => ({
-      credentials: {
-        accessKeyId: 'AKlive',
-        secretAccessKey: 's',
-        sessionToken: 't',
-        expiresAtMs: h.clock.now() + 900_000,
-      },
-      requestId: undefined,
-      assumedRoleArn: undefined,
-    }));
+    h.setSts(async () => issued('AKlive', h.clock.now() + 900_000));
     const done = h.start();
     await h.clock.advanceTo(0);
     expect(h.names()).toEqual(['lease.failed']);
@@ -465,16 +438,7 @@ describe('LeaseLoop', () => {
 
   it('a lease shorter than the margin does not turn into a loop of exchanges', async () => {
     const h = harness();
-    h.setSts(async () => ({
-      credentials: {
-        accessKeyId: 'AK',
-        secretAccessKey: 's',
-        sessionToken: 't',
-        expiresAtMs: h.clock.now() + 300_000,
-      },
-      requestId: undefined,
-      assumedRoleArn: undefined,
-    }));
+    h.setSts(async () => issued('AK', h.clock.now() + 300_000));
     const done = h.start();
     await h.clock.advanceTo(10 * MIN);
     // 5-minute leases under a 6-minute margin: refreshed every 0.5-2.5 minutes, not hundreds of times.
