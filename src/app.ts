@@ -13,12 +13,14 @@ import {
   type HealthState,
 } from './domain/health.ts';
 import { CredentialDirectory } from './adapters/credential-dir.ts';
+import { createSecretSink } from './adapters/secret-sink-wiring.ts';
 import { FlexAuthClient } from './adapters/flex-auth.ts';
 import { createHttpTransport } from './adapters/http-transport.ts';
 import { StsCredentialIssuer } from './adapters/sts.ts';
 import { systemClock } from './adapters/system-clock.ts';
 import { FileTokenSource, watchTokenDirectory } from './adapters/token-file.ts';
 import type { LeaseEvent, LeaseReporter } from './lease-events.ts';
+import type { CredentialSink } from './ports.ts';
 import { LeaseLoop } from './lease-loop.ts';
 import type { Logger } from './logger.ts';
 import { SidecarError } from './errors.ts';
@@ -37,7 +39,7 @@ export interface AppContext {
 interface Wiring {
   readonly loop: LeaseLoop;
   readonly tokens: FileTokenSource;
-  readonly sink: CredentialDirectory;
+  readonly sink: CredentialSink;
   readonly close: () => void;
 }
 
@@ -68,7 +70,9 @@ function wire(ctx: AppContext, report: LeaseReporter): Wiring {
   const timeoutMs = c.requestTimeoutSeconds * 1000;
   const ca = trustedCas(ctx);
   const tokens = new FileTokenSource({ path: c.tokenFile, audience: c.tokenAudience, now: systemClock.now });
-  const sink = new CredentialDirectory({ dir: c.outputDir, fileMode: c.fileMode });
+  const sink: CredentialSink = c.secret
+    ? createSecretSink(c.secret, { readTextFile: ctx.readTextFile, timeoutMs })
+    : new CredentialDirectory({ dir: c.outputDir, fileMode: c.fileMode });
   const stsClient = new STSClient({
     region: c.stsRegion,
     ...(c.stsEndpoint === undefined ? {} : { endpoint: c.stsEndpoint }),

@@ -29,7 +29,11 @@ export type ErrorCode =
   | 'ERR_STS_REJECTED'
   | 'ERR_OUTPUT_DIR'
   | 'ERR_OUTPUT_WRITE'
-  | 'ERR_ABORTED';
+  | 'ERR_ABORTED'
+  | 'ERR_SECRET_FORBIDDEN'
+  | 'ERR_SECRET_NOT_FOUND'
+  | 'ERR_SECRET_CONFLICT'
+  | 'ERR_SECRET_UNAVAILABLE';
 
 /** Base class of every error the sidecar raises on purpose. */
 export class SidecarError extends Error {

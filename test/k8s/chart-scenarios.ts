@@ -80,6 +80,23 @@ export const CHART_SCENARIOS: readonly ChartScenario[] = [
     mode: 'native',
   },
   {
+    name: 'secret-sink',
+    chart: 'example-app',
+    values: { stsSidecar: { sink: { type: 'secret' } } },
+    mode: 'native',
+  },
+  {
+    name: 'legacy-secret-sink-named',
+    chart: 'example-app',
+    values: {
+      stsSidecar: {
+        mode: 'legacy',
+        sink: { type: 'secret', secret: { name: 'cnpg-backup-s3', keys: ['AK', 'SK', 'ST', 'EXP'] } },
+      },
+    },
+    mode: 'legacy',
+  },
+  {
     name: 'library-alone',
     chart: 'sts-sidecar',
     values: {
@@ -114,4 +131,9 @@ export const REFUSED_VALUES: ReadonlyArray<{ name: string; values: JsonObject; m
   { name: 'ttlSeconds as a string', values: { stsSidecar: { ttlSeconds: '3600' } }, message: /ttlSeconds/ },
   { name: 'unknown mode', values: { stsSidecar: { mode: 'sidecar' } }, message: /mode/ },
   { name: 'unknown key (typo)', values: { stsSidecar: { tennant: 'team-a' } }, message: /tennant/ },
+  {
+    name: 'a secret sink with three keys',
+    values: { stsSidecar: { sink: { type: 'secret', secret: { keys: ['A', 'B', 'C'] } } } },
+    message: /keys/,
+  },
 ];

@@ -88,11 +88,13 @@ describe.skipIf(skipHelm)(`helm lint and helm template of both charts${gate}`, (
         const sv = (s.values.stsSidecar ?? {}) as JsonObject;
         const awsConfig = isObject(sv.app) && isObject(sv.app.awsConfig) && sv.app.awsConfig.enabled === true;
         const saCreated = !(isObject(s.values.serviceAccount) && s.values.serviceAccount.create === false);
+        const secretSink = isObject(sv.sink) && sv.sink.type === 'secret';
         expect(kinds).toEqual(
           [
             'Deployment',
             ...(awsConfig ? ['ConfigMap'] : []),
             ...(saCreated ? ['ServiceAccount'] : []),
+            ...(secretSink ? ['Secret', 'Role', 'RoleBinding'] : []),
           ].sort(),
         );
         const deploy = docs.find((d) => d.doc.kind === 'Deployment')?.doc as JsonObject;
@@ -122,6 +124,29 @@ describe.skipIf(skipHelm)(`helm lint and helm template of both charts${gate}`, (
         for (const kind of ['startupProbe', 'livenessProbe', 'readinessProbe'])
           expect(probePort(run, kind), kind).toBe(port);
         expect(listOf(run.ports).map((p) => p.containerPort)).toEqual([port]);
+        if (secretSink) {
+          // The sink writes the Secret the chart renders, with RBAC for exactly that Secret, as the pod's SA.
+          const secret = config.secret;
+          if (!secret) throw new Error('sink secret without secret config');
+          const byKind = (kind: string) => docs.find((d) => d.doc.kind === kind)?.doc as JsonObject;
+          expect((byKind('Secret').metadata as JsonObject).name).toBe(secret.name);
+          expect(byKind('Role').rules).toEqual([
+            {
+              apiGroups: [''],
+              resources: ['secrets'],
+              resourceNames: [secret.name],
+              verbs: ['get', 'update'],
+            },
+          ]);
+          const binding = byKind('RoleBinding');
+          expect(listOf(binding.subjects).map((x) => [x.kind, x.name, x.namespace])).toEqual([
+            ['ServiceAccount', spec.serviceAccountName, 'team-a'],
+          ]);
+          expect((binding.roleRef as JsonObject).name).toBe((byKind('Role').metadata as JsonObject).name);
+          const kubeMount = listOf(run.volumeMounts).find((m) => m.name === 'sts-sidecar-kube-api');
+          expect(`${String(kubeMount?.mountPath)}/token`).toBe(secret.tokenFile);
+          expect(`${String(kubeMount?.mountPath)}/ca.crt`).toBe(secret.caFile);
+        } else expect(config.sink).toBe('directory');
         // Credentials are written where the app containers read them.
         const app = containersOf(spec, 'containers').find((c) => !isSidecar(c)) as Container;
         const appMount = listOf(app.volumeMounts).find((m) => m.name === 'sts-sidecar-credentials');
