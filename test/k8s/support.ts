@@ -1,5 +1,5 @@
 // Shared helpers of the test/k8s suites: read the examples, the charts and the Markdown, find
-// containers in workloads, validate with kubernetes-models, and take Helm templates apart
+// containers in workloads, and take Helm templates apart
 // statically (for the checks of every branch; rendering is helm's, in helm.ts).
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -91,28 +91,6 @@ export function allCopyableManifests(): SourcedDoc[] {
     ...markdownManifests(join(CHART_DIR, 'README.md')),
     ...markdownManifests(join(EXAMPLES_DIR, 'README.md')),
   ];
-}
-
-interface ModelInstance {
-  validate(): void;
-}
-type ModelClass = new (data: unknown) => ModelInstance;
-
-/** The kubernetes-models class for apiVersion/kind (e.g. apps/v1 Deployment). */
-export async function modelClass(apiVersion: string, kind: string): Promise<ModelClass> {
-  if (!/^[a-z0-9.]+(\/v[0-9a-z]+)?$/.test(apiVersion) || !/^[A-Z][A-Za-z]+$/.test(kind)) {
-    throw new Error(`not a Kubernetes type: ${apiVersion} ${kind}`);
-  }
-  const mod = (await import(`kubernetes-models/${apiVersion}/${kind}`)) as Record<string, unknown>;
-  const cls = mod[kind];
-  if (typeof cls !== 'function') throw new Error(`kubernetes-models has no ${apiVersion} ${kind}`);
-  return cls as ModelClass;
-}
-
-/** Validates a manifest against the Kubernetes OpenAPI schema; throws with the errors. */
-export async function validateManifest(doc: JsonObject): Promise<void> {
-  const cls = await modelClass(String(doc.apiVersion), String(doc.kind));
-  new cls(doc).validate();
 }
 
 // ---- workloads -------------------------------------------------------------------------------
