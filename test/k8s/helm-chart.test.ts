@@ -121,6 +121,21 @@ describe.skipIf(skipHelm)(`helm lint and helm template of both charts${gate}`, (
         const config = loadConfig(env);
         const port = config.listen?.port;
         expect(port).toBeGreaterThan(0);
+        // Probes on the paths the sidecar serves: startup and readiness on /readyz, liveness on /healthz.
+        const probePath = (kind: string): unknown => {
+          const p = run[kind];
+          return isObject(p) && isObject(p.httpGet) ? p.httpGet.path : undefined;
+        };
+        expect([probePath('startupProbe'), probePath('livenessProbe'), probePath('readinessProbe')]).toEqual([
+          '/readyz',
+          '/healthz',
+          '/readyz',
+        ]);
+        if (s.mode === 'legacy') {
+          const once = inits[0] as Container;
+          for (const kind of ['startupProbe', 'livenessProbe', 'readinessProbe'])
+            expect(once[kind], kind).toBeUndefined();
+        }
         for (const kind of ['startupProbe', 'livenessProbe', 'readinessProbe'])
           expect(probePort(run, kind), kind).toBe(port);
         expect(listOf(run.ports).map((p) => p.containerPort)).toEqual([port]);
