@@ -265,6 +265,8 @@ cmd_up() {
   done
   local t_all t0
   t_all="$(now)"
+  # A failed start leaves nothing running (the daemons never hold the lock: fd 9 is closed for them).
+  trap '[ "${UP_OK:-}" = 1 ] || { stop_pidfile "$API_PID" kube-apiserver; stop_pidfile "$ETCD_PID" etcd; }' EXIT
   mkdir -p "$RUN_DIR" "$LOG_DIR" "$STACK_DIR/etcd"
   make_pki
 
@@ -275,7 +277,7 @@ cmd_up() {
     --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
     --initial-cluster "sts-test=http://127.0.0.1:$ETCD_PEER_PORT" --initial-cluster-state new \
     --quota-backend-bytes $((512 * 1024 * 1024)) \
-    </dev/null >"$LOG_DIR/etcd.log" 2>&1 &
+    </dev/null >"$LOG_DIR/etcd.log" 2>&1 9>&- &
   echo $! >"$ETCD_PID"
   wait_until 30 etcd "$ETCD_PID" etcd_healthy
   log "etcd up in $(since "$t0")"
@@ -289,12 +291,14 @@ cmd_up() {
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
     --authorization-mode=RBAC --service-cluster-ip-range=10.96.0.0/16 \
+    --endpoint-reconciler-type=none \
     --cert-dir="$PKI" --profiling=false --v=1 \
-    </dev/null >"$LOG_DIR/kube-apiserver.log" 2>&1 &
+    </dev/null >"$LOG_DIR/kube-apiserver.log" 2>&1 9>&- &
   echo $! >"$API_PID"
   wait_until 120 kube-apiserver "$API_PID" readyz
   log "kube-apiserver up in $(since "$t0") (to /readyz), rss $(awk '/VmRSS/ { print $2 / 1024 " MiB" }' "/proc/$(cat "$API_PID")/status"), etcd rss $(awk '/VmRSS/ { print $2 / 1024 " MiB" }' "/proc/$(cat "$ETCD_PID")/status")"
   write_env
+  UP_OK=1
   log "up in $(since "$t_all")"
   cat "$ENV_FILE"
 }
