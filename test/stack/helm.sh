@@ -17,6 +17,8 @@ DIR="$CACHE_ROOT/helm-$HELM_VERSION"
 BIN="$DIR/helm"
 
 log() { printf 'helm: %s\n' "$*" >&2; }
+# The machine's Go lives in /usr/local/go/bin, which a non-login shell (CI) may not have on PATH.
+command -v go >/dev/null 2>&1 || [ ! -x /usr/local/go/bin/go ] || PATH="/usr/local/go/bin:$PATH"
 now() { printf '%s' "${EPOCHREALTIME/,/.}"; }
 
 built() { [ -x "$BIN" ] && "$BIN" version --short >/dev/null 2>&1; }

@@ -41,6 +41,8 @@ ENV_FILE="$STACK_DIR/env"
 ENV_JSON="$STACK_DIR/env.json"
 
 log() { printf 'kube-apiserver: %s\n' "$*" >&2; }
+# The machine's Go lives in /usr/local/go/bin, which a non-login shell (CI) may not have on PATH.
+command -v go >/dev/null 2>&1 || [ ! -x /usr/local/go/bin/go ] || PATH="/usr/local/go/bin:$PATH"
 die() {
   log "error: $*"
   exit 1
