@@ -284,14 +284,14 @@ describe.skipIf(skipKube || skipHelm)(
         message: expect.stringMatching(/unavailable \(network: ECONNREFUSED/),
       });
       const hung = wiredSink({}, 800);
-      pauseApiserver(admin.stack, true);
+      await pauseApiserver(admin.stack, true);
       try {
         await expect(hung.write(set('h', Date.now() + 3600_000))).rejects.toMatchObject({
           code: 'ERR_SECRET_UNAVAILABLE',
           message: expect.stringMatching(/timeout/),
         });
       } finally {
-        pauseApiserver(admin.stack, false);
+        await pauseApiserver(admin.stack, false);
       }
       // The set from before the outage is untouched.
       expect((await secretData()).ACCESS_KEY_ID).toBe(set('three', 0).accessKeyId);

@@ -103,9 +103,40 @@ export async function stopKube(): Promise<void> {
   if (r.code !== 0) throw new Error(`test/stack/kube-apiserver.sh down failed:\n${r.stderr}`);
 }
 
-/** Sends SIGSTOP/SIGCONT to the API server (an API server that accepts connections but never answers). */
-export function pauseApiserver(stack: KubeStack, paused: boolean): void {
-  process.kill(stack.pids.apiserver, paused ? 'SIGSTOP' : 'SIGCONT');
+/** The one-letter state of a process (R, S, T, Z, ...), or undefined when it is gone. */
+function processState(pid: number): string | undefined {
+  try {
+    return /\) ([A-Za-z]) /.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Stops (SIGSTOP) or resumes (SIGCONT) the API server: stopped, it accepts connections but never answers.
+ * Waits until the kernel shows the new state (a group stop is asynchronous), and refuses a PID that is not the
+ * stack's kube-apiserver.
+ */
+export async function pauseApiserver(stack: KubeStack, paused: boolean): Promise<void> {
+  const pid = stack.pids.apiserver;
+  const comm = (() => {
+    try {
+      return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+    } catch {
+      return undefined;
+    }
+  })();
+  if (comm !== 'kube-apiserver')
+    throw new Error(`pid ${pid} is not the stack's kube-apiserver (${comm ?? 'gone'})`);
+  process.kill(pid, paused ? 'SIGSTOP' : 'SIGCONT');
+  for (let i = 0; i < 200; i++) {
+    const state = processState(pid);
+    if (paused ? state === 'T' : state !== 'T') return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(
+    `kube-apiserver (pid ${pid}) did not ${paused ? 'stop' : 'resume'}: state ${processState(pid) ?? 'gone'}`,
+  );
 }
 
 // ---- a small admin client ----------------------------------------------------------------------------
