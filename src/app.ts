@@ -4,24 +4,20 @@ import { STSClient } from '@aws-sdk/client-sts';
 import type { Config } from './config/schema.ts';
 import { describeConfig } from './config/load.ts';
 import { toCredentialProcess } from './domain/credentials.ts';
-import {
-  applyHealthEvent,
-  describeHealth,
-  initialHealth,
-  isLive,
-  isReady,
-  type HealthState,
-} from './domain/health.ts';
+import { describeHealth, isLive, isReady } from './domain/health.ts';
 import { CredentialDirectory } from './adapters/credential-dir.ts';
 import { FlexAuthClient } from './adapters/flex-auth.ts';
 import { createHttpTransport } from './adapters/http-transport.ts';
 import { StsCredentialIssuer } from './adapters/sts.ts';
 import { systemClock } from './adapters/system-clock.ts';
 import { FileTokenSource, watchTokenDirectory } from './adapters/token-file.ts';
-import type { LeaseEvent, LeaseReporter } from './lease-events.ts';
+import { fanOut, type LeaseReporter } from './lease-events.ts';
 import { LeaseLoop } from './lease-loop.ts';
 import type { Logger } from './logger.ts';
 import { SidecarError } from './errors.ts';
+import { createHealthTracker } from './subscribers/health.ts';
+import { logSubscriber } from './subscribers/log.ts';
+import { metricsSubscriber } from './subscribers/metrics.ts';
 
 /** flex-auth answers are a few hundred bytes; a cap stops a hostile or broken server from filling memory. */
 const MAX_POLICY_RESPONSE_BYTES = 64 * 1024;
@@ -122,29 +118,9 @@ function wire(ctx: AppContext, report: LeaseReporter): Wiring {
   return { loop, tokens, sink, close: () => stsClient.destroy() };
 }
 
-const LOG_MESSAGES: Partial<Record<LeaseEvent['event'], [level: 'info' | 'warn', message: string]>> = {
-  'lease.acquired': ['info', 'lease acquired'],
-  'lease.renewed': ['info', 'lease renewed'],
-  'lease.denied': ['warn', 'lease denied'],
-  'lease.failed': ['warn', 'lease attempt failed'],
-  'lease.expired': ['warn', 'lease expired'],
-  'lease.revoked': ['warn', 'lease revoked'],
-};
-
-/** One log line per outcome; loop and call events only at trace level. */
-function logEvent(logger: Logger, event: LeaseEvent): void {
-  const entry = LOG_MESSAGES[event.event];
-  if (!entry) {
-    logger.trace(event, event.event);
-    return;
-  }
-  const { expires_at_ms: _ms, ...fields } = event as LeaseEvent & { expires_at_ms?: number };
-  logger[entry[0]](fields, entry[1]);
-}
-
 /** `once`: write one set and return; throws the attempt's error. */
 export async function runOnce(ctx: AppContext, signal: AbortSignal): Promise<void> {
-  const w = wire(ctx, (e) => logEvent(ctx.logger, e));
+  const w = wire(ctx, logSubscriber(ctx.logger));
   try {
     await w.sink.prepare();
     await w.loop.acquire(signal);
@@ -155,7 +131,7 @@ export async function runOnce(ctx: AppContext, signal: AbortSignal): Promise<voi
 
 /** `credential-process`: one exchange, nothing written; returns the credential_process JSON. */
 export async function runCredentialProcess(ctx: AppContext, signal: AbortSignal): Promise<string> {
-  const w = wire(ctx, (e) => logEvent(ctx.logger, e));
+  const w = wire(ctx, logSubscriber(ctx.logger));
   try {
     const exchange = await w.loop.exchange(signal);
     return JSON.stringify(toCredentialProcess(exchange.credentials));
@@ -178,7 +154,8 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
   const { config, logger } = ctx;
   const now = systemClock.now;
   const marginMs = config.readyMarginSeconds * 1000;
-  let health: HealthState = initialHealth(now());
+  const tracker = createHealthTracker(now);
+  const health = () => tracker.state();
   const stop = new AbortController();
   const stopAll = () => stop.abort();
   signal.addEventListener('abort', stopAll, { once: true });
@@ -188,42 +165,9 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
     import('./http/metrics.ts'),
     import('./http/server.ts'),
   ]);
-  const metrics = createMetrics({ now, isReady: () => isReady(health, now(), marginMs) });
+  const metrics = createMetrics({ now, isReady: () => isReady(health(), now(), marginMs) });
 
-  const report: LeaseReporter = (event) => {
-    switch (event.event) {
-      case 'loop.attempt':
-        health = applyHealthEvent(health, {
-          type: 'attempt-started',
-          atMs: event.at_ms,
-          deadlineMs: event.deadline_ms,
-        });
-        break;
-      case 'loop.sleep':
-        health = applyHealthEvent(health, { type: 'sleeping', atMs: event.at_ms, untilMs: event.until_ms });
-        break;
-      case 'lease.acquired':
-      case 'lease.renewed':
-        health = applyHealthEvent(health, {
-          type: 'lease-written',
-          atMs: now(),
-          expiresAtMs: event.expires_at_ms,
-        });
-        break;
-      case 'lease.failed':
-      case 'lease.denied':
-        health = applyHealthEvent(health, { type: 'attempt-failed', atMs: now(), code: event.code });
-        break;
-      case 'lease.expired':
-      case 'lease.revoked':
-        health = applyHealthEvent(health, { type: 'lease-removed', atMs: now() });
-        break;
-      default:
-        break;
-    }
-    metrics.observe(event);
-    logEvent(logger, event);
-  };
+  const report: LeaseReporter = fanOut(tracker.subscriber, metricsSubscriber(metrics), logSubscriber(logger));
 
   const w = wire(ctx, report);
   // Liveness grace: a wake-up may be late by GC pauses or a busy node; minutes late means stuck.
@@ -234,12 +178,12 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
         port: config.listen.port,
         view: {
           live: () => ({
-            ok: isLive(health, now(), graceMs),
-            body: { live: isLive(health, now(), graceMs) },
+            ok: isLive(health(), now(), graceMs),
+            body: { live: isLive(health(), now(), graceMs) },
           }),
           ready: () => ({
-            ok: isReady(health, now(), marginMs),
-            body: describeHealth(health, now(), marginMs),
+            ok: isReady(health(), now(), marginMs),
+            body: describeHealth(health(), now(), marginMs),
           }),
           metrics: async () => ({
             contentType: metrics.registry.contentType,
@@ -311,7 +255,7 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
     try {
       await w.loop.run(stop.signal);
     } finally {
-      health = applyHealthEvent(health, { type: 'stopped', atMs: now() });
+      tracker.stopped(now());
       signal.removeEventListener('abort', stopAll);
       await Promise.allSettled([watcher?.close(), server?.close()]);
       if (config.wipeOnExit) {
