@@ -3,7 +3,7 @@ import { rootCertificates } from 'node:tls';
 import { STSClient } from '@aws-sdk/client-sts';
 import type { Config } from './config/schema.ts';
 import { describeConfig } from './config/load.ts';
-import { toCredentialProcess } from './domain/credentials.ts';
+import { toCredentialProcess, type CredentialSet } from './domain/credentials.ts';
 import { describeHealth, isLive, isReady } from './domain/health.ts';
 import { CredentialDirectory } from './adapters/credential-dir.ts';
 import { FlexAuthClient } from './adapters/flex-auth.ts';
@@ -13,11 +13,14 @@ import { systemClock } from './adapters/system-clock.ts';
 import { FileTokenSource, watchTokenDirectory } from './adapters/token-file.ts';
 import { fanOut, type LeaseReporter } from './lease-events.ts';
 import { LeaseLoop } from './lease-loop.ts';
+import type { CredentialSink } from './ports.ts';
 import type { Logger } from './logger.ts';
 import { SidecarError } from './errors.ts';
 import { createHealthTracker } from './subscribers/health.ts';
 import { logSubscriber } from './subscribers/log.ts';
 import { metricsSubscriber } from './subscribers/metrics.ts';
+import { createServedCredentials } from './subscribers/credentials.ts';
+import { formatEndpointAddress } from './config/load.ts';
 
 /** flex-auth answers are a few hundred bytes; a cap stops a hostile or broken server from filling memory. */
 const MAX_POLICY_RESPONSE_BYTES = 64 * 1024;
@@ -28,6 +31,8 @@ export interface AppContext {
   readonly logger: Logger;
   readonly readTextFile: (path: string) => string;
   readonly random?: () => number;
+  /** Sends a signal to a process (the PID-file notification); main.ts passes process.kill. */
+  readonly kill?: (pid: number, signal: NodeJS.Signals) => void;
 }
 
 interface Wiring {
@@ -59,7 +64,11 @@ function trustedCas(ctx: AppContext): string[] | undefined {
   return [...rootCertificates, pem];
 }
 
-function wire(ctx: AppContext, report: LeaseReporter): Wiring {
+function wire(
+  ctx: AppContext,
+  report: LeaseReporter,
+  wrapSink: (sink: CredentialSink) => CredentialSink = (sink) => sink,
+): Wiring {
   const c = ctx.config;
   const timeoutMs = c.requestTimeoutSeconds * 1000;
   const ca = trustedCas(ctx);
@@ -109,7 +118,7 @@ function wire(ctx: AppContext, report: LeaseReporter): Wiring {
         timeoutMs,
       }),
       issuer: new StsCredentialIssuer({ client: stsClient, timeoutMs }),
-      sink,
+      sink: wrapSink(sink),
       clock: systemClock,
       random: ctx.random ?? Math.random,
       report,
@@ -146,6 +155,8 @@ export interface Daemon {
   readonly done: Promise<void>;
   /** Port of the health server, when it listens. */
   readonly port: number | undefined;
+  /** Port of the credentials endpoint, when it listens. */
+  readonly credentialsPort: number | undefined;
   refreshNow(): void;
 }
 
@@ -167,9 +178,31 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
   ]);
   const metrics = createMetrics({ now, isReady: () => isReady(health(), now(), marginMs) });
 
-  const report: LeaseReporter = fanOut(tracker.subscriber, metricsSubscriber(metrics), logSubscriber(logger));
+  const served = createServedCredentials();
+  // Loaded only when configured: most pods use the files and never pay for these.
+  const notifier =
+    config.notifySignal || config.notifyUrl || config.notifyCommand
+      ? (await import('./subscribers/notifier.ts')).createNotifier({
+          ...(config.notifySignal && config.notifyPidFile
+            ? { signal: { name: config.notifySignal, pidFile: config.notifyPidFile } }
+            : {}),
+          ...(config.notifyUrl ? { url: config.notifyUrl } : {}),
+          ...(config.notifyCommand ? { command: config.notifyCommand } : {}),
+          timeoutMs: config.requestTimeoutSeconds * 1000,
+          logger,
+          stop: stop.signal,
+          kill: ctx.kill ?? noKill,
+        })
+      : undefined;
+  const report: LeaseReporter = fanOut(
+    tracker.subscriber,
+    metricsSubscriber(metrics),
+    logSubscriber(logger),
+    served.subscriber,
+    ...(notifier ? [notifier.subscriber] : []),
+  );
 
-  const w = wire(ctx, report);
+  const w = wire(ctx, report, served.wrap);
   // Liveness grace: a wake-up may be late by GC pauses or a busy node; minutes late means stuck.
   const graceMs = 60_000;
   const server = config.listen
@@ -197,6 +230,14 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
           `STS_SIDECAR_LISTEN: cannot listen on ${config.listen?.host}:${config.listen?.port} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
           { cause: err },
         );
+      })
+    : undefined;
+
+  const endpoint = config.credentialsEndpoint
+    ? await startEndpoint(ctx, served.current, now).catch(async (err: unknown) => {
+        w.close();
+        await server?.close();
+        throw err;
       })
     : undefined;
 
@@ -247,6 +288,15 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
       sts_endpoint: d.STS_SIDECAR_STS_ENDPOINT,
       output_dir: config.outputDir,
       listen: server ? `${config.listen?.host}:${server.port}` : 'off',
+      credentials_endpoint:
+        endpoint && config.credentialsEndpoint
+          ? formatEndpointAddress({ ...config.credentialsEndpoint, port: endpoint.port })
+          : 'off',
+      notify: [
+        ...(config.notifySignal ? ['signal'] : []),
+        ...(config.notifyUrl ? ['url'] : []),
+        ...(config.notifyCommand ? ['command'] : []),
+      ],
     },
     'sidecar started',
   );
@@ -257,7 +307,7 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
     } finally {
       tracker.stopped(now());
       signal.removeEventListener('abort', stopAll);
-      await Promise.allSettled([watcher?.close(), server?.close()]);
+      await Promise.allSettled([watcher?.close(), server?.close(), endpoint?.close()]);
       if (config.wipeOnExit) {
         await w.loop
           .wipe()
@@ -269,9 +319,52 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
           );
       }
       w.close();
+      await notifier?.idle();
       logger.info({ event: 'sidecar.stopped', wiped: config.wipeOnExit }, 'sidecar stopped');
     }
   })();
 
-  return { done, port: server?.port, refreshNow: () => w.loop.refreshNow() };
+  return {
+    done,
+    port: server?.port,
+    credentialsPort: endpoint?.port,
+    refreshNow: () => w.loop.refreshNow(),
+  };
+}
+
+/** The credentials endpoint and its caller token; loaded only when configured (esbuild inlines it). */
+async function startEndpoint(
+  ctx: AppContext,
+  current: (nowMs: number) => CredentialSet | undefined,
+  now: () => number,
+) {
+  const { config, logger } = ctx;
+  const address = config.credentialsEndpoint!;
+  const [{ startCredentialsEndpoint }, { loadOrCreateEndpointToken }] = await Promise.all([
+    import('./http/credentials-endpoint.ts'),
+    import('./adapters/endpoint-token.ts'),
+  ]);
+  const token = await loadOrCreateEndpointToken(config.credentialsEndpointTokenFile!, config.fileMode);
+  return startCredentialsEndpoint({
+    host: address.host,
+    port: address.port,
+    token,
+    current,
+    now,
+    onRefused: (reason, status, suppressed) =>
+      logger.warn(
+        { event: 'endpoint.refused', reason, status, suppressed_since_last: suppressed },
+        'credentials request refused',
+      ),
+  }).catch((err: unknown) => {
+    throw new SidecarError(
+      'ERR_CONFIG',
+      `STS_SIDECAR_CREDENTIALS_ENDPOINT: cannot listen on ${formatEndpointAddress(address)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      { cause: err },
+    );
+  });
+}
+
+function noKill(): void {
+  throw new Error('signals are not available here');
 }
