@@ -104,6 +104,7 @@ describe.skipIf(skipRgw || (consumersReason !== undefined && !requireConsumers))
           AWS_CONFIG_FILE: path.join(home, 'no-config'),
           AWS_SHARED_CREDENTIALS_FILE: path.join(home, 'no-credentials'),
           AWS_EC2_METADATA_DISABLED: 'true',
+          PYTHONDONTWRITEBYTECODE: '1',
           AWS_REGION: 'us-east-1',
           CONSUMER_ENDPOINT: stack.rgw!.stack.endpoint,
           CONSUMER_BUCKET: BUCKET,
