@@ -210,6 +210,39 @@ describe('credentials endpoint', () => {
     expect(served.current(T0)?.accessKeyId).toBe('AKID7');
   });
 
+  it('refuses a request with a body unread (413) and closes that connection', async () => {
+    const t = await setup();
+    await t.sink.write(set(1, T0 + 3600_000));
+    const r = await new Promise<{ status: number; body: string; connection: string | undefined }>(
+      (resolve, reject) => {
+        const req = http.request(
+          {
+            host: '127.0.0.1',
+            port: t.endpoint.port,
+            path: '/v1/credentials',
+            method: 'GET',
+            headers: { host: '127.0.0.1', authorization: TOKEN, 'content-length': String(64 * 1024 * 1024) },
+            agent: false,
+          },
+          (res) => {
+            let body = '';
+            res.setEncoding('utf8').on('data', (c: string) => (body += c));
+            res.on('end', () =>
+              resolve({ status: res.statusCode ?? 0, body, connection: res.headers.connection }),
+            );
+          },
+        );
+        req.on('error', reject);
+        req.write('x'.repeat(1024));
+      },
+    );
+    expect(r.status).toBe(413);
+    expect(r.connection).toBe('close');
+    expect(JSON.parse(r.body).code).toBe('ERR_ENDPOINT_BODY');
+    expect(r.body).not.toContain('secret-1');
+    expect((await get(t.endpoint.port, { authorization: TOKEN })).status).toBe(200);
+  });
+
   it('caps header size and keeps serving afterwards', async () => {
     const t = await setup();
     await t.sink.write(set(1, T0 + 3600_000));

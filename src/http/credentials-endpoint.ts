@@ -10,7 +10,8 @@ export type EndpointRefusal =
   | 'host_forbidden'
   | 'no_credentials'
   | 'not_found'
-  | 'method_not_allowed';
+  | 'method_not_allowed'
+  | 'body_not_allowed';
 
 /** Stable `code` of each refusal's JSON body. */
 const REFUSALS: Record<EndpointRefusal, { status: number; code: string; message: string }> = {
@@ -36,6 +37,7 @@ const REFUSALS: Record<EndpointRefusal, { status: number; code: string; message:
   },
   not_found: { status: 404, code: 'ERR_ENDPOINT_NOT_FOUND', message: 'only /v1/credentials is served' },
   method_not_allowed: { status: 405, code: 'ERR_ENDPOINT_METHOD', message: 'only GET is allowed' },
+  body_not_allowed: { status: 413, code: 'ERR_ENDPOINT_BODY', message: 'requests carry no body' },
 };
 
 export const CREDENTIALS_PATH = '/v1/credentials';
@@ -107,9 +109,12 @@ export async function startCredentialsEndpoint(
       keepAliveTimeout: SOCKET_TIMEOUT_MS,
     },
     (req, res) => {
-      // No request here has a body; one that comes with a body is not an SDK and gets no keep-alive.
-      if (req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined) {
+      // No SDK request has a body: one that announces a body is refused unread and its connection closed.
+      const length = req.headers['content-length'];
+      if ((length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined) {
         res.shouldKeepAlive = false;
+        res.on('finish', () => req.socket.destroy());
+        return refuse(res, 'body_not_allowed');
       }
       req.resume();
       if ((req.url ?? '/').split('?')[0] !== CREDENTIALS_PATH) return refuse(res, 'not_found');
