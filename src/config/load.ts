@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors.ts';
+import { deliveryIssues, type EndpointAddress, type NotifySignal } from './delivery.ts';
 import {
   REQUIRED_VARIABLES,
   VARIABLES,
@@ -95,6 +96,18 @@ export function loadConfig(
   if (backoffInitial > backoffMax) {
     issues.push('STS_SIDECAR_BACKOFF_INITIAL_SECONDS: must not exceed STS_SIDECAR_BACKOFF_MAX_SECONDS');
   }
+  const credentialsEndpoint = get<EndpointAddress | undefined>('STS_SIDECAR_CREDENTIALS_ENDPOINT');
+  const credentialsEndpointTokenFile = get<string | undefined>('STS_SIDECAR_CREDENTIALS_ENDPOINT_TOKEN_FILE');
+  const notifySignal = get<NotifySignal | undefined>('STS_SIDECAR_NOTIFY_SIGNAL');
+  const notifyPidFile = get<string | undefined>('STS_SIDECAR_NOTIFY_PID_FILE');
+  issues.push(
+    ...deliveryIssues({
+      endpoint: credentialsEndpoint,
+      tokenFile: credentialsEndpointTokenFile,
+      signal: notifySignal,
+      pidFile: notifyPidFile,
+    }),
+  );
   if (issues.length > 0) throw new ConfigError(issues);
 
   const listenRaw = get<string>('STS_SIDECAR_LISTEN');
@@ -137,6 +150,12 @@ export function loadConfig(
     backoffMaxSeconds: backoffMax,
     requestTimeoutSeconds: get<number>('STS_SIDECAR_REQUEST_TIMEOUT_SECONDS'),
     configFile: get<string | undefined>('STS_SIDECAR_CONFIG_FILE'),
+    credentialsEndpoint: credentialsEndpoint && Object.freeze(credentialsEndpoint),
+    credentialsEndpointTokenFile,
+    notifySignal,
+    notifyPidFile,
+    notifyUrl: get<string | undefined>('STS_SIDECAR_NOTIFY_URL'),
+    notifyCommand: get<string[] | undefined>('STS_SIDECAR_NOTIFY_COMMAND'),
     sink,
     secret:
       sink === 'secret'
@@ -183,6 +202,14 @@ export function describeConfig(config: Config): Record<string, string | number |
     STS_SIDECAR_BACKOFF_MAX_SECONDS: config.backoffMaxSeconds,
     STS_SIDECAR_REQUEST_TIMEOUT_SECONDS: config.requestTimeoutSeconds,
     STS_SIDECAR_CONFIG_FILE: config.configFile ?? null,
+    STS_SIDECAR_CREDENTIALS_ENDPOINT: config.credentialsEndpoint
+      ? formatEndpointAddress(config.credentialsEndpoint)
+      : 'off',
+    STS_SIDECAR_CREDENTIALS_ENDPOINT_TOKEN_FILE: config.credentialsEndpointTokenFile ?? null,
+    STS_SIDECAR_NOTIFY_SIGNAL: config.notifySignal ?? null,
+    STS_SIDECAR_NOTIFY_PID_FILE: config.notifyPidFile ?? null,
+    STS_SIDECAR_NOTIFY_URL: config.notifyUrl === undefined ? null : redactUrl(config.notifyUrl),
+    STS_SIDECAR_NOTIFY_COMMAND: config.notifyCommand === undefined ? null : [...config.notifyCommand],
     STS_SIDECAR_SINK: config.sink,
     STS_SIDECAR_SECRET_NAME: config.secret?.name ?? null,
     STS_SIDECAR_SECRET_NAMESPACE: config.secret?.namespace ?? null,
@@ -191,6 +218,11 @@ export function describeConfig(config: Config): Record<string, string | number |
     STS_SIDECAR_KUBE_TOKEN_FILE: config.secret?.tokenFile ?? null,
     STS_SIDECAR_KUBE_CA_FILE: config.secret?.caFile ?? null,
   };
+}
+
+/** `127.0.0.1:port` or `[::1]:port`. */
+export function formatEndpointAddress(a: EndpointAddress): string {
+  return a.host === '::1' ? `[::1]:${a.port}` : `${a.host}:${a.port}`;
 }
 
 /** URLs may carry basic-auth credentials or signed query strings; show neither. */
