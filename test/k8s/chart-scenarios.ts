@@ -97,6 +97,30 @@ export const CHART_SCENARIOS: readonly ChartScenario[] = [
     mode: 'legacy',
   },
   {
+    name: 'delivery-endpoint-notify',
+    chart: 'example-app',
+    values: {
+      stsSidecar: {
+        credentialsEndpoint: { enabled: true, port: 9912 },
+        notify: {
+          signal: 'SIGHUP',
+          pidFile: '/var/run/app/app.pid',
+          url: 'http://127.0.0.1:8080/rotated',
+          command: ['/bin/true'],
+        },
+      },
+    },
+    mode: 'native',
+  },
+  {
+    name: 'legacy-delivery-endpoint-secret-sink',
+    chart: 'example-app',
+    values: {
+      stsSidecar: { mode: 'legacy', credentialsEndpoint: { enabled: true }, sink: { type: 'secret' } },
+    },
+    mode: 'legacy',
+  },
+  {
     name: 'library-alone',
     chart: 'sts-sidecar',
     values: {
