@@ -12,6 +12,7 @@
 #   KEYCLOAK_PORT       HTTP port on 127.0.0.1 (default 8180)
 #   KEYCLOAK_VERSION    dist version (default below); cached in ~/.cache/sts-sidecar/keycloak-<version>
 #   KEYCLOAK_HEAP       JVM heap options (default -Xms64m -Xmx384m)
+#   KEYCLOAK_LOG_LEVEL  Keycloak --log-level (default warn), e.g. warn,org.keycloak.authentication:debug
 #
 # Realms are not imported here: tests and the demo create their own realm from
 # test/stack/keycloak/realm.json through the admin REST API (test/stack/keycloak.ts), so that each one
@@ -157,14 +158,18 @@ cmd_up() {
   if [ -s "$ENV_FILE" ]; then pass="$(sed -n 's/^KEYCLOAK_ADMIN_PASSWORD=//p' "$ENV_FILE")"; fi
   if [ -z "${pass:-}" ]; then pass="$(head -c 64 /dev/urandom | LC_ALL=C tr -dc 'A-Za-z0-9' | head -c 24)"; fi
   t0="$(now)"
-  # setsid: the JVM must not die with the shell that started it (the vitest global setup's child).
-  KC_BOOTSTRAP_ADMIN_USERNAME=admin KC_BOOTSTRAP_ADMIN_PASSWORD="$pass" JAVA_OPTS_KC_HEAP="$HEAP" \
+  # setsid: the JVM must not die with the shell that started it; 9>&-: nor hold the lock for its life.
+  # KUBERNETES_SERVICE_*: Keycloak 26.4.0's Kubernetes JWKS loader compares the configured JWKS URL with
+  # one built from these and throws a NullPointerException when they are unset (outside a cluster). Any
+  # value that differs from the realm's JWKS URL makes it fetch the configured one.
+  KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT_HTTPS=1 \
+    KC_BOOTSTRAP_ADMIN_USERNAME=admin KC_BOOTSTRAP_ADMIN_PASSWORD="$pass" JAVA_OPTS_KC_HEAP="$HEAP" \
     setsid "$KC_HOME/bin/kc.sh" start-dev \
     --http-host=127.0.0.1 --http-port="$PORT" --hostname="http://127.0.0.1:$PORT" \
     --features="$FEATURES" \
     --db=dev-file --db-url="jdbc:h2:file:$STACK_DIR/h2/keycloakdb;NON_KEYWORDS=VALUE" \
-    --log-level=warn --cache=local \
-    </dev/null >>"$LOG_FILE" 2>&1 &
+    --log-level="${KEYCLOAK_LOG_LEVEL:-warn}" --cache=local \
+    </dev/null >>"$LOG_FILE" 2>&1 9>&- &
   pid=$!
   printf '%s\n' "$pid" >"$PID_FILE"
   write_env "$pass"
