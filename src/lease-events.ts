@@ -9,6 +9,11 @@ export interface LeaseAudit {
   readonly prefix: string;
   readonly backend: string;
   readonly attempt: number;
+  /** IAM Profile claims of the token flex-auth and the STS saw (identity exchange on). */
+  readonly principal_type?: string | undefined;
+  readonly assurance?: string | undefined;
+  /** The workload's service-account subject (the projected token's sub). */
+  readonly workload_subject?: string | undefined;
 }
 
 /**
@@ -64,7 +69,7 @@ export type LeaseEvent =
   | { readonly event: 'loop.sleep'; readonly at_ms: number; readonly until_ms: number }
   | {
       readonly event: 'call.finished';
-      readonly target: 'flex_auth' | 'sts';
+      readonly target: 'flex_auth' | 'sts' | 'idp';
       readonly outcome: string;
       readonly seconds: number;
     };

@@ -5,6 +5,7 @@ import {
   VARIABLE_NAMES,
   type Backend,
   type Config,
+  type IdentityExchangeMode,
   type VariableName,
 } from './schema.ts';
 
@@ -91,6 +92,13 @@ export function loadConfig(
   if (backoffInitial > backoffMax) {
     issues.push('STS_SIDECAR_BACKOFF_INITIAL_SECONDS: must not exceed STS_SIDECAR_BACKOFF_MAX_SECONDS');
   }
+  const identityExchange = get<IdentityExchangeMode>('STS_SIDECAR_IDENTITY_EXCHANGE');
+  const idpTokenUrl = get<string | undefined>('STS_SIDECAR_IDP_TOKEN_URL');
+  if (identityExchange !== 'none' && idpTokenUrl === undefined) {
+    issues.push(
+      `STS_SIDECAR_IDP_TOKEN_URL: required when STS_SIDECAR_IDENTITY_EXCHANGE is ${identityExchange}`,
+    );
+  }
   if (issues.length > 0) throw new ConfigError(issues);
 
   const listenRaw = get<string>('STS_SIDECAR_LISTEN');
@@ -133,6 +141,11 @@ export function loadConfig(
     backoffMaxSeconds: backoffMax,
     requestTimeoutSeconds: get<number>('STS_SIDECAR_REQUEST_TIMEOUT_SECONDS'),
     configFile: get<string | undefined>('STS_SIDECAR_CONFIG_FILE'),
+    identityExchange,
+    idpTokenUrl,
+    idpClientId: get<string | undefined>('STS_SIDECAR_IDP_CLIENT_ID'),
+    idpAudience: get<string | undefined>('STS_SIDECAR_IDP_AUDIENCE'),
+    idpScope: get<string | undefined>('STS_SIDECAR_IDP_SCOPE'),
   });
 }
 
@@ -167,6 +180,11 @@ export function describeConfig(config: Config): Record<string, string | number |
     STS_SIDECAR_BACKOFF_MAX_SECONDS: config.backoffMaxSeconds,
     STS_SIDECAR_REQUEST_TIMEOUT_SECONDS: config.requestTimeoutSeconds,
     STS_SIDECAR_CONFIG_FILE: config.configFile ?? null,
+    STS_SIDECAR_IDENTITY_EXCHANGE: config.identityExchange,
+    STS_SIDECAR_IDP_TOKEN_URL: config.idpTokenUrl === undefined ? null : redactUrl(config.idpTokenUrl),
+    STS_SIDECAR_IDP_CLIENT_ID: config.idpClientId ?? null,
+    STS_SIDECAR_IDP_AUDIENCE: config.idpAudience ?? null,
+    STS_SIDECAR_IDP_SCOPE: config.idpScope ?? null,
   };
 }
 

@@ -8,6 +8,10 @@ export type ActionGroup = (typeof ACTION_GROUPS)[number];
 export const BACKENDS = ['aws', 'ceph-rgw', 'minio', 'generic'] as const;
 export type Backend = (typeof BACKENDS)[number];
 
+/** How the projected token is traded for an IAM Profile token before flex-auth (docs/identity.md). */
+export const IDENTITY_EXCHANGES = ['none', 'client-assertion', 'token-exchange'] as const;
+export type IdentityExchangeMode = (typeof IDENTITY_EXCHANGES)[number];
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 const boolString = z
@@ -212,6 +216,40 @@ export const VARIABLES = {
     default: undefined,
     help: 'Optional JSON file of these variables; the environment wins over it.',
   },
+  STS_SIDECAR_IDENTITY_EXCHANGE: {
+    schema: z.enum(IDENTITY_EXCHANGES),
+    default: 'none',
+    help: 'Trade the token for an IAM Profile token first: none, client-assertion or token-exchange.',
+  },
+  STS_SIDECAR_IDP_TOKEN_URL: {
+    schema: httpUrl.optional(),
+    default: undefined,
+    help: "Identity provider's token endpoint; required when the identity exchange is on.",
+  },
+  STS_SIDECAR_IDP_CLIENT_ID: {
+    schema: z
+      .string()
+      .regex(/^[\x21-\x7e]{1,256}$/, 'must be 1-256 printable characters without spaces')
+      .optional(),
+    default: undefined,
+    help: 'client_id sent to the identity provider; unset means not sent.',
+  },
+  STS_SIDECAR_IDP_AUDIENCE: {
+    schema: z
+      .string()
+      .regex(/^[\x21-\x7e]{1,512}$/, 'must be 1-512 printable characters without spaces')
+      .optional(),
+    default: undefined,
+    help: 'audience parameter sent to the identity provider; unset means not sent.',
+  },
+  STS_SIDECAR_IDP_SCOPE: {
+    schema: z
+      .string()
+      .regex(/^[\x21-\x7e]+( [\x21-\x7e]+)*$/, 'must be space-separated scope names')
+      .optional(),
+    default: undefined,
+    help: 'scope parameter sent to the identity provider; unset means not sent.',
+  },
 } as const;
 
 export type VariableName = keyof typeof VARIABLES;
@@ -257,4 +295,9 @@ export interface Config {
   readonly backoffMaxSeconds: number;
   readonly requestTimeoutSeconds: number;
   readonly configFile: string | undefined;
+  readonly identityExchange: IdentityExchangeMode;
+  readonly idpTokenUrl: string | undefined;
+  readonly idpClientId: string | undefined;
+  readonly idpAudience: string | undefined;
+  readonly idpScope: string | undefined;
 }
