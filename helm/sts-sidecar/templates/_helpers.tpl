@@ -96,6 +96,24 @@ the HTTP listener off. Keys are tested with hasKey, not .once, so helm lint --st
 - name: STS_SIDECAR_TOKEN_AUDIENCE
   value: {{ .Values.audience | quote }}
 {{- end }}
+{{- if ne .Values.identity.exchange "none" }}
+- name: STS_SIDECAR_IDENTITY_EXCHANGE
+  value: {{ .Values.identity.exchange | quote }}
+- name: STS_SIDECAR_IDP_TOKEN_URL
+  value: {{ required "sts-sidecar: identity.tokenUrl is required when identity.exchange is on" .Values.identity.tokenUrl | quote }}
+{{- if .Values.identity.clientId }}
+- name: STS_SIDECAR_IDP_CLIENT_ID
+  value: {{ .Values.identity.clientId | quote }}
+{{- end }}
+{{- if .Values.identity.audience }}
+- name: STS_SIDECAR_IDP_AUDIENCE
+  value: {{ .Values.identity.audience | quote }}
+{{- end }}
+{{- if .Values.identity.scope }}
+- name: STS_SIDECAR_IDP_SCOPE
+  value: {{ .Values.identity.scope | quote }}
+{{- end }}
+{{- end }}
 - name: STS_SIDECAR_OUTPUT_DIR
   value: {{ .Values.credentials.mountPath | quote }}
 - name: STS_SIDECAR_FILE_MODE
@@ -243,6 +261,15 @@ exits non-zero so the pod does not start without credentials. Used by mode legac
 {{- end -}}
 {{- end -}}
 
+{{/* Projected token audience: the IdP's issuer URL with the identity exchange on, else audience. */}}
+{{- define "sts-sidecar.projectedAudience" -}}
+{{- if ne .Values.identity.exchange "none" -}}
+{{ required "sts-sidecar: identity.tokenAudience (the IdP's issuer URL) is required when identity.exchange is on" .Values.identity.tokenAudience }}
+{{- else -}}
+{{ .Values.audience }}
+{{- end -}}
+{{- end -}}
+
 {{/* Pod volumes: projected token, tmpfs credential dir, optional CA and AWS config. */}}
 {{- define "sts-sidecar.volumes" -}}
 - name: sts-sidecar-token
@@ -251,8 +278,8 @@ exits non-zero so the pod does not start without credentials. Used by mode legac
       - serviceAccountToken:
           path: token
           expirationSeconds: {{ int .Values.token.expirationSeconds }}
-          {{- if .Values.audience }}
-          audience: {{ .Values.audience | quote }}
+          {{- with include "sts-sidecar.projectedAudience" . }}
+          audience: {{ . | quote }}
           {{- end }}
 - name: sts-sidecar-credentials
   emptyDir:
