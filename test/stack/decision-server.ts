@@ -72,9 +72,11 @@ export async function startDecisionServer(options: {
   audience: string;
   host?: string;
   port?: number;
+  /** Where the issuer publishes its keys (Keycloak: <realm>/protocol/openid-connect/certs); default <issuer>/jwks. */
+  jwksUrl?: string;
 }): Promise<DecisionServer> {
   // Keys are cached (jose's defaults), as a real flex-auth would: an issuer outage does not turn into denies.
-  const jwks = createRemoteJWKSet(new URL(`${options.issuerUrl}/jwks`));
+  const jwks = createRemoteJWKSet(new URL(options.jwksUrl ?? `${options.issuerUrl}/jwks`));
   const decisions: DecisionLogEntry[] = [];
   let requestCount = 0;
 

@@ -40,7 +40,8 @@ const EnvJson = z.object({
 
 /** The dist is cached and Java is on PATH; why not otherwise. */
 export function keycloakUsable(): { ok: true } | { ok: false; reason: string } {
-  if (process.platform !== 'linux') return { ok: false, reason: `Keycloak stack needs Linux (${process.platform})` };
+  if (process.platform !== 'linux')
+    return { ok: false, reason: `Keycloak stack needs Linux (${process.platform})` };
   const cache = process.env.STS_SIDECAR_CACHE ?? join(homedir(), '.cache', 'sts-sidecar');
   if (!existsSync(join(cache, `keycloak-${KEYCLOAK_VERSION}`, 'bin', 'kc.sh'))) {
     return {
@@ -177,7 +178,11 @@ export async function realmFromTemplate(options: {
     identityProviders: [
       {
         ...provider,
-        config: { ...provider.config, issuer: options.saIssuerUrl, jwksUrl: `${options.saIssuerUrl}/openid/v1/jwks` },
+        config: {
+          ...provider.config,
+          issuer: options.saIssuerUrl,
+          jwksUrl: `${options.saIssuerUrl}/openid/v1/jwks`,
+        },
       },
     ],
     clients: options.clients.map((c) => ({
@@ -216,7 +221,8 @@ export async function createRealm(
   if (res.status === 409) {
     await deleteRealm(kc, options.realm);
     const again = await admin(kc, 'POST', '/realms', rep);
-    if (!again.ok) throw new Error(`create realm ${options.realm}: HTTP ${again.status} ${await again.text()}`);
+    if (!again.ok)
+      throw new Error(`create realm ${options.realm}: HTTP ${again.status} ${await again.text()}`);
   } else if (!res.ok) {
     throw new Error(`create realm ${options.realm}: HTTP ${res.status} ${await res.text()}`);
   }
