@@ -23,6 +23,7 @@ import {
   type FleetSummary,
   type LeaseLoopClass,
 } from './fleet-sim.ts';
+import { IDENTITY, measureExchangeLatency } from './identity-exchange.ts';
 import { markdownTable, terminalTable, writeResultsSection, type Row } from './report.ts';
 import { median, spread } from './stats.ts';
 
@@ -202,10 +203,44 @@ async function fleetRows(rows: Row[], notes: string[]): Promise<string> {
   return [head, ...body].join('\n');
 }
 
+/** Issue 9: `--only=identity` (needs Keycloak: bash test/stack/keycloak.sh install). */
+async function identityRows(rows: Row[], notes: string[]): Promise<void> {
+  const runs = QUICK ? 3 : 11;
+  log(`identity exchange: ${runs} interleaved \`once\` runs, direct and through Keycloak`);
+  const samples = await measureExchangeLatency(runs);
+  const direct = median(samples.get(IDENTITY.direct)!);
+  const keycloak = median(samples.get(IDENTITY.keycloak)!);
+  rows.push({
+    benchmark: '`once` with the Keycloak exchange vs without (RGW)',
+    measured: ms(keycloak),
+    baseline: ms(direct),
+    ratio: `+${ms(keycloak - direct)}`,
+    goal: 'report',
+    met: true,
+  });
+  notes.push(
+    `Identity exchange, ${runs} interleaved runs each, median (min-max) ms: ` +
+      [...samples].map(([k, v]) => `${k} ${spread(v, 0)}`).join('; ') +
+      '.',
+  );
+}
+
 async function main(): Promise<void> {
   await access(BUNDLE).catch(() => {
     throw new Error(`${BUNDLE} is missing: run \`npm run build\` (npm run bench does)`);
   });
+  if (ONLY === 'identity') {
+    const rows: Row[] = [];
+    const notes: string[] = [];
+    const rgwWasUp = await isRgwUp();
+    try {
+      await identityRows(rows, notes);
+    } finally {
+      if (!rgwWasUp && !process.env.STSTEST_KEEP_RGW) await stopRgw();
+    }
+    process.stdout.write(`\n${terminalTable(rows)}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
+    return;
+  }
   const started = Date.now();
   const rows: Row[] = [];
   const notes: string[] = [];
