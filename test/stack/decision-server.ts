@@ -16,6 +16,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { serveLoopback } from './loopback-server.ts';
+import { recordSecret } from '../support/secrets.ts';
 
 export interface PolicyRule {
   tenant: string;
@@ -122,6 +123,9 @@ export async function startDecisionServer(options: {
       });
       subject = payload.sub ?? '';
       tokenTenant = payload['tenant'];
+      // Every bearer flex-auth sees (e.g. an IAM Profile token from Keycloak) is a secret the suite's scan
+      // must never find in the sidecar's output.
+      recordSecret(auth.slice(7));
     } catch {
       return deny(403, ['invalid_token']);
     }
