@@ -4,7 +4,7 @@
  * results section of docs/benchmarks.md. Every figure is a median of several runs; every comparison is
  * a ratio of two things measured in this same run.
  *
- *   node --experimental-strip-types bench/run.ts [--quick] [--no-docs] [--only=fleet]
+ *   node --experimental-strip-types bench/run.ts [--quick] [--no-docs] [--only=fleet|endpoint]
  *                                                [--candidate-lease-loop=/path/to/lease-loop.ts]
  */
 import { access } from 'node:fs/promises';
@@ -16,6 +16,7 @@ import { startLocalStack } from '../test/stack/local-stack.ts';
 import { BUNDLE, REPO_ROOT } from '../test/support/sidecar-process.ts';
 import { COLD, measureColdStart } from './cold-start.ts';
 import { measureDrift, startIdleFleet, type DriftResult, type IdleResult } from './daemon.ts';
+import { endpointRows } from './endpoint-rows.ts';
 import {
   DEFAULT_FLEET,
   runFleetScenario,
@@ -246,7 +247,7 @@ async function main(): Promise<void> {
   const notes: string[] = [];
   // Leave the machine as found: stop the Ceph stack afterwards only if this run started it.
   const rgwWasUp = await isRgwUp();
-  if (ONLY !== 'fleet') {
+  if (ONLY !== 'fleet' && ONLY !== 'endpoint') {
     const rgw = await coldAndIdle(rows, notes).catch(async (err: unknown) => {
       if (!rgwWasUp) await stopRgw();
       throw err;
@@ -272,7 +273,9 @@ async function main(): Promise<void> {
       if (!rgwWasUp && !process.env.STSTEST_KEEP_RGW) await stopRgw();
     }
   }
-  const fleetTable = await fleetRows(rows, notes);
+  if (ONLY === undefined || ONLY === 'endpoint')
+    await endpointRows(rows, notes, { quick: QUICK, log, nodeArgs: IMAGE_NODE_ARGS });
+  const fleetTable = ONLY === 'endpoint' ? '' : await fleetRows(rows, notes);
 
   const command = `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`;
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';

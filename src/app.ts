@@ -3,15 +3,8 @@ import { rootCertificates } from 'node:tls';
 import { STSClient } from '@aws-sdk/client-sts';
 import type { Config } from './config/schema.ts';
 import { describeConfig } from './config/load.ts';
-import { toCredentialProcess } from './domain/credentials.ts';
-import {
-  applyHealthEvent,
-  describeHealth,
-  initialHealth,
-  isLive,
-  isReady,
-  type HealthState,
-} from './domain/health.ts';
+import { toCredentialProcess, type CredentialSet } from './domain/credentials.ts';
+import { describeHealth, isLive, isReady } from './domain/health.ts';
 import { CredentialDirectory } from './adapters/credential-dir.ts';
 import { FlexAuthClient } from './adapters/flex-auth.ts';
 import { createHttpTransport } from './adapters/http-transport.ts';
@@ -19,10 +12,16 @@ import { IdpIdentityExchange } from './adapters/identity-exchange.ts';
 import { StsCredentialIssuer } from './adapters/sts.ts';
 import { systemClock } from './adapters/system-clock.ts';
 import { FileTokenSource, watchTokenDirectory } from './adapters/token-file.ts';
-import type { LeaseEvent, LeaseReporter } from './lease-events.ts';
+import { fanOut, type LeaseReporter } from './lease-events.ts';
 import { LeaseLoop } from './lease-loop.ts';
+import type { CredentialSink } from './ports.ts';
 import type { Logger } from './logger.ts';
 import { SidecarError } from './errors.ts';
+import { createHealthTracker } from './subscribers/health.ts';
+import { logSubscriber } from './subscribers/log.ts';
+import { metricsSubscriber } from './subscribers/metrics.ts';
+import { createServedCredentials } from './subscribers/credentials.ts';
+import { formatEndpointAddress } from './config/load.ts';
 
 /** flex-auth answers are a few hundred bytes; a cap stops a hostile or broken server from filling memory. */
 const MAX_POLICY_RESPONSE_BYTES = 64 * 1024;
@@ -35,6 +34,8 @@ export interface AppContext {
   readonly logger: Logger;
   readonly readTextFile: (path: string) => string;
   readonly random?: () => number;
+  /** Sends a signal to a process (the PID-file notification); main.ts passes process.kill. */
+  readonly kill?: (pid: number, signal: NodeJS.Signals) => void;
 }
 
 interface Wiring {
@@ -66,7 +67,11 @@ function trustedCas(ctx: AppContext): string[] | undefined {
   return [...rootCertificates, pem];
 }
 
-function wire(ctx: AppContext, report: LeaseReporter): Wiring {
+function wire(
+  ctx: AppContext,
+  report: LeaseReporter,
+  wrapSink: (sink: CredentialSink) => CredentialSink = (sink) => sink,
+): Wiring {
   const c = ctx.config;
   const timeoutMs = c.requestTimeoutSeconds * 1000;
   const ca = trustedCas(ctx);
@@ -136,7 +141,7 @@ function wire(ctx: AppContext, report: LeaseReporter): Wiring {
         timeoutMs,
       }),
       issuer: new StsCredentialIssuer({ client: stsClient, timeoutMs }),
-      sink,
+      sink: wrapSink(sink),
       clock: systemClock,
       random: ctx.random ?? Math.random,
       report,
@@ -146,29 +151,9 @@ function wire(ctx: AppContext, report: LeaseReporter): Wiring {
   return { loop, tokens, sink, close: () => stsClient.destroy() };
 }
 
-const LOG_MESSAGES: Partial<Record<LeaseEvent['event'], [level: 'info' | 'warn', message: string]>> = {
-  'lease.acquired': ['info', 'lease acquired'],
-  'lease.renewed': ['info', 'lease renewed'],
-  'lease.denied': ['warn', 'lease denied'],
-  'lease.failed': ['warn', 'lease attempt failed'],
-  'lease.expired': ['warn', 'lease expired'],
-  'lease.revoked': ['warn', 'lease revoked'],
-};
-
-/** One log line per outcome; loop and call events only at trace level. */
-function logEvent(logger: Logger, event: LeaseEvent): void {
-  const entry = LOG_MESSAGES[event.event];
-  if (!entry) {
-    logger.trace(event, event.event);
-    return;
-  }
-  const { expires_at_ms: _ms, ...fields } = event as LeaseEvent & { expires_at_ms?: number };
-  logger[entry[0]](fields, entry[1]);
-}
-
 /** `once`: write one set and return; throws the attempt's error. */
 export async function runOnce(ctx: AppContext, signal: AbortSignal): Promise<void> {
-  const w = wire(ctx, (e) => logEvent(ctx.logger, e));
+  const w = wire(ctx, logSubscriber(ctx.logger));
   try {
     await w.sink.prepare();
     await w.loop.acquire(signal);
@@ -179,7 +164,7 @@ export async function runOnce(ctx: AppContext, signal: AbortSignal): Promise<voi
 
 /** `credential-process`: one exchange, nothing written; returns the credential_process JSON. */
 export async function runCredentialProcess(ctx: AppContext, signal: AbortSignal): Promise<string> {
-  const w = wire(ctx, (e) => logEvent(ctx.logger, e));
+  const w = wire(ctx, logSubscriber(ctx.logger));
   try {
     const exchange = await w.loop.exchange(signal);
     return JSON.stringify(toCredentialProcess(exchange.credentials));
@@ -194,6 +179,8 @@ export interface Daemon {
   readonly done: Promise<void>;
   /** Port of the health server, when it listens. */
   readonly port: number | undefined;
+  /** Port of the credentials endpoint, when it listens. */
+  readonly credentialsPort: number | undefined;
   refreshNow(): void;
 }
 
@@ -202,7 +189,8 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
   const { config, logger } = ctx;
   const now = systemClock.now;
   const marginMs = config.readyMarginSeconds * 1000;
-  let health: HealthState = initialHealth(now());
+  const tracker = createHealthTracker(now);
+  const health = () => tracker.state();
   const stop = new AbortController();
   const stopAll = () => stop.abort();
   signal.addEventListener('abort', stopAll, { once: true });
@@ -212,44 +200,33 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
     import('./http/metrics.ts'),
     import('./http/server.ts'),
   ]);
-  const metrics = createMetrics({ now, isReady: () => isReady(health, now(), marginMs) });
+  const metrics = createMetrics({ now, isReady: () => isReady(health(), now(), marginMs) });
 
-  const report: LeaseReporter = (event) => {
-    switch (event.event) {
-      case 'loop.attempt':
-        health = applyHealthEvent(health, {
-          type: 'attempt-started',
-          atMs: event.at_ms,
-          deadlineMs: event.deadline_ms,
-        });
-        break;
-      case 'loop.sleep':
-        health = applyHealthEvent(health, { type: 'sleeping', atMs: event.at_ms, untilMs: event.until_ms });
-        break;
-      case 'lease.acquired':
-      case 'lease.renewed':
-        health = applyHealthEvent(health, {
-          type: 'lease-written',
-          atMs: now(),
-          expiresAtMs: event.expires_at_ms,
-        });
-        break;
-      case 'lease.failed':
-      case 'lease.denied':
-        health = applyHealthEvent(health, { type: 'attempt-failed', atMs: now(), code: event.code });
-        break;
-      case 'lease.expired':
-      case 'lease.revoked':
-        health = applyHealthEvent(health, { type: 'lease-removed', atMs: now() });
-        break;
-      default:
-        break;
-    }
-    metrics.observe(event);
-    logEvent(logger, event);
-  };
+  const served = createServedCredentials();
+  // Loaded only when configured: most pods use the files and never pay for these.
+  const notifier =
+    config.notifySignal || config.notifyUrl || config.notifyCommand
+      ? (await import('./subscribers/notifier.ts')).createNotifier({
+          ...(config.notifySignal && config.notifyPidFile
+            ? { signal: { name: config.notifySignal, pidFile: config.notifyPidFile } }
+            : {}),
+          ...(config.notifyUrl ? { url: config.notifyUrl } : {}),
+          ...(config.notifyCommand ? { command: config.notifyCommand } : {}),
+          timeoutMs: config.requestTimeoutSeconds * 1000,
+          logger,
+          stop: stop.signal,
+          kill: ctx.kill ?? noKill,
+        })
+      : undefined;
+  const report: LeaseReporter = fanOut(
+    tracker.subscriber,
+    metricsSubscriber(metrics),
+    logSubscriber(logger),
+    served.subscriber,
+    ...(notifier ? [notifier.subscriber] : []),
+  );
 
-  const w = wire(ctx, report);
+  const w = wire(ctx, report, served.wrap);
   // Liveness grace: a wake-up may be late by GC pauses or a busy node; minutes late means stuck.
   const graceMs = 60_000;
   const server = config.listen
@@ -258,12 +235,12 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
         port: config.listen.port,
         view: {
           live: () => ({
-            ok: isLive(health, now(), graceMs),
-            body: { live: isLive(health, now(), graceMs) },
+            ok: isLive(health(), now(), graceMs),
+            body: { live: isLive(health(), now(), graceMs) },
           }),
           ready: () => ({
-            ok: isReady(health, now(), marginMs),
-            body: describeHealth(health, now(), marginMs),
+            ok: isReady(health(), now(), marginMs),
+            body: describeHealth(health(), now(), marginMs),
           }),
           metrics: async () => ({
             contentType: metrics.registry.contentType,
@@ -277,6 +254,14 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
           `STS_SIDECAR_LISTEN: cannot listen on ${config.listen?.host}:${config.listen?.port} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
           { cause: err },
         );
+      })
+    : undefined;
+
+  const endpoint = config.credentialsEndpoint
+    ? await startEndpoint(ctx, served.current, now).catch(async (err: unknown) => {
+        w.close();
+        await server?.close();
+        throw err;
       })
     : undefined;
 
@@ -329,6 +314,15 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
       idp_token_url: d.STS_SIDECAR_IDP_TOKEN_URL,
       output_dir: config.outputDir,
       listen: server ? `${config.listen?.host}:${server.port}` : 'off',
+      credentials_endpoint:
+        endpoint && config.credentialsEndpoint
+          ? formatEndpointAddress({ ...config.credentialsEndpoint, port: endpoint.port })
+          : 'off',
+      notify: [
+        ...(config.notifySignal ? ['signal'] : []),
+        ...(config.notifyUrl ? ['url'] : []),
+        ...(config.notifyCommand ? ['command'] : []),
+      ],
     },
     'sidecar started',
   );
@@ -337,9 +331,9 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
     try {
       await w.loop.run(stop.signal);
     } finally {
-      health = applyHealthEvent(health, { type: 'stopped', atMs: now() });
+      tracker.stopped(now());
       signal.removeEventListener('abort', stopAll);
-      await Promise.allSettled([watcher?.close(), server?.close()]);
+      await Promise.allSettled([watcher?.close(), server?.close(), endpoint?.close()]);
       if (config.wipeOnExit) {
         await w.loop
           .wipe()
@@ -351,9 +345,52 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
           );
       }
       w.close();
+      await notifier?.idle();
       logger.info({ event: 'sidecar.stopped', wiped: config.wipeOnExit }, 'sidecar stopped');
     }
   })();
 
-  return { done, port: server?.port, refreshNow: () => w.loop.refreshNow() };
+  return {
+    done,
+    port: server?.port,
+    credentialsPort: endpoint?.port,
+    refreshNow: () => w.loop.refreshNow(),
+  };
+}
+
+/** The credentials endpoint and its caller token; loaded only when configured (esbuild inlines it). */
+async function startEndpoint(
+  ctx: AppContext,
+  current: (nowMs: number) => CredentialSet | undefined,
+  now: () => number,
+) {
+  const { config, logger } = ctx;
+  const address = config.credentialsEndpoint!;
+  const [{ startCredentialsEndpoint }, { loadOrCreateEndpointToken }] = await Promise.all([
+    import('./http/credentials-endpoint.ts'),
+    import('./adapters/endpoint-token.ts'),
+  ]);
+  const token = await loadOrCreateEndpointToken(config.credentialsEndpointTokenFile!, config.fileMode);
+  return startCredentialsEndpoint({
+    host: address.host,
+    port: address.port,
+    token,
+    current,
+    now,
+    onRefused: (reason, status, suppressed) =>
+      logger.warn(
+        { event: 'endpoint.refused', reason, status, suppressed_since_last: suppressed },
+        'credentials request refused',
+      ),
+  }).catch((err: unknown) => {
+    throw new SidecarError(
+      'ERR_CONFIG',
+      `STS_SIDECAR_CREDENTIALS_ENDPOINT: cannot listen on ${formatEndpointAddress(address)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      { cause: err },
+    );
+  });
+}
+
+function noKill(): void {
+  throw new Error('signals are not available here');
 }

@@ -75,3 +75,13 @@ export type LeaseEvent =
     };
 
 export type LeaseReporter = (event: LeaseEvent) => void;
+
+/** One reaction to lease events (health, metrics, log, notifier, credentials endpoint, ...). */
+export type LeaseSubscriber = LeaseReporter;
+
+/** The loop's reporter: hands every event to each subscriber in order, so none knows of another. */
+export function fanOut(...subscribers: readonly LeaseSubscriber[]): LeaseReporter {
+  return (event) => {
+    for (const subscriber of subscribers) subscriber(event);
+  };
+}

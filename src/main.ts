@@ -105,7 +105,12 @@ async function main(): Promise<number> {
     level: command === 'credential-process' && config.logLevel === 'info' ? 'warn' : config.logLevel,
     destination: pino.destination({ dest: command === 'credential-process' ? 2 : 1, sync: true }),
   });
-  const ctx = { config, logger, readTextFile: (p: string) => readFileSync(p, 'utf8') };
+  const ctx = {
+    config,
+    logger,
+    readTextFile: (p: string) => readFileSync(p, 'utf8'),
+    kill: (pid: number, signal: NodeJS.Signals) => process.kill(pid, signal),
+  };
   const controller = new AbortController();
   const onStop = () => controller.abort();
   process.once('SIGTERM', onStop);

@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors.ts';
+import { deliveryIssues, type EndpointAddress, type NotifySignal } from './delivery.ts';
 import {
   REQUIRED_VARIABLES,
   VARIABLES,
@@ -92,6 +93,18 @@ export function loadConfig(
   if (backoffInitial > backoffMax) {
     issues.push('STS_SIDECAR_BACKOFF_INITIAL_SECONDS: must not exceed STS_SIDECAR_BACKOFF_MAX_SECONDS');
   }
+  const credentialsEndpoint = get<EndpointAddress | undefined>('STS_SIDECAR_CREDENTIALS_ENDPOINT');
+  const credentialsEndpointTokenFile = get<string | undefined>('STS_SIDECAR_CREDENTIALS_ENDPOINT_TOKEN_FILE');
+  const notifySignal = get<NotifySignal | undefined>('STS_SIDECAR_NOTIFY_SIGNAL');
+  const notifyPidFile = get<string | undefined>('STS_SIDECAR_NOTIFY_PID_FILE');
+  issues.push(
+    ...deliveryIssues({
+      endpoint: credentialsEndpoint,
+      tokenFile: credentialsEndpointTokenFile,
+      signal: notifySignal,
+      pidFile: notifyPidFile,
+    }),
+  );
   const identityExchange = get<IdentityExchangeMode>('STS_SIDECAR_IDENTITY_EXCHANGE');
   const idpTokenUrl = get<string | undefined>('STS_SIDECAR_IDP_TOKEN_URL');
   if (identityExchange !== 'none' && idpTokenUrl === undefined) {
@@ -141,6 +154,12 @@ export function loadConfig(
     backoffMaxSeconds: backoffMax,
     requestTimeoutSeconds: get<number>('STS_SIDECAR_REQUEST_TIMEOUT_SECONDS'),
     configFile: get<string | undefined>('STS_SIDECAR_CONFIG_FILE'),
+    credentialsEndpoint: credentialsEndpoint && Object.freeze(credentialsEndpoint),
+    credentialsEndpointTokenFile,
+    notifySignal,
+    notifyPidFile,
+    notifyUrl: get<string | undefined>('STS_SIDECAR_NOTIFY_URL'),
+    notifyCommand: get<string[] | undefined>('STS_SIDECAR_NOTIFY_COMMAND'),
     identityExchange,
     idpTokenUrl,
     idpClientId: get<string | undefined>('STS_SIDECAR_IDP_CLIENT_ID'),
@@ -180,12 +199,25 @@ export function describeConfig(config: Config): Record<string, string | number |
     STS_SIDECAR_BACKOFF_MAX_SECONDS: config.backoffMaxSeconds,
     STS_SIDECAR_REQUEST_TIMEOUT_SECONDS: config.requestTimeoutSeconds,
     STS_SIDECAR_CONFIG_FILE: config.configFile ?? null,
+    STS_SIDECAR_CREDENTIALS_ENDPOINT: config.credentialsEndpoint
+      ? formatEndpointAddress(config.credentialsEndpoint)
+      : 'off',
+    STS_SIDECAR_CREDENTIALS_ENDPOINT_TOKEN_FILE: config.credentialsEndpointTokenFile ?? null,
+    STS_SIDECAR_NOTIFY_SIGNAL: config.notifySignal ?? null,
+    STS_SIDECAR_NOTIFY_PID_FILE: config.notifyPidFile ?? null,
+    STS_SIDECAR_NOTIFY_URL: config.notifyUrl === undefined ? null : redactUrl(config.notifyUrl),
+    STS_SIDECAR_NOTIFY_COMMAND: config.notifyCommand === undefined ? null : [...config.notifyCommand],
     STS_SIDECAR_IDENTITY_EXCHANGE: config.identityExchange,
     STS_SIDECAR_IDP_TOKEN_URL: config.idpTokenUrl === undefined ? null : redactUrl(config.idpTokenUrl),
     STS_SIDECAR_IDP_CLIENT_ID: config.idpClientId ?? null,
     STS_SIDECAR_IDP_AUDIENCE: config.idpAudience ?? null,
     STS_SIDECAR_IDP_SCOPE: config.idpScope ?? null,
   };
+}
+
+/** `127.0.0.1:port` or `[::1]:port`. */
+export function formatEndpointAddress(a: EndpointAddress): string {
+  return a.host === '::1' ? `[::1]:${a.port}` : `${a.host}:${a.port}`;
 }
 
 /** URLs may carry basic-auth credentials or signed query strings; show neither. */

@@ -1,4 +1,11 @@
 import { z } from 'zod';
+import {
+  NOTIFY_SIGNALS,
+  commandArgvString,
+  credentialsEndpointString,
+  type EndpointAddress,
+  type NotifySignal,
+} from './delivery.ts';
 
 /** The S3 action groups flex-auth can grant. */
 export const ACTION_GROUPS = ['read', 'write', 'list', 'delete'] as const;
@@ -216,6 +223,36 @@ export const VARIABLES = {
     default: undefined,
     help: 'Optional JSON file of these variables; the environment wins over it.',
   },
+  STS_SIDECAR_CREDENTIALS_ENDPOINT: {
+    schema: credentialsEndpointString,
+    default: 'off',
+    help: 'Container-credentials endpoint (/v1/credentials) on 127.0.0.1:port or [::1]:port; off disables.',
+  },
+  STS_SIDECAR_CREDENTIALS_ENDPOINT_TOKEN_FILE: {
+    schema: z.string().min(1).optional(),
+    default: undefined,
+    help: 'Token callers send in Authorization; read if the file exists, else generated and written there.',
+  },
+  STS_SIDECAR_NOTIFY_SIGNAL: {
+    schema: z.enum(NOTIFY_SIGNALS).optional(),
+    default: undefined,
+    help: 'Signal sent to the process in STS_SIDECAR_NOTIFY_PID_FILE after every new set and removal.',
+  },
+  STS_SIDECAR_NOTIFY_PID_FILE: {
+    schema: z.string().min(1).optional(),
+    default: undefined,
+    help: 'File the app writes its PID to (needs shareProcessNamespace); read at every notification.',
+  },
+  STS_SIDECAR_NOTIFY_URL: {
+    schema: httpUrl.optional(),
+    default: undefined,
+    help: 'URL POSTed the lease event (no secrets) after every new set and removal.',
+  },
+  STS_SIDECAR_NOTIFY_COMMAND: {
+    schema: commandArgvString.optional(),
+    default: undefined,
+    help: 'JSON argv run without a shell after every new set and removal; the event is on stdin.',
+  },
   STS_SIDECAR_IDENTITY_EXCHANGE: {
     schema: z.enum(IDENTITY_EXCHANGES),
     default: 'none',
@@ -295,6 +332,12 @@ export interface Config {
   readonly backoffMaxSeconds: number;
   readonly requestTimeoutSeconds: number;
   readonly configFile: string | undefined;
+  readonly credentialsEndpoint: EndpointAddress | undefined;
+  readonly credentialsEndpointTokenFile: string | undefined;
+  readonly notifySignal: NotifySignal | undefined;
+  readonly notifyPidFile: string | undefined;
+  readonly notifyUrl: string | undefined;
+  readonly notifyCommand: readonly string[] | undefined;
   readonly identityExchange: IdentityExchangeMode;
   readonly idpTokenUrl: string | undefined;
   readonly idpClientId: string | undefined;

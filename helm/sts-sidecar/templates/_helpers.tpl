@@ -130,6 +130,26 @@ the HTTP listener off. Keys are tested with hasKey, not .once, so helm lint --st
   value: {{ .Values.logLevel | quote }}
 - name: STS_SIDECAR_READY_MARGIN_SECONDS
   value: {{ int .Values.readyMarginSeconds | quote }}
+{{- if and .Values.credentialsEndpoint.enabled (not (hasKey . "once")) }}
+- name: STS_SIDECAR_CREDENTIALS_ENDPOINT
+  value: {{ printf "127.0.0.1:%d" (int .Values.credentialsEndpoint.port) | quote }}
+- name: STS_SIDECAR_CREDENTIALS_ENDPOINT_TOKEN_FILE
+  value: {{ printf "%s/token" .Values.credentialsEndpoint.tokenMountPath | quote }}
+{{- end }}
+{{- if and (not (hasKey . "once")) (or .Values.notify.signal .Values.notify.pidFile) }}
+- name: STS_SIDECAR_NOTIFY_SIGNAL
+  value: {{ required "sts-sidecar: notify.signal is required with notify.pidFile" .Values.notify.signal | quote }}
+- name: STS_SIDECAR_NOTIFY_PID_FILE
+  value: {{ required "sts-sidecar: notify.pidFile is required with notify.signal" .Values.notify.pidFile | quote }}
+{{- end }}
+{{- if and .Values.notify.url (not (hasKey . "once")) }}
+- name: STS_SIDECAR_NOTIFY_URL
+  value: {{ .Values.notify.url | quote }}
+{{- end }}
+{{- if and .Values.notify.command (not (hasKey . "once")) }}
+- name: STS_SIDECAR_NOTIFY_COMMAND
+  value: {{ toJson .Values.notify.command | quote }}
+{{- end }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
@@ -169,6 +189,10 @@ seccompProfile:
   readOnly: true
 - name: sts-sidecar-credentials
   mountPath: {{ .Values.credentials.mountPath }}
+{{- if .Values.credentialsEndpoint.enabled }}
+- name: sts-sidecar-endpoint
+  mountPath: {{ .Values.credentialsEndpoint.tokenMountPath }}
+{{- end }}
 {{- if include "sts-sidecar.hasCA" . }}
 - name: sts-sidecar-ca
   mountPath: {{ include "sts-sidecar.caDir" . }}
@@ -285,6 +309,12 @@ exits non-zero so the pod does not start without credentials. Used by mode legac
   emptyDir:
     medium: Memory
     sizeLimit: {{ .Values.credentials.sizeLimit }}
+{{- if .Values.credentialsEndpoint.enabled }}
+- name: sts-sidecar-endpoint
+  emptyDir:
+    medium: Memory
+    sizeLimit: 1Mi
+{{- end }}
 {{- if .Values.ca.configMap }}
 - name: sts-sidecar-ca
   configMap:
@@ -326,6 +356,12 @@ exits non-zero so the pod does not start without credentials. Used by mode legac
 - name: AWS_SDK_LOAD_CONFIG
   value: "1"
 {{- end }}
+{{- if .Values.credentialsEndpoint.enabled }}
+- name: AWS_CONTAINER_CREDENTIALS_FULL_URI
+  value: {{ printf "http://127.0.0.1:%d/v1/credentials" (int .Values.credentialsEndpoint.port) | quote }}
+- name: AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE
+  value: {{ printf "%s/token" .Values.credentialsEndpoint.tokenMountPath | quote }}
+{{- end }}
 {{- end -}}
 
 {{/* Mounts for app containers: the credential dir read-only (and the AWS config). */}}
@@ -333,6 +369,11 @@ exits non-zero so the pod does not start without credentials. Used by mode legac
 - name: sts-sidecar-credentials
   mountPath: {{ .Values.credentials.mountPath }}
   readOnly: true
+{{- if .Values.credentialsEndpoint.enabled }}
+- name: sts-sidecar-endpoint
+  mountPath: {{ .Values.credentialsEndpoint.tokenMountPath }}
+  readOnly: true
+{{- end }}
 {{- if .Values.app.awsConfig.enabled }}
 - name: sts-sidecar-aws-config
   mountPath: {{ .Values.app.awsConfig.mountPath }}
