@@ -112,7 +112,11 @@ function wire(ctx: AppContext, report: LeaseReporter): Wiring {
         }),
         timeoutMs,
       }),
-      issuer: new StsCredentialIssuer({ client: stsClient, timeoutMs }),
+      issuer: new StsCredentialIssuer({
+        client: stsClient,
+        timeoutMs,
+        dialect: c.backend === 'seaweedfs' ? 'seaweedfs' : 'aws',
+      }),
       sink,
       clock: systemClock,
       random: ctx.random ?? Math.random,
