@@ -39,6 +39,11 @@ export interface LocalStackOptions {
   roleMaxSessionDuration?: number;
   roleName?: string;
   policy?: PolicyFile;
+  /**
+   * SeaweedFS only: the issuer to use instead of the stack's shared one (the issuer-outage case starts its
+   * own on the stack's outage port). Closed by the caller, not by close().
+   */
+  issuer?: OidcIssuer;
   /** Extra claims on minted tokens (e.g. tenant). */
   claims?: Record<string, unknown>;
 }
@@ -96,12 +101,16 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   // SeaweedFS reads its OIDC providers once, at start: its tests use the stack's fixed-port issuer.
   const seaweedfs = options.sts === 'seaweedfs' ? await ensureSeaweedfs() : undefined;
   const issuer = seaweedfs
-    ? sharedIssuer(seaweedfs)
+    ? (options.issuer ?? sharedIssuer(seaweedfs))
     : await startOidcIssuer({ path: `/issuer-${path.basename(dir).slice(-6).toLowerCase()}` });
   const decision = await startDecisionServer({ policyFile, issuerUrl: issuer.url, audience });
   // Whatever fails from here on must not leave servers running (a test process would never exit).
   const closeStarted = async () => {
-    await Promise.allSettled([issuer.close(), decision.close(), standIn?.close()]);
+    await Promise.allSettled([
+      options.issuer ? undefined : issuer.close(),
+      decision.close(),
+      standIn?.close(),
+    ]);
     await rm(dir, { recursive: true, force: true });
   };
 

@@ -4,10 +4,18 @@
  * JWKS whose first (signing) key carries x5c/kid/alg/use, as Ceph RGW 16.2 demands. Every answer carries
  * `Connection: close` so RGW never reuses a stale keep-alive connection to the issuer.
  */
-import { createHash, createPublicKey, KeyObject, randomBytes, sign as cryptoSign, X509Certificate } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  KeyObject,
+  randomBytes,
+  sign as cryptoSign,
+  X509Certificate,
+} from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, SignJWT, type JWK } from 'jose';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
 
 export interface OidcIssuer {
   /** Issuer URL exactly as in `iss`, e.g. http://127.0.0.1:40123/issuer (no trailing slash). */
@@ -140,7 +148,7 @@ export async function startOidcIssuer(opts?: {
   let privKeyObj: KeyObject;
   let pubKeyObj: KeyObject;
   if (opts?.privateJwk) {
-    privKeyObj = (await importJWK(opts.privateJwk, 'RS256')) as KeyObject;
+    privKeyObj = createPrivateKey({ key: opts.privateJwk as import('node:crypto').JsonWebKey, format: 'jwk' });
     pubKeyObj = createPublicKey(privKeyObj);
   } else {
     const pair = await generateKeyPair('RS256', { modulusLength: 2048, extractable: true });
