@@ -148,7 +148,10 @@ export async function startOidcIssuer(opts?: {
   let privKeyObj: KeyObject;
   let pubKeyObj: KeyObject;
   if (opts?.privateJwk) {
-    privKeyObj = createPrivateKey({ key: opts.privateJwk as import('node:crypto').JsonWebKey, format: 'jwk' });
+    privKeyObj = createPrivateKey({
+      key: opts.privateJwk as import('node:crypto').JsonWebKey,
+      format: 'jwk',
+    });
     pubKeyObj = createPublicKey(privKeyObj);
   } else {
     const pair = await generateKeyPair('RS256', { modulusLength: 2048, extractable: true });

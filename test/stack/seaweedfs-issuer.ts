@@ -23,7 +23,10 @@ if (existsSync(keyFile)) {
 }
 const issuer = await startOidcIssuer({ port, path: '/issuer', privateJwk });
 const kid = JSON.parse(
-  Buffer.from((await issuer.mint({ sub: 'probe', aud: 'probe' })).split('.')[0] ?? '', 'base64url').toString(),
+  Buffer.from(
+    (await issuer.mint({ sub: 'probe', aud: 'probe' })).split('.')[0] ?? '',
+    'base64url',
+  ).toString(),
 ) as { kid: string };
 writeFileSync(keyFile, JSON.stringify({ issuer: issuer.url, kid: kid.kid, privateJwk }), { mode: 0o600 });
 process.stdout.write(`seaweedfs-issuer: ${issuer.url} (kid ${kid.kid})\n`);
