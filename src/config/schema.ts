@@ -139,7 +139,7 @@ export const VARIABLES = {
   STS_SIDECAR_BACKEND: {
     schema: z.enum(BACKENDS).optional(),
     default: undefined,
-    help: 'STS flavour: aws, ceph-rgw, minio, generic or seaweedfs; unset means aws without an endpoint, generic with one.',
+    help: 'STS flavour: aws, ceph-rgw, minio, seaweedfs, generic; unset: aws without an endpoint, else generic.',
   },
   STS_SIDECAR_STS_MIN_DURATION_SECONDS: {
     schema: intString(1, 43200),
