@@ -52,7 +52,13 @@ function backend(
         throw new Error(`${requireVar}=1 but the ${name} stack is unusable: ${unusableReason}`);
     },
     start: (options) => startLocalStack({ ...options, sts: name }),
-    s3,
+    // Only the three keys: a DiskSet's string `expiration` would be taken for the SDK's Date.
+    s3: (stack, set) =>
+      s3(stack, {
+        accessKeyId: set.accessKeyId,
+        secretAccessKey: set.secretAccessKey,
+        sessionToken: set.sessionToken,
+      }),
     endpoint,
   };
 }
