@@ -21,6 +21,7 @@
 #   SEAWEEDFS_FILER_PORT          filer (default 18533)
 #   SEAWEEDFS_ISSUER_PORT         the stack's OIDC issuer (default 18534)
 #   SEAWEEDFS_OUTAGE_ISSUER_PORT  the outage test's issuer (default 18535)
+#   SEAWEEDFS_ADMIN_PORT          weed mini's admin server, started even without its UI (default 18536)
 #   WEED_CACHE_DIR                where built binaries live (default ~/.cache/sts-sidecar)
 #
 # `up` writes ${STACK_DIR}/env (KEY=VALUE) and ${STACK_DIR}/env.json; timings go to stderr.
@@ -36,6 +37,7 @@ VOLUME_PORT="${SEAWEEDFS_VOLUME_PORT:-18532}"
 FILER_PORT="${SEAWEEDFS_FILER_PORT:-18533}"
 ISSUER_PORT="${SEAWEEDFS_ISSUER_PORT:-18534}"
 OUTAGE_ISSUER_PORT="${SEAWEEDFS_OUTAGE_ISSUER_PORT:-18535}"
+ADMIN_PORT="${SEAWEEDFS_ADMIN_PORT:-18536}"
 REGION="us-east-1"
 AUDIENCE="sts.local"
 
@@ -72,14 +74,15 @@ pid_alive() {
   state="$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$pid/stat" 2>/dev/null || true)"
   [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
 }
-# pidfile_alive <file> <comm>: the PID in the file is alive and runs the expected binary (a recycled PID of
-# an unrelated process is never mistaken for, or stopped as, one of ours).
+# pidfile_alive <file> <what>: the PID in the file is alive and is ours: its comm is <what> or its command
+# line contains <what> (Node names its main thread MainThread). A recycled PID of an unrelated process is
+# never mistaken for, or stopped as, one of ours.
 pidfile_alive() {
   local pid
   [ -s "$1" ] || return 1
   pid="$(tr -d '[:space:]' <"$1")"
   pid_alive "$pid" || return 1
-  [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ]
+  [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ] || tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$2"
 }
 
 rand() { # rand <len> <charset>
@@ -119,7 +122,8 @@ wait_until() { # wait_until <seconds> <what> <pidfile> <comm> <cmd...>: fails fa
   local start
   start="$(now)"
   while ! "$@" >/dev/null 2>&1; do
-    pidfile_alive "$pidfile" "$comm" || die "$what exited during startup (logs: $LOG_DIR)"
+    # Only liveness here: right after the fork the process may not have exec'd its binary yet.
+    pid_alive "$(tr -d '[:space:]' <"$pidfile")" || die "$what ($comm) exited during startup (logs: $LOG_DIR)"
     if awk -v a="$start" -v b="$(now)" -v l="$limit" 'BEGIN { exit !(b - a > l) }'; then
       die "$what not ready after ${limit}s (logs: $LOG_DIR)"
     fi
@@ -127,8 +131,10 @@ wait_until() { # wait_until <seconds> <what> <pidfile> <comm> <cmd...>: fails fa
   done
 }
 
+node_supports_ts() { [ -n "$1" ] && [ -x "$1" ] && "$1" --experimental-strip-types -e 0 >/dev/null 2>&1; }
+
 all_up() {
-  pidfile_alive "$WEED_PID" weed && pidfile_alive "$ISSUER_PID" node && [ -s "$ENV_JSON" ] && sts_ready &&
+  pidfile_alive "$WEED_PID" weed && pidfile_alive "$ISSUER_PID" seaweedfs-issuer.ts && [ -s "$ENV_JSON" ] && sts_ready &&
     answers "$ISSUER_PORT" /issuer/.well-known/openid-configuration
 }
 
@@ -183,7 +189,7 @@ cmd_down() {
   local t0
   t0="$(now)"
   stop_pidfile "$WEED_PID" weed
-  stop_pidfile "$ISSUER_PID" node
+  stop_pidfile "$ISSUER_PID" seaweedfs-issuer.ts
   # Refuse to rm -rf anything that is not obviously our state dir.
   [ -d "$RUN_DIR" ] || [ -f "$IAM_FILE" ] || [ -z "$(ls -A "$STACK_DIR")" ] ||
     die "$STACK_DIR does not look like a seaweedfs state dir; not removing it"
@@ -302,12 +308,17 @@ cmd_up() {
     return 0
   fi
   [ -x "$WEED_BIN" ] || die "weed $WEED_VERSION is not built; run test/stack/seaweedfs.sh install"
-  command -v node >/dev/null || die "node is not on PATH (the issuer runs on Node; . scripts/env.sh)"
+  # The issuer is TypeScript run by Node's type stripping: Node >= 22.22 (scripts/env.sh provides it).
+  local node_bin="$REPO_ROOT/scripts/node24/node_modules/node/bin/node"
+  if ! node_supports_ts "$node_bin"; then
+    node_bin="$(command -v node || true)"
+    node_supports_ts "$node_bin" || die "no Node >= 22.22 for the issuer (. scripts/env.sh)"
+  fi
   local t_all t0
   t_all="$(now)"
   # Leftovers of a half-started stack: stop what we own, start from a clean dir.
   stop_pidfile "$WEED_PID" weed
-  stop_pidfile "$ISSUER_PID" node
+  stop_pidfile "$ISSUER_PID" seaweedfs-issuer.ts
   rm -rf "$STACK_DIR"
   mkdir -p "$RUN_DIR" "$LOG_DIR" "$DATA_DIR"
   chmod 700 "$STACK_DIR"
@@ -316,10 +327,10 @@ cmd_up() {
   local outage_url="http://127.0.0.1:$OUTAGE_ISSUER_PORT/issuer"
   t0="$(now)"
   ISSUER_PORT="$ISSUER_PORT" ISSUER_KEY_FILE="$KEY_FILE" \
-    setsid node --experimental-strip-types --no-warnings "$HERE/seaweedfs-issuer.ts" \
+    setsid "$node_bin" --experimental-strip-types --no-warnings "$HERE/seaweedfs-issuer.ts" \
     </dev/null >"$LOG_DIR/issuer.log" 2>&1 9>&- &
   echo $! >"$ISSUER_PID"
-  wait_until 30 issuer "$ISSUER_PID" node answers "$ISSUER_PORT" /issuer/.well-known/openid-configuration
+  wait_until 30 issuer "$ISSUER_PID" seaweedfs-issuer.ts answers "$ISSUER_PORT" /issuer/.well-known/openid-configuration
   [ -s "$KEY_FILE" ] || die "issuer wrote no key file ($KEY_FILE)"
   log "issuer in $(since "$t0") ($issuer_url)"
 
@@ -345,6 +356,7 @@ EOF
       -s3.port="$S3_PORT" -s3.port.grpc=$((S3_PORT + 10000)) -s3.port.iceberg=0 -s3.port.lance=0 \
       -s3.localSocket="$RUN_DIR/s3.sock" \
       -s3.config="$S3_CONF" -s3.iam.config="$IAM_FILE" \
+      -admin.port="$ADMIN_PORT" -admin.port.grpc=$((ADMIN_PORT + 10000)) -admin.port.legacy=0 \
       -webdav=false -admin.ui=false </dev/null >"$LOG_DIR/weed.log" 2>&1 9>&-
   ) &
   echo $! >"$WEED_PID"
