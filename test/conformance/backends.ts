@@ -87,10 +87,10 @@ export const BACKENDS: readonly ConformanceBackend[] = [
 export function caseFor(
   b: ConformanceBackend,
   unsupported: Partial<Record<BackendName, string>> = {},
-): (title: string, fn: () => Promise<void>, options?: TestOptions) => void {
+): (title: string, options: TestOptions, fn: () => Promise<void>) => void {
   const reason = unsupported[b.name];
-  return (title, fn, options) => {
-    if (reason !== undefined) it.skip(`${title} [skipped on ${b.name}: ${reason}]`, fn);
-    else it(title, options ?? {}, fn);
+  return (title, options, fn) => {
+    if (reason !== undefined) it.skip(`${title} [skipped on ${b.name}: ${reason}]`, options, fn);
+    else it(title, options, fn);
   };
 }

@@ -1,17 +1,17 @@
 /**
  * Credentials really expire at the STS backend, and the daemon replaces them before they do.
  *
- * Short leases differ per backend. RGW: its minimum session (rgw_sts_min_session_duration, 900 by default)
- * is lowered to 60 s for this file through the admin socket and restored afterwards (lowerRgwMinDuration
- * guards it across files). SeaweedFS: the minimum is a fixed 900 s, but it ends a lease with the web
- * token's `exp`, so a 60 s projected token gives a 60 s lease (flagged capped_by_token_exp); the test
- * rotates the token (as the kubelet would) so that the renewal gets a lease reaching past the first one.
+ * The case needs short leases. RGW: its minimum session (rgw_sts_min_session_duration, 900 by default) is
+ * lowered to 60 s for this file through the admin socket and restored afterwards (lowerRgwMinDuration
+ * guards it across files). SeaweedFS cannot: its minimum DurationSeconds is a constant 900 s, and since
+ * 4.45 (seaweedfs#11048) a short web token no longer shortens the lease, so the case is skipped there with
+ * that reason rather than waiting 15 minutes.
  */
 import { PutObjectCommand } from '@aws-sdk/client-s3';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect } from 'vitest';
 import type { LocalStack } from '../stack/local-stack.ts';
 import { startSidecar } from '../support/sidecar-process.ts';
-import { BACKENDS } from './backends.ts';
+import { BACKENDS, caseFor } from './backends.ts';
 import { lowerRgwMinDuration, outcome, readDiskSet, sleep } from './support.ts';
 
 const BUCKET = 'conf-expiry';
@@ -20,12 +20,16 @@ for (const b of BACKENDS) {
   describe.skipIf(b.skip)(`[${b.name}] credential expiry${b.gate('conformance/expiry')}`, () => {
     let stack: LocalStack;
     let restore: (() => Promise<void>) | undefined;
-    const seaweedfs = b.name === 'seaweedfs';
+    const it = caseFor(b, {
+      seaweedfs:
+        'its minimum DurationSeconds is a fixed 900 s and 4.45+ does not end a lease at the token exp, so an expiry takes 15 min to observe',
+    });
 
     beforeAll(async () => {
       b.assertUsable();
-      stack = await b.start({ bucket: BUCKET, tokenTtlSeconds: seaweedfs ? 60 : undefined });
-      if (!seaweedfs) restore = await lowerRgwMinDuration(stack.rgw!.stack, 60);
+      if (b.name === 'seaweedfs') return;
+      stack = await b.start({ bucket: BUCKET });
+      restore = await lowerRgwMinDuration(stack.rgw!.stack, 60);
     });
     afterAll(async () => {
       await restore?.();
@@ -36,8 +40,7 @@ for (const b of BACKENDS) {
       'an old access key stops working after its expiration; the sidecar renewed the set before then',
       { timeout: 100_000 },
       async () => {
-        // RGW: asks 60 s (the lowered minimum). SeaweedFS: asks its 900 s minimum, gets the token's 60 s.
-        const ttl = seaweedfs ? '900' : '60';
+        const ttl = '60';
         const proc = startSidecar(
           {
             ...stack.env,
@@ -56,10 +59,8 @@ for (const b of BACKENDS) {
           expect(acquired).toMatchObject({
             ttl_seconds: Number(ttl),
             stepped_down: false,
-            capped_by_token_exp: seaweedfs,
+            capped_by_token_exp: false,
           });
-          // The kubelet rotates the projected token long before it expires.
-          if (seaweedfs) await stack.rotateToken(undefined, 180);
           const first = await readDiskSet(stack.outputDir);
           const firstExpiresAt = Date.parse(first.expiration);
           expect(firstExpiresAt - Date.now()).toBeLessThanOrEqual(61_000);

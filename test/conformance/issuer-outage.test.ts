@@ -1,11 +1,14 @@
 /**
- * An OIDC issuer outage while the daemon runs, on every real STS. RGW 16.2 fetches the issuer's discovery
- * document and JWKS on every AssumeRoleWithWebIdentity (no cache); SeaweedFS caches the JWKS for the
- * provider's jwksCacheTTLSeconds, so this case uses the stack's "outage" provider (1 s cache) with an issuer
- * this file starts on the stack's outage port (the shared issuer must stay up for the other files). A
- * forced refresh during the outage fails; the set on disk must stay as it is, and the next attempt after
- * the issuer is back must succeed. The policy server allows without looking at the token, so only the STS
- * depends on the issuer.
+ * An OIDC issuer outage while the daemon runs, on every real STS. A forced refresh during the outage fails;
+ * the set on disk must stay as it is, and the next attempt after the issuer is back must succeed. The
+ * policy server allows without looking at the token, so only the STS depends on the issuer.
+ *
+ * RGW 16.2 fetches the issuer's discovery document and JWKS on every AssumeRoleWithWebIdentity (no cache):
+ * any outage fails the refresh. SeaweedFS caches the JWKS for an hour (4.53 ignores the provider's
+ * jwksCacheTTLSeconds in the IAM config file) and refetches only on an unknown `kid`: during an outage a
+ * token signed with a known key still works (asserted), one signed with a new key (the issuer rotated its
+ * key) fails. This file starts its own issuer on the stack's outage port ("outage-issuer" provider), since
+ * the shared issuer must stay up for the other files.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -13,7 +16,9 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../stack/local-stack.ts';
 import { startOidcIssuer, type OidcIssuer } from '../stack/oidc-issuer.ts';
+import { writeProjectedToken } from '../stack/projected-token.ts';
 import { readSeaweedfsStack } from '../stack/seaweedfs.ts';
+import { recordSecret } from '../support/secrets.ts';
 import { startSidecar } from '../support/sidecar-process.ts';
 import { BACKENDS } from './backends.ts';
 import { FAST_RETRY_ENV, outcome, readDiskSet, startAllowAllPolicy, type AllowAllPolicy } from './support.ts';
@@ -51,19 +56,39 @@ for (const b of BACKENDS) {
       await Promise.allSettled([stack?.close(), policy?.close(), ownIssuer?.close()]);
     });
 
-    it(`a refresh during the outage fails with ${OUTAGE_FAILURE[b.name].code} and keeps the set; after it, the lease is renewed`, async () => {
+    it(`${b.name === 'seaweedfs' ? 'an outage is not felt while the JWKS is cached; a token with a new key then fails' : 'a refresh during the outage fails'} with ${OUTAGE_FAILURE[b.name].code} and keeps the set; after it, the lease is renewed`, async () => {
       const proc = startSidecar({ ...stack.env, ...FAST_RETRY_ENV, STS_SIDECAR_FLEX_AUTH_URL: policy.url }, [
         'run',
       ]);
       try {
         const acquired = await proc.waitForEvent('lease.acquired', 15_000);
-        const before = await readDiskSet(stack.outputDir);
-        expect(before.accessKeyId).toBe(acquired.access_key_id);
-        const generation = await readFile(path.join(stack.outputDir, '..data', 'credentials.json'), 'utf8');
+        const first = await readDiskSet(stack.outputDir);
+        expect(first.accessKeyId).toBe(acquired.access_key_id);
 
         await stack.issuer.pause();
-        // SeaweedFS: let its one-second JWKS cache run out.
-        if (b.name === 'seaweedfs') await new Promise((r) => setTimeout(r, 1500));
+        let before = first;
+        if (b.name === 'seaweedfs') {
+          // The cached JWKS still verifies the current token: the outage is not felt yet.
+          const cachedMark = proc.lines.length;
+          proc.child.kill('SIGHUP');
+          const cached = await proc.waitForEvent('lease.renewed', 15_000, cachedMark);
+          before = await readDiskSet(stack.outputDir);
+          expect(before.accessKeyId).toBe(cached.access_key_id);
+          // The issuer rotated its signing key (a kid SeaweedFS has not seen) while it is down.
+          const rotated = await startOidcIssuer({ path: '/rotated-key' });
+          try {
+            const token = await rotated.mint({
+              sub: stack.subject,
+              aud: stack.audience,
+              iss: stack.issuer.url,
+            });
+            recordSecret(token);
+            await writeProjectedToken(path.dirname(stack.tokenFile), token);
+          } finally {
+            await rotated.close();
+          }
+        }
+        const generation = await readFile(path.join(stack.outputDir, '..data', 'credentials.json'), 'utf8');
         const mark = proc.lines.length;
         proc.child.kill('SIGHUP');
         const failed = await proc.waitForEvent('lease.failed', 15_000, mark);
@@ -96,6 +121,8 @@ for (const b of BACKENDS) {
         }
 
         await stack.issuer.resume();
+        // SeaweedFS: the kubelet's next token is signed with the key the issuer serves again.
+        if (b.name === 'seaweedfs') await stack.rotateToken();
         const renewed = await proc.waitForEvent('lease.renewed', 15_000, mark);
         expect(renewed.access_key_id).not.toBe(before.accessKeyId);
         const after = await readDiskSet(stack.outputDir);

@@ -11,7 +11,8 @@
 # same code as the tests' issuer) listens on a fixed port with a key kept in the state dir; tests mint
 # their tokens with that key (test/stack/seaweedfs.ts). A second provider ("outage") points at
 # SEAWEEDFS_OUTAGE_ISSUER_PORT, where nothing listens unless a test starts its own issuer there: the
-# issuer-outage case owns it, with a one-second JWKS cache so that an outage is felt at once.
+# issuer-outage case owns it. (SeaweedFS caches a provider's JWKS for an hour and refetches on an unknown
+# kid; 4.53 does not read jwksCacheTTLSeconds from this file.)
 #
 # Environment (every port on 127.0.0.1; weed's gRPC ports are the HTTP ports + 10000):
 #   STACK_DIR                     state dir (default <repo>/.stack/seaweedfs)
@@ -227,13 +228,13 @@ write_iam() {
       "name": "sidecar-issuer",
       "type": "oidc",
       "enabled": true,
-      "config": { "issuer": "$issuer_url", "clientIds": ["$AUDIENCE"], "jwksCacheTTLSeconds": 60 }
+      "config": { "issuer": "$issuer_url", "clientIds": ["$AUDIENCE"] }
     },
     {
       "name": "outage-issuer",
       "type": "oidc",
       "enabled": true,
-      "config": { "issuer": "$outage_url", "clientIds": ["$AUDIENCE"], "jwksCacheTTLSeconds": 1 }
+      "config": { "issuer": "$outage_url", "clientIds": ["$AUDIENCE"] }
     }
   ],
   "roles": [
