@@ -59,7 +59,7 @@ function configWarnings(config: Config): string[] {
   }
   if (config.backend === 'seaweedfs') {
     warnings.push(
-      `STS_SIDECAR_BACKEND is seaweedfs: SeaweedFS ends every lease at the projected token's exp, so the token's expirationSeconds bounds the lease; project it for at least STS_SIDECAR_TTL_SECONDS (${config.ttlSeconds}s)`,
+      `STS_SIDECAR_BACKEND is seaweedfs: SeaweedFS up to 4.44 ends every lease at the projected token's exp, so there the token's expirationSeconds bounds the lease (lease events then say capped_by_token_exp); project it for at least STS_SIDECAR_TTL_SECONDS (${config.ttlSeconds}s)`,
     );
   }
   return warnings;
