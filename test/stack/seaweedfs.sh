@@ -152,7 +152,7 @@ cmd_install() {
   t0="$(now)"
   tmp="$WEED_BIN.tmp.$$"
   log "building weed $WEED_VERSION (CGO_ENABLED=0, this takes minutes on 2 cores)"
-  if ! (cd "$MODULE_DIR" && CGO_ENABLED=0 GOFLAGS=-mod=readonly nice -n 10 go build -trimpath -ldflags='-s -w' \
+  if ! (cd "$MODULE_DIR" && CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false" nice -n 10 go build -trimpath -ldflags='-s -w' \
     -o "$tmp" github.com/seaweedfs/seaweedfs/weed) >/tmp/seaweedfs-build.log 2>&1; then
     rm -f "$tmp"
     tail -20 /tmp/seaweedfs-build.log >&2
