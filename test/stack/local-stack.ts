@@ -164,6 +164,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         STS_SIDECAR_BACKEND: 'ceph-rgw',
       });
     } else if (choice === 'seaweedfs' && seaweedfs) {
+      recordSecret(seaweedfs.admin.secretAccessKey);
       await ensureSeaweedfsBucket(seaweedfs, bucket);
       Object.assign(env, {
         STS_SIDECAR_STS_ENDPOINT: seaweedfs.endpoint,
