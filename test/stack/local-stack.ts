@@ -32,6 +32,8 @@ export interface LocalStackOptions {
   tokenTtlSeconds?: number;
   /** Stand-in only: lease length regardless of DurationSeconds. */
   leaseSeconds?: number;
+  /** Stand-in only: end leases at the token's exp (SeaweedFS up to 4.44). */
+  capAtTokenExp?: boolean;
   /** Stand-in only: DurationSeconds bounds. */
   minDurationSeconds?: number;
   maxDurationSeconds?: number;
@@ -177,6 +179,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         issuerUrl: issuer.url,
         audience,
         leaseSeconds: options.leaseSeconds,
+        capAtTokenExp: options.capAtTokenExp,
         minDurationSeconds: options.minDurationSeconds,
         maxDurationSeconds: options.maxDurationSeconds,
       });
