@@ -11,6 +11,7 @@ export default defineConfig({
       'test/support/secret-scan-global.ts',
       'test/stack/rgw-global-setup.ts',
       'test/stack/keycloak-global-setup.ts',
+      'test/stack/seaweedfs-global-setup.ts',
     ],
     testTimeout: 60_000,
     hookTimeout: 120_000,

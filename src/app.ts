@@ -140,7 +140,11 @@ function wire(
         }),
         timeoutMs,
       }),
-      issuer: new StsCredentialIssuer({ client: stsClient, timeoutMs }),
+      issuer: new StsCredentialIssuer({
+        client: stsClient,
+        timeoutMs,
+        dialect: c.backend === 'seaweedfs' ? 'seaweedfs' : 'aws',
+      }),
       sink: wrapSink(sink),
       clock: systemClock,
       random: ctx.random ?? Math.random,

@@ -28,6 +28,11 @@ export type LeaseEvent =
       readonly ttl_seconds: number;
       readonly requested_ttl_seconds: number;
       readonly stepped_down: boolean;
+      /**
+       * The STS gave less than asked and the credentials end when the projected token does (SeaweedFS caps
+       * a lease at the web token's `exp`): the token's expirationSeconds bounds the lease.
+       */
+      readonly capped_by_token_exp: boolean;
       readonly expiration: string;
       readonly expires_at_ms: number;
       readonly access_key_id: string;

@@ -247,6 +247,7 @@ export class LeaseLoop {
       ttl_seconds: exchange.ttlSeconds,
       requested_ttl_seconds: this.#s.ttlSeconds,
       stepped_down: exchange.steppedDown,
+      capped_by_token_exp: cappedByTokenExp(exchange),
       expiration: formatExpiration(exchange.credentials.expiresAtMs),
       expires_at_ms: exchange.credentials.expiresAtMs,
       access_key_id: exchange.credentials.accessKeyId,
@@ -472,4 +473,21 @@ export class LeaseLoop {
       });
     }
   }
+}
+
+/** Slack for clock rounding: STS expirations are whole seconds, the token's `exp` too. */
+const TOKEN_EXP_SLACK_MS = 2_000;
+
+/**
+ * True when the STS granted less than asked and the credentials expire with the web token: the lease was
+ * bounded by the token's `exp`, not by DurationSeconds. The refresh is scheduled from the real expiration
+ * either way; this only says why the lease is short.
+ */
+export function cappedByTokenExp(exchange: Exchange): boolean {
+  const { expiresAtMs } = exchange.credentials;
+  const askedUntil = exchange.startedAtMs + exchange.ttlSeconds * 1000;
+  return (
+    expiresAtMs < askedUntil - TOKEN_EXP_SLACK_MS &&
+    Math.abs(expiresAtMs - exchange.token.expiresAtMs) <= TOKEN_EXP_SLACK_MS
+  );
 }

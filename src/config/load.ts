@@ -73,7 +73,7 @@ export function loadConfig(
   const backoffInitial = get<number>('STS_SIDECAR_BACKOFF_INITIAL_SECONDS');
   const backoffMax = get<number>('STS_SIDECAR_BACKOFF_MAX_SECONDS');
 
-  if ((backend === 'aws' || backend === 'ceph-rgw') && roleArn === undefined) {
+  if ((backend === 'aws' || backend === 'ceph-rgw' || backend === 'seaweedfs') && roleArn === undefined) {
     issues.push(`STS_SIDECAR_ROLE_ARN: required when the backend is ${backend}`);
   }
   if (minDuration > maxDuration) {

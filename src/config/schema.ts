@@ -12,7 +12,7 @@ export const ACTION_GROUPS = ['read', 'write', 'list', 'delete'] as const;
 export type ActionGroup = (typeof ACTION_GROUPS)[number];
 
 /** STS flavours whose quirks the sidecar knows (see docs/backends.md). */
-export const BACKENDS = ['aws', 'ceph-rgw', 'minio', 'generic'] as const;
+export const BACKENDS = ['aws', 'ceph-rgw', 'minio', 'generic', 'seaweedfs'] as const;
 export type Backend = (typeof BACKENDS)[number];
 
 /** How the projected token is traded for an IAM Profile token before flex-auth (docs/identity.md). */
@@ -150,7 +150,7 @@ export const VARIABLES = {
   STS_SIDECAR_BACKEND: {
     schema: z.enum(BACKENDS).optional(),
     default: undefined,
-    help: 'STS flavour: aws, ceph-rgw, minio or generic; unset means aws without an endpoint, generic with one.',
+    help: 'STS flavour: aws, ceph-rgw, minio, seaweedfs, generic; unset: aws without an endpoint, else generic.',
   },
   STS_SIDECAR_STS_MIN_DURATION_SECONDS: {
     schema: intString(1, 43200),

@@ -52,7 +52,7 @@ the HTTP listener off. Keys are tested with hasKey, not .once, so helm lint --st
 */}}
 {{- define "sts-sidecar.env" -}}
 {{- $backend := include "sts-sidecar.backend" . -}}
-{{- if and (has $backend (list "aws" "ceph-rgw")) (not .Values.roleArn) -}}
+{{- if and (has $backend (list "aws" "ceph-rgw" "seaweedfs")) (not .Values.roleArn) -}}
 {{- fail (printf "sts-sidecar: roleArn is required when the backend is %s" $backend) -}}
 {{- end -}}
 {{- if and .Values.ca.configMap .Values.ca.secret -}}
