@@ -10,6 +10,8 @@ export default defineConfig({
     globalSetup: [
       'test/support/secret-scan-global.ts',
       'test/stack/rgw-global-setup.ts',
+      'test/stack/keycloak-global-setup.ts',
+      'test/stack/seaweedfs-global-setup.ts',
       'test/stack/kube-global-setup.ts',
     ],
     testTimeout: 60_000,
