@@ -121,6 +121,38 @@ export const CHART_SCENARIOS: readonly ChartScenario[] = [
     mode: 'legacy',
   },
   {
+    name: 'identity-client-assertion',
+    chart: 'example-app',
+    values: {
+      stsSidecar: {
+        identity: {
+          exchange: 'client-assertion',
+          tokenUrl: 'https://keycloak.auth.svc/realms/platform/protocol/openid-connect/token',
+          tokenAudience: 'https://keycloak.auth.svc/realms/platform',
+          clientId: 'artifact-store',
+          scope: 'openid',
+        },
+      },
+    },
+    mode: 'native',
+  },
+  {
+    name: 'legacy-identity-token-exchange',
+    chart: 'example-app',
+    values: {
+      stsSidecar: {
+        mode: 'legacy',
+        identity: {
+          exchange: 'token-exchange',
+          tokenUrl: 'https://idp.example.com/oauth2/token',
+          tokenAudience: 'https://idp.example.com',
+          audience: 'sts.example.com',
+        },
+      },
+    },
+    mode: 'legacy',
+  },
+  {
     name: 'library-alone',
     chart: 'sts-sidecar',
     values: {
