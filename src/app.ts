@@ -296,7 +296,8 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
           'token rotated',
         );
         // A loop that is failing (often on an expired or missing token) should try the new one at once.
-        if (w.loop.failures > 0) w.loop.refreshNow();
+        // So should one whose lease ended with the old token's exp (re-sending it gets no longer lease).
+        if (w.loop.failures > 0 || w.loop.awaitingNewToken) w.loop.refreshNow();
       });
     },
     watchFailed,

@@ -4,6 +4,7 @@ import { narrowGrant, type DurationLimits } from './domain/grant.ts';
 import {
   firstLeaseSchedule,
   nextRefreshAt,
+  cappedLeaseRefreshAt,
   retryDelayMs,
   type LeaseWindow,
   type SchedulePolicy,
@@ -109,6 +110,7 @@ export class LeaseLoop {
   readonly #d: LeaseLoopDeps;
   #onDisk: OnDisk | undefined;
   #wroteThisRun = false;
+  #awaitingNewToken = false;
   #attempt = 0;
   #failures = 0;
   #wake: AbortController | undefined;
@@ -127,7 +129,15 @@ export class LeaseLoop {
     return this.#failures;
   }
 
-  /** Wake the loop and refresh now (SIGHUP, or a token rotation after a failure). */
+  /**
+   * True while the lease on disk was capped at the token's exp: only a new token gets a longer lease, so a
+   * token rotation should wake the loop (see refreshNow).
+   */
+  get awaitingNewToken(): boolean {
+    return this.#awaitingNewToken;
+  }
+
+  /** Wake the loop and refresh now (SIGHUP, or a token rotation after a failure or a capped lease). */
   refreshNow(): void {
     this.#wakeRequested = true;
     this.#wake?.abort();
@@ -221,7 +231,11 @@ export class LeaseLoop {
     const window = { issuedAtMs: exchange.startedAtMs, expiresAtMs: exchange.credentials.expiresAtMs };
     // The first lease of a run spreads its refresh over most of the refresh window (see firstLeaseSchedule).
     const schedule = this.#wroteThisRun ? this.#s.schedule : firstLeaseSchedule(this.#s.schedule);
-    const nextRefreshAtMs = nextRefreshAt(window, schedule, this.#d.random());
+    const capped = cappedByTokenExp(exchange);
+    const normalAt = nextRefreshAt(window, schedule, this.#d.random());
+    const nextRefreshAtMs = capped
+      ? cappedLeaseRefreshAt(window, schedule, normalAt, exchange.token)
+      : normalAt;
     let renewed = false;
     // Serialised with the expiry removal, which may fire while this attempt is in flight.
     await this.#serial(async () => {
@@ -238,6 +252,7 @@ export class LeaseLoop {
       renewed = this.#wroteThisRun && this.#onDisk !== undefined;
       this.#onDisk = { ...window, accessKeyId: exchange.credentials.accessKeyId };
       this.#wroteThisRun = true;
+      this.#awaitingNewToken = capped;
     });
     this.#d.report({
       event: renewed ? 'lease.renewed' : 'lease.acquired',
@@ -247,7 +262,7 @@ export class LeaseLoop {
       ttl_seconds: exchange.ttlSeconds,
       requested_ttl_seconds: this.#s.ttlSeconds,
       stepped_down: exchange.steppedDown,
-      capped_by_token_exp: cappedByTokenExp(exchange),
+      capped_by_token_exp: capped,
       expiration: formatExpiration(exchange.credentials.expiresAtMs),
       expires_at_ms: exchange.credentials.expiresAtMs,
       access_key_id: exchange.credentials.accessKeyId,
