@@ -1,5 +1,6 @@
 import { createHook } from 'node:async_hooks';
 import http from 'node:http';
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CredentialSet } from '../domain/credentials.ts';
 import type { LeaseEvent } from '../lease-events.ts';
@@ -53,7 +54,7 @@ afterEach(async () => {
   for (const e of open.splice(0)) await e.close();
 });
 
-async function setup() {
+async function setup(options: { requestDeadlineMs?: number } = {}) {
   let now = T0;
   const refused: [EndpointRefusal, number, number][] = [];
   const served = createServedCredentials();
@@ -74,6 +75,7 @@ async function setup() {
     current: served.current,
     now: () => now,
     onRefused: (reason, status, suppressed) => refused.push([reason, status, suppressed]),
+    ...options,
   });
   open.push(endpoint);
   return {
@@ -289,5 +291,75 @@ describe('credentials endpoint', () => {
       }),
     );
     expect(ours).toBe(0);
+  });
+
+  it('cuts a connection that trickles its request past the deadline, and serves afterwards', async () => {
+    const t = await setup({ requestDeadlineMs: 600 });
+    await t.sink.write(set(1, T0 + 3600_000));
+    const request = `GET /v1/credentials HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${TOKEN}\r\n\r\n`;
+    const socket = net.connect(t.endpoint.port, '127.0.0.1');
+    let sent = 0;
+    let answer = '';
+    socket.setEncoding('utf8').on('data', (c: string) => (answer += c));
+    socket.on('error', () => undefined);
+    // One byte every 50 ms: far inside the 10 s idle timeout, so only the request deadline can cut it.
+    const trickle = setInterval(() => {
+      if (sent < request.length && !socket.destroyed) socket.write(request[sent++]!);
+    }, 50);
+    await new Promise((r) => socket.once('close', r));
+    clearInterval(trickle);
+    expect(sent).toBeLessThan(request.length);
+    expect(answer).toBe('');
+    expect((await get(t.endpoint.port, { authorization: TOKEN })).status).toBe(200);
+  });
+
+  it('keeps a connection that sends complete requests, restarting the deadline after each response', async () => {
+    const t = await setup({ requestDeadlineMs: 600 });
+    await t.sink.write(set(1, T0 + 3600_000));
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const ports: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = http.get(
+          {
+            host: '127.0.0.1',
+            port: t.endpoint.port,
+            path: '/v1/credentials',
+            headers: { authorization: TOKEN },
+            agent,
+          },
+          (res) => {
+            ports.push(req.socket!.localPort!);
+            res.resume().on('end', () => resolve(res.statusCode ?? 0));
+          },
+        );
+        req.on('error', reject);
+      });
+      expect(status).toBe(200);
+      await new Promise((r) => setTimeout(r, 400)); // over the deadline in total, under it each time
+    }
+    expect(new Set(ports).size).toBe(1);
+    agent.destroy();
+  });
+
+  it('holds at most 64 connections; the request deadline frees slots held by silent clients', async () => {
+    const t = await setup({ requestDeadlineMs: 1000 });
+    await t.sink.write(set(1, T0 + 3600_000));
+    const silent: net.Socket[] = [];
+    for (let i = 0; i < 64; i++) {
+      const s = net.connect(t.endpoint.port, '127.0.0.1');
+      s.on('error', () => undefined);
+      await new Promise((r) => s.once('connect', r));
+      silent.push(s);
+    }
+    // Let the listener accept all 64 before the 65th arrives.
+    await new Promise((r) => setTimeout(r, 100));
+    const refused = await get(t.endpoint.port, { authorization: TOKEN }).then(
+      (r) => r.status,
+      () => 'refused',
+    );
+    expect(refused).toBe('refused');
+    await Promise.all(silent.map((s) => new Promise((r) => (s.destroyed ? r(0) : s.once('close', r)))));
+    expect((await get(t.endpoint.port, { authorization: TOKEN })).status).toBe(200);
   });
 });

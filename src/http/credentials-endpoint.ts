@@ -47,6 +47,11 @@ const MAX_HEADER_BYTES = 4096;
 const MAX_CONNECTIONS = 64;
 /** Per-socket idle/slow-client deadline (no server-wide interval timer, see startCredentialsEndpoint). */
 const SOCKET_TIMEOUT_MS = 10_000;
+/**
+ * A connection must deliver a complete request within this of opening or of its last response, however
+ * it trickles bytes: otherwise a few slow clients could hold every one of MAX_CONNECTIONS for hours.
+ */
+const REQUEST_DEADLINE_MS = 10_000;
 const LOG_EVERY_MS = 60_000;
 const HOST = /^(127\.0\.0\.1|\[::1\]|localhost)(:\d{1,5})?$/i;
 
@@ -61,6 +66,8 @@ export interface CredentialsEndpointOptions {
   readonly now: () => number;
   /** Called for a refusal at most once per reason and minute; `suppressed` counts the quiet ones. */
   readonly onRefused: (reason: EndpointRefusal, status: number, suppressed: number) => void;
+  /** Deadline for a complete request per connection (tests shorten it); default 10 s. */
+  readonly requestDeadlineMs?: number;
 }
 
 export interface CredentialsEndpoint {
@@ -101,6 +108,23 @@ export async function startCredentialsEndpoint(
     res.end(JSON.stringify({ code: r.code, message: r.message }));
   };
 
+  // One timer per open connection (none while idle): Node's own headersTimeout/requestTimeout need the
+  // server-wide interval this endpoint avoids.
+  const requestDeadlineMs = options.requestDeadlineMs ?? REQUEST_DEADLINE_MS;
+  const deadlines = new Map<net.Socket, NodeJS.Timeout>();
+  const disarm = (socket: net.Socket) => {
+    clearTimeout(deadlines.get(socket));
+    deadlines.delete(socket);
+  };
+  const arm = (socket: net.Socket) => {
+    disarm(socket);
+    if (!socket.destroyed)
+      deadlines.set(
+        socket,
+        setTimeout(() => socket.destroy(), requestDeadlineMs),
+      );
+  };
+
   const server = http.createServer(
     {
       maxHeaderSize: MAX_HEADER_BYTES,
@@ -109,6 +133,9 @@ export async function startCredentialsEndpoint(
       keepAliveTimeout: SOCKET_TIMEOUT_MS,
     },
     (req, res) => {
+      // Requests carry no body, so complete headers are a complete request.
+      disarm(req.socket);
+      res.once('finish', () => arm(req.socket));
       // No SDK request has a body: one that announces a body is refused unread and its connection closed.
       const length = req.headers['content-length'];
       if ((length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined) {
@@ -146,7 +173,11 @@ export async function startCredentialsEndpoint(
   const sockets = new Set<net.Socket>();
   const listener = net.createServer((socket) => {
     sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    arm(socket);
+    socket.once('close', () => {
+      sockets.delete(socket);
+      disarm(socket);
+    });
     server.emit('connection', socket);
   });
   listener.maxConnections = MAX_CONNECTIONS;

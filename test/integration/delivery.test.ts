@@ -261,4 +261,57 @@ describe('rotation notifications (sidecar process)', () => {
     await p.waitForEvent('lease.renewed');
     expect(p.lines.some((l) => l.event === 'lease.failed')).toBe(false);
   });
+
+  it('SIGTERM: the removal by wipe-on-exit is still POSTed; a stuck command is killed, exit is bounded', async () => {
+    const s = await stack({ sts: 'stand-in' });
+    const posts: Record<string, unknown>[] = [];
+    const receiver = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        posts.push(JSON.parse(body) as Record<string, unknown>);
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    cleanup.push(() => new Promise((r) => receiver.close(r)));
+    const bgPid = path.join(s.dir, 'bg.pid');
+    const p = sidecar(
+      {
+        ...s.env,
+        ...quick,
+        // Far beyond the test's timeout: only the bounded shutdown drain ends the stuck command.
+        STS_SIDECAR_REQUEST_TIMEOUT_SECONDS: '300',
+        STS_SIDECAR_WIPE_ON_EXIT: 'true',
+        STS_SIDECAR_NOTIFY_URL: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/rotated`,
+        // Never exits, and leaves a background process holding its stdout/stderr.
+        STS_SIDECAR_NOTIFY_COMMAND: JSON.stringify([
+          '/bin/sh',
+          '-c',
+          `sleep 600 & echo $! > ${bgPid}; exec sleep 600`,
+        ]),
+      },
+      'notify-sigterm',
+    );
+    await p.waitForEvent('lease.acquired');
+    await expect.poll(() => posts.length, { timeout: 5000 }).toBe(1);
+    await expect.poll(() => existsSync(bgPid)).toBe(true);
+    const bg = Number((await readFile(bgPid, 'utf8')).trim());
+    cleanup.push(async () => {
+      try {
+        process.kill(bg, 'SIGKILL');
+      } catch {
+        // gone, as it should be
+      }
+    });
+    p.kill('SIGTERM');
+    const { code } = await p.exited;
+    expect(code).toBe(0);
+    expect(posts.map((e) => [e.event, e.reason])).toEqual([
+      ['lease.acquired', undefined],
+      ['lease.revoked', 'wipe_on_exit'],
+    ]);
+    const stat = existsSync(`/proc/${bg}/stat`) ? await readFile(`/proc/${bg}/stat`, 'utf8') : '';
+    expect(stat === '' || stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z').toBe(true);
+  });
 });
