@@ -113,6 +113,36 @@ describe('credentials endpoint (sidecar process)', () => {
     expect(JSON.stringify(p.lines)).not.toContain(token.slice(1));
   });
 
+  it('after a restart with the STS down, serves the set already on disk (as the files do)', async () => {
+    const s = await stack({ sts: 'stand-in' });
+    const env = {
+      ...s.env,
+      ...quick,
+      STS_SIDECAR_CREDENTIALS_ENDPOINT: '127.0.0.1:0',
+      STS_SIDECAR_CREDENTIALS_ENDPOINT_TOKEN_FILE: path.join(s.dir, 'endpoint', 'token'),
+    };
+    const first = sidecar(env, 'endpoint-before-restart');
+    await first.waitForEvent('lease.acquired');
+    first.kill('SIGTERM');
+    expect((await first.exited).code).toBe(0);
+    const disk = await readSet(s.outputDir);
+    const token = await readFile(path.join(s.dir, 'endpoint', 'token'), 'utf8');
+    recordSecret(token);
+
+    s.standIn!.setFault({ kind: 'status', status: 503 });
+    const second = sidecar(env, 'endpoint-after-restart');
+    const url = await endpointUrl(second);
+    await second.waitForEvent('lease.failed');
+    const served = await ask(url, token);
+    expect(served.status).toBe(200);
+    expect(served.body).toEqual({
+      AccessKeyId: disk.accessKey,
+      SecretAccessKey: disk.secretKey,
+      Token: disk.sessionToken,
+      Expiration: disk.expiration,
+    });
+  });
+
   it('uses an existing token file as is; rejects one with a trailing newline (ERR_CONFIG naming the variable)', async () => {
     const s = await stack({ sts: 'stand-in' });
     const tokenFile = path.join(s.dir, 'given-token');
