@@ -353,15 +353,14 @@ async function startEndpoint(
 ) {
   const { config, logger } = ctx;
   const address = config.credentialsEndpoint!;
-  const [{ startCredentialsEndpoint }, { loadOrCreateEndpointToken }] = await Promise.all([
-    import('./http/credentials-endpoint.ts'),
-    import('./adapters/endpoint-token.ts'),
-  ]);
+  const [{ startCredentialsEndpoint }, { loadOrCreateEndpointToken, endpointTokenReloader }] =
+    await Promise.all([import('./http/credentials-endpoint.ts'), import('./adapters/endpoint-token.ts')]);
   const token = await loadOrCreateEndpointToken(config.credentialsEndpointTokenFile!, config.fileMode);
   return startCredentialsEndpoint({
     host: address.host,
     port: address.port,
     token,
+    reloadToken: endpointTokenReloader(config.credentialsEndpointTokenFile!),
     current,
     now,
     onRefused: (reason, status, suppressed) =>

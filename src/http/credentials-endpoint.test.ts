@@ -1,6 +1,10 @@
 import { createHook } from 'node:async_hooks';
 import http from 'node:http';
+import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { endpointTokenReloader } from '../adapters/endpoint-token.ts';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CredentialSet } from '../domain/credentials.ts';
 import type { LeaseEvent } from '../lease-events.ts';
@@ -361,5 +365,50 @@ describe('credentials endpoint', () => {
     expect(refused).toBe('refused');
     await Promise.all(silent.map((s) => new Promise((r) => (s.destroyed ? r(0) : s.once('close', r)))));
     expect((await get(t.endpoint.port, { authorization: TOKEN })).status).toBe(200);
+  });
+
+  it('picks up a rotated token file (Kubernetes Secret swap) on the first refused request', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'endpoint-token-'));
+    try {
+      // The Secret volume layout: token -> ..data/token, ..data -> a generation directory, swapped whole.
+      const generation = async (name: string, token: string) => {
+        await mkdir(path.join(dir, name));
+        await writeFile(path.join(dir, name, 'token'), token);
+        await symlink(name, path.join(dir, '..data_tmp'));
+        await rename(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
+      };
+      const OLD = 'old-endpoint-token-0123456789';
+      const NEW = 'new-endpoint-token-9876543210';
+      await generation('..gen1', OLD);
+      await symlink('..data/token', path.join(dir, 'token'));
+      const file = path.join(dir, 'token');
+      const served = createServedCredentials();
+      const endpoint = await startCredentialsEndpoint({
+        host: '127.0.0.1',
+        port: 0,
+        token: OLD,
+        reloadToken: endpointTokenReloader(file),
+        current: served.current,
+        now: () => T0,
+        onRefused: () => undefined,
+      });
+      open.push(endpoint);
+      await served
+        .wrap({ prepare: async () => undefined, write: async () => undefined, remove: async () => undefined })
+        .write(set(1, T0 + 3600_000));
+      expect((await get(endpoint.port, { authorization: OLD })).status).toBe(200);
+      expect((await get(endpoint.port, { authorization: NEW })).status).toBe(403);
+
+      await generation('..gen2', NEW);
+      expect((await get(endpoint.port, { authorization: NEW })).status).toBe(200);
+      expect((await get(endpoint.port, { authorization: OLD })).status).toBe(403);
+
+      // A broken update keeps the token in force.
+      await writeFile(path.join(dir, '..gen2', 'token'), 'short\n');
+      expect((await get(endpoint.port, { authorization: 'x'.repeat(20) })).status).toBe(403);
+      expect((await get(endpoint.port, { authorization: NEW })).status).toBe(200);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

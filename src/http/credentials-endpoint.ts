@@ -61,6 +61,8 @@ export interface CredentialsEndpointOptions {
   readonly port: number;
   /** The caller's expected Authorization value (secret). */
   readonly token: string;
+  /** Called when a token is refused: a new token if the source changed (rotated Secret), else undefined. */
+  readonly reloadToken?: () => Promise<string | undefined>;
   /** The set to serve now (undefined: 503). */
   readonly current: (nowMs: number) => CredentialSet | undefined;
   readonly now: () => number;
@@ -85,7 +87,13 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
 export async function startCredentialsEndpoint(
   options: CredentialsEndpointOptions,
 ): Promise<CredentialsEndpoint> {
-  const expected = digest(options.token);
+  let expected = digest(options.token);
+  const accepted = (given: string) => timingSafeEqual(digest(given), expected);
+  const reloaded = async (given: string) => {
+    const fresh = await options.reloadToken?.().catch(() => undefined);
+    if (fresh !== undefined) expected = digest(fresh);
+    return fresh !== undefined && accepted(given);
+  };
   const lastLogged = new Map<EndpointRefusal, { atMs: number; suppressed: number }>();
 
   const refuse = (res: http.ServerResponse, reason: EndpointRefusal) => {
@@ -149,20 +157,26 @@ export async function startCredentialsEndpoint(
       if (!HOST.test(req.headers.host ?? '')) return refuse(res, 'host_forbidden');
       const given = req.headers.authorization;
       if (given === undefined || given === '') return refuse(res, 'token_missing');
-      if (!timingSafeEqual(digest(given), expected)) return refuse(res, 'token_invalid');
-      const set = options.current(options.now());
-      if (!set) return refuse(res, 'no_credentials');
-      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-      res.end(
-        JSON.stringify({
-          AccessKeyId: set.accessKeyId,
-          SecretAccessKey: set.secretAccessKey,
-          Token: set.sessionToken,
-          Expiration: formatExpiration(set.expiresAtMs),
-        }),
-      );
+      if (!accepted(given)) {
+        void reloaded(given).then((ok) => (ok ? serve(res) : refuse(res, 'token_invalid')));
+        return;
+      }
+      serve(res);
     },
   );
+  function serve(res: http.ServerResponse) {
+    const set = options.current(options.now());
+    if (!set) return refuse(res, 'no_credentials');
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+    res.end(
+      JSON.stringify({
+        AccessKeyId: set.accessKeyId,
+        SecretAccessKey: set.secretAccessKey,
+        Token: set.sessionToken,
+        Expiration: formatExpiration(set.expiresAtMs),
+      }),
+    );
+  }
   server.timeout = SOCKET_TIMEOUT_MS;
   server.on('timeout', (socket: net.Socket) => socket.destroy());
   server.on('clientError', (_err, socket: net.Socket) => {
