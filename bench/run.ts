@@ -6,6 +6,8 @@
  *
  *   node --experimental-strip-types bench/run.ts [--quick] [--no-docs] [--only=fleet|endpoint]
  *                                                [--candidate-lease-loop=/path/to/lease-loop.ts]
+ *
+ * `--only=sts-latency` runs only the per-call STS latency of the real backends (bench/sts-latency.ts).
  */
 import { access } from 'node:fs/promises';
 import os from 'node:os';
@@ -24,8 +26,10 @@ import {
   type FleetSummary,
   type LeaseLoopClass,
 } from './fleet-sim.ts';
+import { IDENTITY, measureExchangeLatency } from './identity-exchange.ts';
 import { markdownTable, terminalTable, writeResultsSection, type Row } from './report.ts';
 import { median, spread } from './stats.ts';
+import { measureStsLatency } from './sts-latency.ts';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(`--${name}`);
@@ -203,16 +207,75 @@ async function fleetRows(rows: Row[], notes: string[]): Promise<string> {
   return [head, ...body].join('\n');
 }
 
+/** Issue 9: `--only=identity` (needs Keycloak: bash test/stack/keycloak.sh install). */
+async function identityRows(rows: Row[], notes: string[]): Promise<void> {
+  const runs = QUICK ? 3 : 11;
+  log(`identity exchange: ${runs} interleaved \`once\` runs, direct and through Keycloak`);
+  const samples = await measureExchangeLatency(runs);
+  const direct = median(samples.get(IDENTITY.direct)!);
+  const keycloak = median(samples.get(IDENTITY.keycloak)!);
+  rows.push({
+    benchmark: '`once` with the Keycloak exchange vs without (RGW)',
+    measured: ms(keycloak),
+    baseline: ms(direct),
+    ratio: `+${ms(keycloak - direct)}`,
+    goal: 'report',
+    met: true,
+  });
+  notes.push(
+    `Identity exchange, ${runs} interleaved runs each, median (min-max) ms: ` +
+      [...samples].map(([k, v]) => `${k} ${spread(v, 0)}`).join('; ') +
+      '.',
+  );
+}
+
+const STS_LATENCY_CALLS = QUICK ? 10 : 30;
+
+async function stsLatencyRows(rows: Row[], notes: string[]): Promise<void> {
+  log(`STS latency: ${STS_LATENCY_CALLS} AssumeRoleWithWebIdentity calls per backend, interleaved`);
+  const r = await measureStsLatency(STS_LATENCY_CALLS);
+  for (const [name, v] of r.samples) {
+    rows.push({
+      benchmark: `AssumeRoleWithWebIdentity per call, ${name} (sidecar's STS adapter, session policy, loopback)`,
+      measured: `${median(v).toFixed(1)} ms`,
+      baseline: '-',
+      ratio: `${spread(v, 1)} ms`,
+      goal: '-',
+      met: undefined,
+    });
+  }
+  const [a, b] = [...r.samples.values()];
+  const names = [...r.samples.keys()];
+  if (a && b) {
+    notes.push(
+      `STS latency: ${STS_LATENCY_CALLS} calls per backend after ${r.warmup} warm-up calls each, interleaved; ${names[1]}/${names[0]} median ratio ${(median(b) / median(a)).toFixed(2)}.`,
+    );
+  }
+  for (const [name, reason] of r.unavailable) notes.push(`STS latency: ${name} not measured: ${reason}.`);
+}
+
 async function main(): Promise<void> {
   await access(BUNDLE).catch(() => {
     throw new Error(`${BUNDLE} is missing: run \`npm run build\` (npm run bench does)`);
   });
+  if (ONLY === 'identity') {
+    const rows: Row[] = [];
+    const notes: string[] = [];
+    const rgwWasUp = await isRgwUp();
+    try {
+      await identityRows(rows, notes);
+    } finally {
+      if (!rgwWasUp && !process.env.STSTEST_KEEP_RGW) await stopRgw();
+    }
+    process.stdout.write(`\n${terminalTable(rows)}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
+    return;
+  }
   const started = Date.now();
   const rows: Row[] = [];
   const notes: string[] = [];
   // Leave the machine as found: stop the Ceph stack afterwards only if this run started it.
   const rgwWasUp = await isRgwUp();
-  if (ONLY !== 'fleet' && ONLY !== 'endpoint') {
+  if (ONLY !== 'fleet' && ONLY !== 'endpoint' && ONLY !== 'sts-latency') {
     const rgw = await coldAndIdle(rows, notes).catch(async (err: unknown) => {
       if (!rgwWasUp) await stopRgw();
       throw err;
@@ -240,7 +303,14 @@ async function main(): Promise<void> {
   }
   if (ONLY === undefined || ONLY === 'endpoint')
     await endpointRows(rows, notes, { quick: QUICK, log, nodeArgs: IMAGE_NODE_ARGS });
-  const fleetTable = ONLY === 'endpoint' ? '' : await fleetRows(rows, notes);
+  const fleetTable = ONLY === 'endpoint' || ONLY === 'sts-latency' ? '' : await fleetRows(rows, notes);
+  if (ONLY === undefined || ONLY === 'sts-latency') {
+    try {
+      await stsLatencyRows(rows, notes);
+    } finally {
+      if (!rgwWasUp && !process.env.STSTEST_KEEP_RGW) await stopRgw();
+    }
+  }
 
   const command = `npm run bench${args.length ? ` -- ${args.join(' ')}` : ''}`;
   const cpu = os.cpus()[0]?.model ?? 'unknown CPU';

@@ -8,6 +8,7 @@ import { describeHealth, isLive, isReady } from './domain/health.ts';
 import { CredentialDirectory } from './adapters/credential-dir.ts';
 import { FlexAuthClient } from './adapters/flex-auth.ts';
 import { createHttpTransport } from './adapters/http-transport.ts';
+import { IdpIdentityExchange } from './adapters/identity-exchange.ts';
 import { StsCredentialIssuer } from './adapters/sts.ts';
 import { systemClock } from './adapters/system-clock.ts';
 import { FileTokenSource, watchTokenDirectory } from './adapters/token-file.ts';
@@ -27,6 +28,8 @@ const NOTIFY_DRAIN_MS = 2000;
 
 /** flex-auth answers are a few hundred bytes; a cap stops a hostile or broken server from filling memory. */
 const MAX_POLICY_RESPONSE_BYTES = 64 * 1024;
+/** An IdP token answer is a few KiB (the access token plus a little JSON). */
+const MAX_IDP_RESPONSE_BYTES = 64 * 1024;
 
 /** What the composition root needs from the outside world; main.ts provides it. */
 export interface AppContext {
@@ -75,7 +78,27 @@ function wire(
   const c = ctx.config;
   const timeoutMs = c.requestTimeoutSeconds * 1000;
   const ca = trustedCas(ctx);
-  const tokens = new FileTokenSource({ path: c.tokenFile, audience: c.tokenAudience, now: systemClock.now });
+  // With the exchange on, the projected token's aud is the IdP's business (its issuer URL, for Keycloak);
+  // STS_SIDECAR_TOKEN_AUDIENCE then applies to the exchanged token, the one flex-auth and the STS see.
+  const tokens = new FileTokenSource({
+    path: c.tokenFile,
+    audience: c.identityExchange === 'none' ? c.tokenAudience : undefined,
+    now: systemClock.now,
+  });
+  const identity =
+    c.identityExchange !== 'none' && c.idpTokenUrl !== undefined
+      ? new IdpIdentityExchange({
+          mode: c.identityExchange,
+          tokenUrl: c.idpTokenUrl,
+          clientId: c.idpClientId,
+          audience: c.idpAudience,
+          scope: c.idpScope,
+          tokenAudience: c.tokenAudience,
+          transport: createHttpTransport({ ...(ca ? { ca } : {}), maxResponseBytes: MAX_IDP_RESPONSE_BYTES }),
+          timeoutMs,
+          now: systemClock.now,
+        })
+      : undefined;
   const sink = new CredentialDirectory({ dir: c.outputDir, fileMode: c.fileMode });
   const stsClient = new STSClient({
     region: c.stsRegion,
@@ -107,8 +130,8 @@ function wire(
         backoffMaxMs: c.backoffMaxSeconds * 1000,
       },
       // token read + three calls with their deadlines (flex-auth, STS, the STS step-down retry) + the
-      // write, with room to spare.
-      attemptDeadlineMs: 3 * timeoutMs + 10_000,
+      // write, with room to spare; one more call when the identity exchange is on.
+      attemptDeadlineMs: (identity ? 4 : 3) * timeoutMs + 10_000,
     },
     {
       tokens,
@@ -120,11 +143,16 @@ function wire(
         }),
         timeoutMs,
       }),
-      issuer: new StsCredentialIssuer({ client: stsClient, timeoutMs }),
+      issuer: new StsCredentialIssuer({
+        client: stsClient,
+        timeoutMs,
+        dialect: c.backend === 'seaweedfs' ? 'seaweedfs' : 'aws',
+      }),
       sink: wrapSink(sink),
       clock: systemClock,
       random: ctx.random ?? Math.random,
       report,
+      identity,
     },
   );
   return { loop, tokens, sink, close: () => stsClient.destroy() };
@@ -302,6 +330,8 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
       ttl_seconds: config.ttlSeconds,
       flex_auth_url: d.STS_SIDECAR_FLEX_AUTH_URL,
       sts_endpoint: d.STS_SIDECAR_STS_ENDPOINT,
+      identity_exchange: config.identityExchange,
+      idp_token_url: d.STS_SIDECAR_IDP_TOKEN_URL,
       output_dir: config.outputDir,
       listen: server ? `${config.listen?.host}:${server.port}` : 'off',
       credentials_endpoint:

@@ -57,6 +57,11 @@ function configWarnings(config: Config): string[] {
       'STS_SIDECAR_READY_MARGIN_SECONDS is not shorter than STS_SIDECAR_STS_MIN_DURATION_SECONDS: a lease at the STS minimum never makes the sidecar ready',
     );
   }
+  if (config.backend === 'seaweedfs') {
+    warnings.push(
+      `STS_SIDECAR_BACKEND is seaweedfs: SeaweedFS up to 4.44 ends every lease at the projected token's exp, so there the token's expirationSeconds bounds the lease (lease events then say capped_by_token_exp); project it for at least STS_SIDECAR_TTL_SECONDS (${config.ttlSeconds}s)`,
+    );
+  }
   return warnings;
 }
 

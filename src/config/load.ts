@@ -6,6 +6,7 @@ import {
   VARIABLE_NAMES,
   type Backend,
   type Config,
+  type IdentityExchangeMode,
   type VariableName,
 } from './schema.ts';
 
@@ -72,7 +73,7 @@ export function loadConfig(
   const backoffInitial = get<number>('STS_SIDECAR_BACKOFF_INITIAL_SECONDS');
   const backoffMax = get<number>('STS_SIDECAR_BACKOFF_MAX_SECONDS');
 
-  if ((backend === 'aws' || backend === 'ceph-rgw') && roleArn === undefined) {
+  if ((backend === 'aws' || backend === 'ceph-rgw' || backend === 'seaweedfs') && roleArn === undefined) {
     issues.push(`STS_SIDECAR_ROLE_ARN: required when the backend is ${backend}`);
   }
   if (minDuration > maxDuration) {
@@ -104,6 +105,13 @@ export function loadConfig(
       pidFile: notifyPidFile,
     }),
   );
+  const identityExchange = get<IdentityExchangeMode>('STS_SIDECAR_IDENTITY_EXCHANGE');
+  const idpTokenUrl = get<string | undefined>('STS_SIDECAR_IDP_TOKEN_URL');
+  if (identityExchange !== 'none' && idpTokenUrl === undefined) {
+    issues.push(
+      `STS_SIDECAR_IDP_TOKEN_URL: required when STS_SIDECAR_IDENTITY_EXCHANGE is ${identityExchange}`,
+    );
+  }
   if (issues.length > 0) throw new ConfigError(issues);
 
   const listenRaw = get<string>('STS_SIDECAR_LISTEN');
@@ -152,6 +160,11 @@ export function loadConfig(
     notifyPidFile,
     notifyUrl: get<string | undefined>('STS_SIDECAR_NOTIFY_URL'),
     notifyCommand: get<string[] | undefined>('STS_SIDECAR_NOTIFY_COMMAND'),
+    identityExchange,
+    idpTokenUrl,
+    idpClientId: get<string | undefined>('STS_SIDECAR_IDP_CLIENT_ID'),
+    idpAudience: get<string | undefined>('STS_SIDECAR_IDP_AUDIENCE'),
+    idpScope: get<string | undefined>('STS_SIDECAR_IDP_SCOPE'),
   });
 }
 
@@ -194,6 +207,11 @@ export function describeConfig(config: Config): Record<string, string | number |
     STS_SIDECAR_NOTIFY_PID_FILE: config.notifyPidFile ?? null,
     STS_SIDECAR_NOTIFY_URL: config.notifyUrl === undefined ? null : redactUrl(config.notifyUrl),
     STS_SIDECAR_NOTIFY_COMMAND: config.notifyCommand === undefined ? null : [...config.notifyCommand],
+    STS_SIDECAR_IDENTITY_EXCHANGE: config.identityExchange,
+    STS_SIDECAR_IDP_TOKEN_URL: config.idpTokenUrl === undefined ? null : redactUrl(config.idpTokenUrl),
+    STS_SIDECAR_IDP_CLIENT_ID: config.idpClientId ?? null,
+    STS_SIDECAR_IDP_AUDIENCE: config.idpAudience ?? null,
+    STS_SIDECAR_IDP_SCOPE: config.idpScope ?? null,
   };
 }
 

@@ -14,8 +14,12 @@ export const ACTION_GROUPS = ['read', 'write', 'list', 'delete'] as const;
 export type ActionGroup = (typeof ACTION_GROUPS)[number];
 
 /** STS flavours whose quirks the sidecar knows (see docs/backends.md). */
-export const BACKENDS = ['aws', 'ceph-rgw', 'minio', 'generic'] as const;
+export const BACKENDS = ['aws', 'ceph-rgw', 'minio', 'generic', 'seaweedfs'] as const;
 export type Backend = (typeof BACKENDS)[number];
+
+/** How the projected token is traded for an IAM Profile token before flex-auth (docs/identity.md). */
+export const IDENTITY_EXCHANGES = ['none', 'client-assertion', 'token-exchange'] as const;
+export type IdentityExchangeMode = (typeof IDENTITY_EXCHANGES)[number];
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -148,7 +152,7 @@ export const VARIABLES = {
   STS_SIDECAR_BACKEND: {
     schema: z.enum(BACKENDS).optional(),
     default: undefined,
-    help: 'STS flavour: aws, ceph-rgw, minio or generic; unset means aws without an endpoint, generic with one.',
+    help: 'STS flavour: aws, ceph-rgw, minio, seaweedfs, generic; unset: aws without an endpoint, else generic.',
   },
   STS_SIDECAR_STS_MIN_DURATION_SECONDS: {
     schema: intString(1, 43200),
@@ -251,6 +255,40 @@ export const VARIABLES = {
     default: undefined,
     help: 'JSON argv run without a shell after every new set and removal; the event is on stdin.',
   },
+  STS_SIDECAR_IDENTITY_EXCHANGE: {
+    schema: z.enum(IDENTITY_EXCHANGES),
+    default: 'none',
+    help: 'Trade the token for an IAM Profile token first: none, client-assertion or token-exchange.',
+  },
+  STS_SIDECAR_IDP_TOKEN_URL: {
+    schema: httpUrl.optional(),
+    default: undefined,
+    help: "Identity provider's token endpoint; required when the identity exchange is on.",
+  },
+  STS_SIDECAR_IDP_CLIENT_ID: {
+    schema: z
+      .string()
+      .regex(/^[\x21-\x7e]{1,256}$/, 'must be 1-256 printable characters without spaces')
+      .optional(),
+    default: undefined,
+    help: 'client_id sent to the identity provider; unset means not sent.',
+  },
+  STS_SIDECAR_IDP_AUDIENCE: {
+    schema: z
+      .string()
+      .regex(/^[\x21-\x7e]{1,512}$/, 'must be 1-512 printable characters without spaces')
+      .optional(),
+    default: undefined,
+    help: 'audience parameter sent to the identity provider; unset means not sent.',
+  },
+  STS_SIDECAR_IDP_SCOPE: {
+    schema: z
+      .string()
+      .regex(/^[\x21-\x7e]+( [\x21-\x7e]+)*$/, 'must be space-separated scope names')
+      .optional(),
+    default: undefined,
+    help: 'scope parameter sent to the identity provider; unset means not sent.',
+  },
 } as const;
 
 export type VariableName = keyof typeof VARIABLES;
@@ -302,4 +340,9 @@ export interface Config {
   readonly notifyPidFile: string | undefined;
   readonly notifyUrl: string | undefined;
   readonly notifyCommand: readonly string[] | undefined;
+  readonly identityExchange: IdentityExchangeMode;
+  readonly idpTokenUrl: string | undefined;
+  readonly idpClientId: string | undefined;
+  readonly idpAudience: string | undefined;
+  readonly idpScope: string | undefined;
 }

@@ -22,7 +22,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../stack/local-stack.ts';
 import { recordSecret } from '../support/secrets.ts';
 import { startSidecar, type LogLine } from '../support/sidecar-process.ts';
-import { assertRgwUsable, lowerRgwMinDuration, readDiskSet, rgwGate, skipRgw } from '../rgw/support.ts';
+import {
+  assertRgwUsable,
+  lowerRgwMinDuration,
+  readDiskSet,
+  rgwGate,
+  skipRgw,
+} from '../conformance/support.ts';
 import { SYSTEM_PYTHON, runProcess, type ConsumerResult } from './support.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

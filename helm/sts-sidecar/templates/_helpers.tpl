@@ -55,7 +55,7 @@ the HTTP listener off. Keys are tested with hasKey, not .once, so helm lint --st
 */}}
 {{- define "sts-sidecar.env" -}}
 {{- $backend := include "sts-sidecar.backend" . -}}
-{{- if and (has $backend (list "aws" "ceph-rgw")) (not .Values.roleArn) -}}
+{{- if and (has $backend (list "aws" "ceph-rgw" "seaweedfs")) (not .Values.roleArn) -}}
 {{- fail (printf "sts-sidecar: roleArn is required when the backend is %s" $backend) -}}
 {{- end -}}
 {{- if and .Values.ca.configMap .Values.ca.secret -}}
@@ -98,6 +98,24 @@ the HTTP listener off. Keys are tested with hasKey, not .once, so helm lint --st
 {{- if and .Values.audience .Values.token.verifyAudience }}
 - name: STS_SIDECAR_TOKEN_AUDIENCE
   value: {{ .Values.audience | quote }}
+{{- end }}
+{{- if ne .Values.identity.exchange "none" }}
+- name: STS_SIDECAR_IDENTITY_EXCHANGE
+  value: {{ .Values.identity.exchange | quote }}
+- name: STS_SIDECAR_IDP_TOKEN_URL
+  value: {{ required "sts-sidecar: identity.tokenUrl is required when identity.exchange is on" .Values.identity.tokenUrl | quote }}
+{{- if .Values.identity.clientId }}
+- name: STS_SIDECAR_IDP_CLIENT_ID
+  value: {{ .Values.identity.clientId | quote }}
+{{- end }}
+{{- if .Values.identity.audience }}
+- name: STS_SIDECAR_IDP_AUDIENCE
+  value: {{ .Values.identity.audience | quote }}
+{{- end }}
+{{- if .Values.identity.scope }}
+- name: STS_SIDECAR_IDP_SCOPE
+  value: {{ .Values.identity.scope | quote }}
+{{- end }}
 {{- end }}
 - name: STS_SIDECAR_OUTPUT_DIR
   value: {{ .Values.credentials.mountPath | quote }}
@@ -286,6 +304,15 @@ exits non-zero so the pod does not start without credentials. Used by mode legac
 {{- end -}}
 {{- end -}}
 
+{{/* Projected token audience: the IdP's issuer URL with the identity exchange on, else audience. */}}
+{{- define "sts-sidecar.projectedAudience" -}}
+{{- if ne .Values.identity.exchange "none" -}}
+{{ required "sts-sidecar: identity.tokenAudience (the IdP's issuer URL) is required when identity.exchange is on" .Values.identity.tokenAudience }}
+{{- else -}}
+{{ .Values.audience }}
+{{- end -}}
+{{- end -}}
+
 {{/* Pod volumes: projected token, tmpfs credential dir, optional CA and AWS config. */}}
 {{- define "sts-sidecar.volumes" -}}
 - name: sts-sidecar-token
@@ -294,8 +321,8 @@ exits non-zero so the pod does not start without credentials. Used by mode legac
       - serviceAccountToken:
           path: token
           expirationSeconds: {{ int .Values.token.expirationSeconds }}
-          {{- if .Values.audience }}
-          audience: {{ .Values.audience | quote }}
+          {{- with include "sts-sidecar.projectedAudience" . }}
+          audience: {{ . | quote }}
           {{- end }}
 - name: sts-sidecar-credentials
   emptyDir:
