@@ -226,6 +226,8 @@ describe('rotation notifications (sidecar process)', () => {
       {
         ...s.env,
         ...quick,
+        // The notification deadline: room for a node start on a loaded machine.
+        STS_SIDECAR_REQUEST_TIMEOUT_SECONDS: '10',
         STS_SIDECAR_NOTIFY_SIGNAL: 'SIGUSR1',
         STS_SIDECAR_NOTIFY_PID_FILE: path.join(dir, 'app.pid'),
         STS_SIDECAR_NOTIFY_URL: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/rotated`,
@@ -237,25 +239,28 @@ describe('rotation notifications (sidecar process)', () => {
       },
       'notify',
     );
+    // Each step waits for every channel: while one runs only the newest waiting event is kept, so a
+    // slow command start (a loaded machine) would otherwise skip the intermediate event by design.
+    const commandLines = async () =>
+      existsSync(commandOut) ? (await readFile(commandOut, 'utf8')).trim().split('\n').length : 0;
+    const delivered = async (n: number) => {
+      await expect.poll(() => posts.length, { timeout: 10_000 }).toBe(n);
+      await expect.poll(commandLines, { timeout: 10_000 }).toBe(n);
+    };
     await p.waitForEvent('lease.acquired');
     const disk = await readSet(s.outputDir);
-    await expect.poll(() => posts.length, { timeout: 5000 }).toBe(1);
+    await delivered(1);
     p.child.kill('SIGHUP');
     await p.waitForEvent('lease.renewed');
-    await expect.poll(() => posts.length, { timeout: 5000 }).toBe(2);
+    await delivered(2);
     await s.writePolicy({ rules: [] });
     p.child.kill('SIGHUP');
     await p.waitForEvent('lease.revoked');
-    await expect.poll(() => posts.length, { timeout: 5000 }).toBe(3);
+    await delivered(3);
 
     expect(posts.map((e) => e.event)).toEqual(['lease.acquired', 'lease.renewed', 'lease.revoked']);
     expect(posts[0]).toMatchObject({ access_key_id: disk.accessKey, tenant: 'team-a' });
     await expect.poll(async () => (existsSync(signals) ? readFile(signals, 'utf8') : '0')).toBe('3');
-    await expect
-      .poll(async () =>
-        existsSync(commandOut) ? (await readFile(commandOut, 'utf8')).trim().split('\n').length : 0,
-      )
-      .toBe(3);
     const sent = JSON.stringify(posts) + (await readFile(commandOut, 'utf8'));
     expect(sent).not.toContain(disk.secretKey);
     expect(sent).not.toContain(disk.sessionToken);
