@@ -6,6 +6,7 @@ import { describeConfig } from './config/load.ts';
 import { toCredentialProcess, type CredentialSet } from './domain/credentials.ts';
 import { describeHealth, isLive, isReady } from './domain/health.ts';
 import { CredentialDirectory } from './adapters/credential-dir.ts';
+import { createSecretSink } from './adapters/secret-sink-wiring.ts';
 import { FlexAuthClient } from './adapters/flex-auth.ts';
 import { createHttpTransport } from './adapters/http-transport.ts';
 import { IdpIdentityExchange } from './adapters/identity-exchange.ts';
@@ -44,7 +45,7 @@ export interface AppContext {
 interface Wiring {
   readonly loop: LeaseLoop;
   readonly tokens: FileTokenSource;
-  readonly sink: CredentialDirectory;
+  readonly sink: CredentialSink;
   readonly close: () => void;
 }
 
@@ -99,7 +100,9 @@ function wire(
           now: systemClock.now,
         })
       : undefined;
-  const sink = new CredentialDirectory({ dir: c.outputDir, fileMode: c.fileMode });
+  const sink: CredentialSink = c.secret
+    ? createSecretSink(c.secret, { readTextFile: ctx.readTextFile, timeoutMs })
+    : new CredentialDirectory({ dir: c.outputDir, fileMode: c.fileMode });
   const stsClient = new STSClient({
     region: c.stsRegion,
     ...(c.stsEndpoint === undefined ? {} : { endpoint: c.stsEndpoint }),
