@@ -266,6 +266,20 @@ describe('IdpIdentityExchange (real loopback HTTP server)', () => {
     await expect(exchange().exchange(workload, ac.signal)).rejects.toMatchObject({ code: 'ERR_ABORTED' });
   });
 
+  it.each([[['team-a']], [null], [42]])(
+    'an exchanged token whose tenant claim is %j is ERR_TOKEN_TENANT_MISSING (a deny), never coerced',
+    async (tenant) => {
+      answer(200, JSON.stringify({ access_token: await mint({ tenant }) }));
+      const err = await exchange()
+        .exchange(workload)
+        .catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'ERR_TOKEN_TENANT_MISSING' });
+      expect(isDenial(err)).toBe(true);
+      expect(messages(err)).toMatch(/^the access token in the identity provider answer/);
+      expect(messages(err)).not.toContain('token file');
+    },
+  );
+
   it('the exchanged token goes through the token-file checks: aud, exp', async () => {
     answer(200, JSON.stringify({ access_token: await mint({ aud: 'account' }) }));
     await expect(exchange().exchange(workload)).rejects.toMatchObject({ code: 'ERR_TOKEN_AUDIENCE' });

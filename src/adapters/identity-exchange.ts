@@ -25,8 +25,8 @@ const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 
-/** Where the exchanged token's local-check messages point. */
-const SOURCE = 'the identity provider answer (STS_SIDECAR_IDP_TOKEN_URL)';
+/** How the exchanged token's local-check messages name it. */
+const SOURCE = 'the access token in the identity provider answer (STS_SIDECAR_IDP_TOKEN_URL)';
 
 const successSchema = z.object({
   access_token: z
