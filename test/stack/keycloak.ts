@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const SCRIPT = join(here, 'keycloak.sh');
+export const KEYCLOAK_SCRIPT = join(here, 'keycloak.sh');
 const REPO_ROOT = resolve(here, '..', '..');
 export const REALM_TEMPLATE = join(here, 'keycloak', 'realm.json');
 export const KEYCLOAK_VERSION = process.env.KEYCLOAK_VERSION ?? '26.4.0';
@@ -54,7 +54,7 @@ export function keycloakUsable(): { ok: true } | { ok: false; reason: string } {
 
 function run(args: string[], timeoutMs: number): Promise<{ stdout: string; stderr: string }> {
   return new Promise((resolvePromise, reject) => {
-    execFile('bash', [SCRIPT, ...args], { timeout: timeoutMs, env: process.env }, (err, stdout, stderr) => {
+    execFile('bash', [KEYCLOAK_SCRIPT, ...args], { timeout: timeoutMs, env: process.env }, (err, stdout, stderr) => {
       if (err) {
         const tail = String(stderr).trim().split('\n').slice(-10).join('\n');
         reject(new Error(`keycloak.sh ${args.join(' ')} failed: ${err.message}\n${tail}`, { cause: err }));
