@@ -6,13 +6,14 @@ import { describeConfig } from './config/load.ts';
 import { toCredentialProcess, type CredentialSet } from './domain/credentials.ts';
 import { describeHealth, isLive, isReady } from './domain/health.ts';
 import { CredentialDirectory } from './adapters/credential-dir.ts';
+import { createSecretSink } from './adapters/secret-sink-wiring.ts';
 import { FlexAuthClient } from './adapters/flex-auth.ts';
 import { createHttpTransport } from './adapters/http-transport.ts';
 import { IdpIdentityExchange } from './adapters/identity-exchange.ts';
 import { StsCredentialIssuer } from './adapters/sts.ts';
 import { systemClock } from './adapters/system-clock.ts';
 import { FileTokenSource, watchTokenDirectory } from './adapters/token-file.ts';
-import { fanOut, type LeaseReporter } from './lease-events.ts';
+import { fanOutIsolated, type LeaseReporter } from './lease-events.ts';
 import { LeaseLoop } from './lease-loop.ts';
 import type { CredentialSink } from './ports.ts';
 import type { Logger } from './logger.ts';
@@ -23,6 +24,9 @@ import { metricsSubscriber } from './subscribers/metrics.ts';
 import { createServedCredentials } from './subscribers/credentials.ts';
 import { formatEndpointAddress } from './config/load.ts';
 import { idpTokenUrlWarning } from './config/idp-url.ts';
+
+/** How long shutdown waits for notifications in flight, and again after aborting them. */
+const NOTIFY_DRAIN_MS = 2000;
 
 /** flex-auth answers are a few hundred bytes; a cap stops a hostile or broken server from filling memory. */
 const MAX_POLICY_RESPONSE_BYTES = 64 * 1024;
@@ -42,7 +46,7 @@ export interface AppContext {
 interface Wiring {
   readonly loop: LeaseLoop;
   readonly tokens: FileTokenSource;
-  readonly sink: CredentialDirectory;
+  readonly sink: CredentialSink;
   readonly close: () => void;
 }
 
@@ -100,7 +104,9 @@ function wire(
           now: systemClock.now,
         })
       : undefined;
-  const sink = new CredentialDirectory({ dir: c.outputDir, fileMode: c.fileMode });
+  const sink: CredentialSink = c.secret
+    ? createSecretSink(c.secret, { readTextFile: ctx.readTextFile, timeoutMs })
+    : new CredentialDirectory({ dir: c.outputDir, fileMode: c.fileMode });
   const stsClient = new STSClient({
     region: c.stsRegion,
     ...(c.stsEndpoint === undefined ? {} : { endpoint: c.stsEndpoint }),
@@ -211,25 +217,38 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
 
   const served = createServedCredentials();
   // Loaded only when configured: most pods use the files and never pay for these.
-  const notifier =
+  const notifyModule =
     config.notifySignal || config.notifyUrl || config.notifyCommand
-      ? (await import('./subscribers/notifier.ts')).createNotifier({
-          ...(config.notifySignal && config.notifyPidFile
-            ? { signal: { name: config.notifySignal, pidFile: config.notifyPidFile } }
-            : {}),
-          ...(config.notifyUrl ? { url: config.notifyUrl } : {}),
-          ...(config.notifyCommand ? { command: config.notifyCommand } : {}),
-          timeoutMs: config.requestTimeoutSeconds * 1000,
-          logger,
-          stop: stop.signal,
-          kill: ctx.kill ?? noKill,
-        })
+      ? await import('./subscribers/notifier.ts')
       : undefined;
-  const report: LeaseReporter = fanOut(
+  const notifier = notifyModule
+    ? notifyModule.createNotifier({
+        ...(config.notifySignal && config.notifyPidFile
+          ? { signal: { name: config.notifySignal, pidFile: config.notifyPidFile } }
+          : {}),
+        ...(config.notifyUrl ? { url: config.notifyUrl } : {}),
+        ...(config.notifyCommand ? { command: config.notifyCommand } : {}),
+        timeoutMs: config.requestTimeoutSeconds * 1000,
+        logger,
+        kill: ctx.kill ?? noKill,
+      })
+    : undefined;
+  const subscriberFailed = new Set<number>();
+  const report: LeaseReporter = fanOutIsolated(
+    (err, index) => {
+      // Once per subscriber: a broken one would otherwise log on every event.
+      if (subscriberFailed.has(index)) return;
+      subscriberFailed.add(index);
+      logger.error(
+        { event: 'subscriber.failed', subscriber: index, error: err instanceof Error ? err.name : 'error' },
+        'lease event subscriber failed',
+      );
+    },
+    // First: a deny clears the served set whatever the subscribers after it do.
+    served.subscriber,
     tracker.subscriber,
     metricsSubscriber(metrics),
     logSubscriber(logger),
-    served.subscriber,
     ...(notifier ? [notifier.subscriber] : []),
   );
 
@@ -325,11 +344,7 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
         endpoint && config.credentialsEndpoint
           ? formatEndpointAddress({ ...config.credentialsEndpoint, port: endpoint.port })
           : 'off',
-      notify: [
-        ...(config.notifySignal ? ['signal'] : []),
-        ...(config.notifyUrl ? ['url'] : []),
-        ...(config.notifyCommand ? ['command'] : []),
-      ],
+      notify: notifyModule?.notifyChannels(config) ?? [],
     },
     'sidecar started',
   );
@@ -352,7 +367,8 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
           );
       }
       w.close();
-      await notifier?.idle();
+      // After the wipe, so its lease.revoked is still sent; bounded, so SIGTERM never hangs on it.
+      await notifier?.close(NOTIFY_DRAIN_MS);
       logger.info({ event: 'sidecar.stopped', wiped: config.wipeOnExit }, 'sidecar stopped');
     }
   })();
@@ -373,15 +389,14 @@ async function startEndpoint(
 ) {
   const { config, logger } = ctx;
   const address = config.credentialsEndpoint!;
-  const [{ startCredentialsEndpoint }, { loadOrCreateEndpointToken }] = await Promise.all([
-    import('./http/credentials-endpoint.ts'),
-    import('./adapters/endpoint-token.ts'),
-  ]);
+  const [{ startCredentialsEndpoint }, { loadOrCreateEndpointToken, endpointTokenReloader }] =
+    await Promise.all([import('./http/credentials-endpoint.ts'), import('./adapters/endpoint-token.ts')]);
   const token = await loadOrCreateEndpointToken(config.credentialsEndpointTokenFile!, config.fileMode);
   return startCredentialsEndpoint({
     host: address.host,
     port: address.port,
     token,
+    reloadToken: endpointTokenReloader(config.credentialsEndpointTokenFile!),
     current,
     now,
     onRefused: (reason, status, suppressed) =>

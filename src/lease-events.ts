@@ -89,7 +89,37 @@ export type LeaseSubscriber = LeaseReporter;
 
 /** The loop's reporter: hands every event to each subscriber in order, so none knows of another. */
 export function fanOut(...subscribers: readonly LeaseSubscriber[]): LeaseReporter {
+  return fanOutIsolated(
+    (err) => {
+      throw err;
+    },
+    ...subscribers,
+  );
+}
+
+/**
+ * Like fanOut, but a subscriber that throws never keeps the event from the ones after it: its error
+ * goes to `onError` (with the subscriber's position) once every subscriber has had the event.
+ */
+export function fanOutIsolated(
+  onError: (err: unknown, index: number) => void,
+  ...subscribers: readonly LeaseSubscriber[]
+): LeaseReporter {
   return (event) => {
-    for (const subscriber of subscribers) subscriber(event);
+    const failed: [unknown, number][] = [];
+    subscribers.forEach((subscriber, i) => {
+      try {
+        subscriber(event);
+      } catch (err) {
+        failed.push([err, i]);
+      }
+    });
+    for (const [err, i] of failed) onError(err, i);
   };
+}
+
+/** The event as logs and notifications show it: the internal millisecond expiry dropped (no secrets). */
+export function publicFields(event: LeaseEvent): Record<string, unknown> {
+  const { expires_at_ms: _ms, ...fields } = event as LeaseEvent & { expires_at_ms?: number };
+  return fields;
 }

@@ -298,7 +298,7 @@ export class LeaseLoop {
         this.#onDisk = {
           issuedAtMs: this.#d.clock.now(),
           expiresAtMs: existing.expiresAtMs,
-          accessKeyId: undefined,
+          accessKeyId: existing.set?.accessKeyId,
         };
       }
       let nextAt = this.#d.clock.now();
