@@ -23,6 +23,7 @@ import { logSubscriber } from './subscribers/log.ts';
 import { metricsSubscriber } from './subscribers/metrics.ts';
 import { createServedCredentials } from './subscribers/credentials.ts';
 import { formatEndpointAddress } from './config/load.ts';
+import { idpTokenUrlWarning } from './config/idp-url.ts';
 
 /** How long shutdown waits for notifications in flight, and again after aborting them. */
 const NOTIFY_DRAIN_MS = 2000;
@@ -79,6 +80,9 @@ function wire(
   const c = ctx.config;
   const timeoutMs = c.requestTimeoutSeconds * 1000;
   const ca = trustedCas(ctx);
+  const insecureIdp = c.identityExchange === 'none' ? undefined : idpTokenUrlWarning(c.idpTokenUrl);
+  if (insecureIdp !== undefined)
+    ctx.logger.warn({ event: 'sidecar.config_warning', message: insecureIdp }, insecureIdp);
   // With the exchange on, the projected token's aud is the IdP's business (its issuer URL, for Keycloak);
   // STS_SIDECAR_TOKEN_AUDIENCE then applies to the exchanged token, the one flex-auth and the STS see.
   const tokens = new FileTokenSource({
@@ -165,8 +169,7 @@ function wire(
 export async function runOnce(ctx: AppContext, signal: AbortSignal): Promise<void> {
   const w = wire(ctx, logSubscriber(ctx.logger));
   try {
-    await w.sink.prepare();
-    await w.loop.acquire(signal);
+    await w.loop.attemptOnce(signal, { write: true });
   } finally {
     w.close();
   }
@@ -176,7 +179,7 @@ export async function runOnce(ctx: AppContext, signal: AbortSignal): Promise<voi
 export async function runCredentialProcess(ctx: AppContext, signal: AbortSignal): Promise<string> {
   const w = wire(ctx, logSubscriber(ctx.logger));
   try {
-    const exchange = await w.loop.exchange(signal);
+    const exchange = await w.loop.attemptOnce(signal, { write: false });
     return JSON.stringify(toCredentialProcess(exchange.credentials));
   } finally {
     w.close();

@@ -38,7 +38,8 @@ export type LeaseEvent =
       readonly access_key_id: string;
       readonly sts_request_id: string | undefined;
       readonly session_name: string;
-      readonly next_refresh: string;
+      /** Absent for the one-shot commands (`once`, `credential-process`): nothing refreshes. */
+      readonly next_refresh: string | undefined;
     })
   | (LeaseAudit & {
       readonly event: 'lease.denied';
@@ -46,7 +47,8 @@ export type LeaseEvent =
       readonly decision_id: string | undefined;
       readonly reasons: readonly string[];
       readonly message: string;
-      readonly next_attempt: string;
+      /** Absent for the one-shot commands: they do not try again. */
+      readonly next_attempt: string | undefined;
     })
   | (LeaseAudit & {
       readonly event: 'lease.failed';
@@ -56,7 +58,8 @@ export type LeaseEvent =
       readonly sts_request_id: string | undefined;
       readonly http_status: number | undefined;
       readonly set_kept_until: string | undefined;
-      readonly next_attempt: string;
+      /** Absent for the one-shot commands: they do not try again. */
+      readonly next_attempt: string | undefined;
     })
   | {
       readonly event: 'lease.expired';

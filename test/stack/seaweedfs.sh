@@ -71,27 +71,10 @@ die() {
   log "error: $*"
   exit 1
 }
-now() { printf '%s' "${EPOCHREALTIME/,/.}"; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
-
-# A PID counts as alive when it exists and is not a zombie (PID 1 here may not reap).
-pid_alive() {
-  local pid="$1" state
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  [ -r "/proc/$pid/stat" ] || return 1
-  state="$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$pid/stat" 2>/dev/null || true)"
-  [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
-}
-# pidfile_alive <file> <what>: the PID in the file is alive and is ours: its comm is <what> or its command
-# line contains <what> (Node names its main thread MainThread). A recycled PID of an unrelated process is
-# never mistaken for, or stopped as, one of ours.
-pidfile_alive() {
-  local pid
-  [ -s "$1" ] || return 1
-  pid="$(tr -d '[:space:]' <"$1")"
-  pid_alive "$pid" || return 1
-  [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ] || tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$2"
-}
+# shellcheck source=test/stack/lib.sh
+. "$REPO_ROOT/test/stack/lib.sh"
+# Our PIDs are recognised by comm or command line (Node names its main thread MainThread).
+PIDFILE_MATCH_CMDLINE=1
 
 rand() { # rand <len> <charset>
   local out=""
@@ -193,26 +176,6 @@ cmd_install() {
   fi
   mv -f "$tmp" "$WEED_BIN"
   log "weed built in $(since "$t0") ($(du -h "$WEED_BIN" | cut -f1), $WEED_BIN)"
-}
-
-stop_pidfile() { # stop_pidfile <file> <comm>: TERM the PID in the file, wait, then KILL
-  local file="$1" name="$2" pid i
-  pidfile_alive "$file" "$name" || return 0
-  pid="$(tr -d '[:space:]' <"$file")"
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 50); do
-    pid_alive "$pid" || {
-      log "$name (pid $pid) stopped"
-      return 0
-    }
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  for i in $(seq 1 20); do
-    pid_alive "$pid" || break
-    sleep 0.1
-  done
-  log "$name (pid $pid) killed"
 }
 
 cmd_down() {
