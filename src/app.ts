@@ -342,8 +342,9 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
       signal.removeEventListener('abort', stopAll);
       await Promise.allSettled([watcher?.close(), server?.close(), endpoint?.close()]);
       if (config.wipeOnExit) {
+        // Bounded: a hung API server (Secret sink) must not hold the pod past its grace period.
         await w.loop
-          .wipe()
+          .wipe(AbortSignal.timeout(2 * config.requestTimeoutSeconds * 1000))
           .catch((err: unknown) =>
             logger.error(
               { event: 'sidecar.wipe_failed', message: (err as Error).message },

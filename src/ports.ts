@@ -72,13 +72,15 @@ export interface CredentialIssuer {
 /** Where credential sets live. Every write replaces the whole set atomically. */
 export interface CredentialSink {
   /** Removes leftovers of an interrupted write; returns the expiry of a complete set already there. */
-  prepare(): Promise<{ expiresAtMs: number } | undefined>;
+  prepare(signal?: AbortSignal): Promise<{ expiresAtMs: number } | undefined>;
   /**
    * Replaces the set. On failure the error carries `committed: true` when the new set had already gone
-   * live (only a later step failed), so the caller keeps tracking it for removal at its expiry.
+   * live or may have (only a later step failed, or a remote update's outcome is unknown), so the caller
+   * keeps tracking it for removal at its expiry. `signal` cuts a remote sink's calls short (SIGTERM, a
+   * bounded wipe); a local sink may ignore it.
    */
-  write(set: CredentialSet): Promise<void>;
-  remove(): Promise<void>;
+  write(set: CredentialSet, signal?: AbortSignal): Promise<void>;
+  remove(signal?: AbortSignal): Promise<void>;
 }
 
 /** Time, injected so the loop can be driven by a test clock. */

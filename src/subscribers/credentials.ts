@@ -22,10 +22,10 @@ export function createServedCredentials(): ServedCredentials {
   let held: CredentialSet | undefined;
   return {
     wrap: (sink) => ({
-      prepare: () => sink.prepare(),
-      write: async (set) => {
+      prepare: (signal) => sink.prepare(signal),
+      write: async (set, signal) => {
         try {
-          await sink.write(set);
+          await sink.write(set, signal);
         } catch (err) {
           // Live on disk although a later step failed (see CredentialSink.write): the files hold it.
           if ((err as { committed?: boolean }).committed === true) held = set;
@@ -33,9 +33,9 @@ export function createServedCredentials(): ServedCredentials {
         }
         held = set;
       },
-      remove: async () => {
+      remove: async (signal) => {
         held = undefined;
-        await sink.remove();
+        await sink.remove(signal);
       },
     }),
     subscriber: (event) => {
