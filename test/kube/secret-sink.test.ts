@@ -11,11 +11,13 @@ import { KubernetesSecretSink } from '../../src/adapters/credential-secret.ts';
 import { TransportError, type HttpTransport } from '../../src/adapters/http-transport.ts';
 import { createSecretSink } from '../../src/adapters/secret-sink-wiring.ts';
 import { systemClock } from '../../src/adapters/system-clock.ts';
+import { startDaemon } from '../../src/app.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import type { CredentialSet } from '../../src/domain/credentials.ts';
 import { PolicyDeniedError, StsError } from '../../src/errors.ts';
 import type { LeaseEvent } from '../../src/lease-events.ts';
 import { LeaseLoop } from '../../src/lease-loop.ts';
+import { createLogger } from '../../src/logger.ts';
 import { recordOutput, recordSecret } from '../support/secrets.ts';
 import { helmSkipReason, helmWorkspace, renderedDocs, skipHelm } from '../k8s/helm.ts';
 import {
@@ -428,6 +430,55 @@ describe.skipIf(skipKube || skipHelm)(
       expect(err).toMatchObject({ code: 'ERR_SECRET_UNAVAILABLE', committed: false });
       expect(err.message).toMatch(/network: [A-Z_]*(CERT|SIGNATURE|ISSUER)[A-Z_]*: .*certificate/);
       expect((await secretData()).ACCESS_KEY_ID).toBe(set('three', 0).accessKeyId);
+    });
+
+    it('the daemon with STS_SIDECAR_SINK=secret: logs the Secret (no output_dir), and SIGTERM wipes it in the API server', async () => {
+      await wiredSink().write(set('daemon', Date.parse('2030-01-07T00:00:00Z')));
+      const lines: Record<string, unknown>[] = [];
+      const logger = createLogger({
+        level: 'info',
+        destination: {
+          write: (line: string) => {
+            recordOutput('secret-sink-daemon', line);
+            lines.push(JSON.parse(line) as Record<string, unknown>);
+          },
+        },
+      });
+      const config = loadConfig({
+        STS_SIDECAR_TENANT: 'team-a',
+        STS_SIDECAR_BUCKET: 'backups',
+        // Nothing listens there: this run is about the sink, the leases fail and are retried.
+        STS_SIDECAR_FLEX_AUTH_URL: 'https://127.0.0.1:1/v1/decisions',
+        STS_SIDECAR_STS_ENDPOINT: 'https://127.0.0.1:1',
+        STS_SIDECAR_ROLE_ARN: 'arn:aws:iam::123456789012:role/app',
+        STS_SIDECAR_TOKEN_FILE: tokenFile,
+        STS_SIDECAR_LISTEN: '127.0.0.1:0',
+        STS_SIDECAR_WIPE_ON_EXIT: 'true',
+        STS_SIDECAR_SINK: 'secret',
+        STS_SIDECAR_SECRET_NAME: SECRET,
+        STS_SIDECAR_KUBE_API_URL: admin.stack.url,
+        STS_SIDECAR_KUBE_TOKEN_FILE: tokenFile,
+        STS_SIDECAR_KUBE_CA_FILE: admin.stack.caFile,
+      });
+      const sigterm = new AbortController();
+      const daemon = await startDaemon(
+        { config, logger, readTextFile: (p) => readFileSync(p, 'utf8'), random: () => 0.5 },
+        sigterm.signal,
+      );
+      try {
+        const started = lines.find((l) => l.event === 'sidecar.started');
+        expect(started).toMatchObject({ sink: 'secret', secret: `${ns}/${SECRET}` });
+        expect(started).not.toHaveProperty('output_dir');
+        for (let i = 0; i < 100 && !lines.some((l) => l.event === 'lease.failed'); i++) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        expect(lines.map((l) => l.event)).toContain('lease.failed');
+      } finally {
+        sigterm.abort();
+        await daemon.done;
+      }
+      expect(lines.find((l) => l.event === 'sidecar.stopped')).toMatchObject({ wiped: true });
+      expect(Object.keys(await secretData()).filter((k) => KEYS.includes(k))).toEqual([]);
     });
 
     it('the lease loop over the Secret: acquire, deny removes the four keys (others kept), expiry removes them too', async () => {
