@@ -145,6 +145,9 @@ describe.skipIf(skipHelm)(`helm lint and helm template of both charts${gate}`, (
           if (!secret) throw new Error('sink secret without secret config');
           const byKind = (kind: string) => docs.find((d) => d.doc.kind === kind)?.doc as JsonObject;
           expect((byKind('Secret').metadata as JsonObject).name).toBe(secret.name);
+          // Role and RoleBinding are named after the Secret: a second Secret sink gets its own.
+          expect((byKind('Role').metadata as JsonObject).name).toBe(`${secret.name}-sts-sidecar`);
+          expect((byKind('RoleBinding').metadata as JsonObject).name).toBe(`${secret.name}-sts-sidecar`);
           expect(byKind('Role').rules).toEqual([
             {
               apiGroups: [''],

@@ -522,6 +522,8 @@ ServiceAccount named by the context key serviceAccountName.
 {{- define "sts-sidecar.secretSink" -}}
 {{- if eq .Values.sink.type "secret" -}}
 {{- $name := include "sts-sidecar.secretName" . -}}
+{{- /* Named after the Secret, not the release: two Secret sinks in one release get a Role each. */}}
+{{- $role := printf "%s-sts-sidecar" $name | trunc 253 | trimSuffix "-" -}}
 apiVersion: v1
 kind: Secret
 metadata:
@@ -529,14 +531,15 @@ metadata:
   labels:
     app.kubernetes.io/component: sts-sidecar
   annotations:
-    # The sidecar owns the data; helm upgrade must not wipe a live set.
+    # The sidecar owns the data; helm upgrade must not wipe a live set. helm uninstall keeps it too, with
+    # the last set in it until that expires (credentials.wipeOnExit clears it when the sidecar stops).
     helm.sh/resource-policy: keep
 type: Opaque
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
 metadata:
-  name: {{ printf "%s-sts-sidecar-secret" .Release.Name | trunc 63 | trimSuffix "-" }}
+  name: {{ $role }}
   labels:
     app.kubernetes.io/component: sts-sidecar
 rules:
@@ -548,13 +551,13 @@ rules:
 apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding
 metadata:
-  name: {{ printf "%s-sts-sidecar-secret" .Release.Name | trunc 63 | trimSuffix "-" }}
+  name: {{ $role }}
   labels:
     app.kubernetes.io/component: sts-sidecar
 roleRef:
   apiGroup: rbac.authorization.k8s.io
   kind: Role
-  name: {{ printf "%s-sts-sidecar-secret" .Release.Name | trunc 63 | trimSuffix "-" }}
+  name: {{ $role }}
 subjects:
   - kind: ServiceAccount
     name: {{ required "sts-sidecar.secretSink: serviceAccountName is required in the context" .serviceAccountName }}
