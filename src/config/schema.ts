@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import {
   NOTIFY_SIGNALS,
+  hasNoUserinfo,
+  NO_USERINFO_MESSAGE,
   commandArgvString,
   credentialsEndpointString,
   type EndpointAddress,
@@ -276,7 +278,7 @@ export const VARIABLES = {
     help: 'File the app writes its PID to (needs shareProcessNamespace); read at every notification.',
   },
   STS_SIDECAR_NOTIFY_URL: {
-    schema: httpUrl.optional(),
+    schema: httpUrl.refine(hasNoUserinfo, NO_USERINFO_MESSAGE).optional(),
     default: undefined,
     help: 'URL POSTed the lease event (no secrets) after every new set and removal.',
   },

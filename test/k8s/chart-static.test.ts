@@ -8,6 +8,7 @@ import {
   CHART_DIR,
   EXAMPLE_CHART_DIR,
   HELM_DIR,
+  defineBody,
   definedTemplates,
   filesUnder,
   hasPath,
@@ -17,6 +18,7 @@ import {
   mergeValues,
   readText,
   readYaml,
+  stubYaml,
   templateFiles,
   valuesPaths,
   type Json,
@@ -189,6 +191,35 @@ describe('templates', () => {
     expect(valuesPaths('{{ .Values.credentials.mountPth }}')).toEqual([['credentials', 'mountPth']]);
     expect(hasPath(stsValues, ['credentials', 'mountPth'])).toBe(false);
     expect(hasPath(stsValues as Json, ['credentials', 'mountPath'])).toBe(true);
+  });
+
+  it('signal notifications: shared PID-file emptyDir in both containers, shareProcessNamespace, same UID', () => {
+    const helpers = readText(join(CHART_DIR, 'templates/_helpers.tpl'));
+    const signalBlock = (name: string) => {
+      const body = defineBody(helpers, name);
+      const m = /\{\{-? if \.Values\.notify\.signal -?\}\}([\s\S]*?)\{\{-? end -?\}\}/.exec(body);
+      expect(m, `${name} renders something when notify.signal is set`).not.toBeNull();
+      return stubYaml(m![1]!.replace(/^\n/, ''));
+    };
+    expect(signalBlock('sts-sidecar.volumes')).toEqual([
+      { name: 'sts-sidecar-notify', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } },
+    ]);
+    expect(signalBlock('sts-sidecar.sidecarVolumeMounts')).toEqual([
+      { name: 'sts-sidecar-notify', mountPath: 'TPL', readOnly: true },
+    ]);
+    expect(signalBlock('sts-sidecar.appVolumeMounts')).toEqual([
+      { name: 'sts-sidecar-notify', mountPath: 'TPL' },
+    ]);
+    for (const name of ['sts-sidecar.sidecarVolumeMounts', 'sts-sidecar.appVolumeMounts'])
+      expect(defineBody(helpers, name)).toContain('mountPath: {{ include "sts-sidecar.notifyDir" . }}');
+    expect(defineBody(helpers, 'sts-sidecar.notifyDir').trim()).toBe('{{ dir .Values.notify.pidFile }}');
+    expect(signalBlock('sts-sidecar.podOptions')).toEqual({ shareProcessNamespace: true });
+    const deploy = readText(join(EXAMPLE_CHART_DIR, 'templates/deployment.yaml'));
+    expect(includedTemplates(deploy)).toContain('sts-sidecar.podOptions');
+    expect(deploy).toMatch(
+      /runAsUser: \{\{ if \.Values\.stsSidecar\.notify\.signal \}\}\{\{ int \.Values\.stsSidecar\.securityContext\.runAsUser \}\}/,
+    );
+    expect(readText(join(CHART_DIR, 'README.md'))).toContain('sts-sidecar.podOptions');
   });
 
   it('NOTES warn about the risky values', () => {

@@ -19,6 +19,9 @@ securityContext) render mapping keys. None of them ends with a newline: use nind
 {{- define "sts-sidecar.tokenDir" -}}/var/run/secrets/sts-sidecar{{- end -}}
 {{- define "sts-sidecar.caDir" -}}/etc/sts-sidecar/ca{{- end -}}
 
+{{/* Directory of the notify PID file: a shared emptyDir, written by the app, read by the sidecar. */}}
+{{- define "sts-sidecar.notifyDir" -}}{{ dir .Values.notify.pidFile }}{{- end -}}
+
 {{/* repository:tag, repository@digest or repository:tag@digest. */}}
 {{- define "sts-sidecar.image" -}}
 {{ .Values.image.repository }}{{ if .Values.image.tag }}:{{ .Values.image.tag }}{{ end }}{{ if .Values.image.digest }}@{{ .Values.image.digest }}{{ end }}
@@ -193,6 +196,17 @@ seccompProfile:
   type: RuntimeDefault
 {{- end -}}
 
+{{/*
+Pod spec keys (mapping; empty unless needed): shareProcessNamespace when notify.signal is set, so the
+sidecar can signal the app. The app container must also run as securityContext.runAsUser (the sidecar
+drops every capability, CAP_KILL included) and write its PID into notify.pidFile.
+*/}}
+{{- define "sts-sidecar.podOptions" -}}
+{{- if .Values.notify.signal -}}
+shareProcessNamespace: true
+{{- end -}}
+{{- end -}}
+
 {{/* Mounts of the sidecar itself: token (ro), credential dir (rw), CA (ro). */}}
 {{- define "sts-sidecar.sidecarVolumeMounts" -}}
 - name: sts-sidecar-token
@@ -203,6 +217,11 @@ seccompProfile:
 {{- if .Values.credentialsEndpoint.enabled }}
 - name: sts-sidecar-endpoint
   mountPath: {{ .Values.credentialsEndpoint.tokenMountPath }}
+{{- end }}
+{{- if .Values.notify.signal }}
+- name: sts-sidecar-notify
+  mountPath: {{ include "sts-sidecar.notifyDir" . }}
+  readOnly: true
 {{- end }}
 {{- if include "sts-sidecar.hasCA" . }}
 - name: sts-sidecar-ca
@@ -331,6 +350,12 @@ exits non-zero so the pod does not start without credentials. Used by mode legac
     medium: Memory
     sizeLimit: 1Mi
 {{- end }}
+{{- if .Values.notify.signal }}
+- name: sts-sidecar-notify
+  emptyDir:
+    medium: Memory
+    sizeLimit: 1Mi
+{{- end }}
 {{- if .Values.ca.configMap }}
 - name: sts-sidecar-ca
   configMap:
@@ -414,6 +439,10 @@ no files are written, so no file paths are set (the app reads the Secret; artifa
 - name: sts-sidecar-endpoint
   mountPath: {{ .Values.credentialsEndpoint.tokenMountPath }}
   readOnly: true
+{{- end }}
+{{- if .Values.notify.signal }}
+- name: sts-sidecar-notify
+  mountPath: {{ include "sts-sidecar.notifyDir" . }}
 {{- end }}
 {{- if .Values.app.awsConfig.enabled }}
 - name: sts-sidecar-aws-config
