@@ -270,7 +270,7 @@ export class LeaseLoop {
       ttl_seconds: exchange.ttlSeconds,
       requested_ttl_seconds: this.#s.ttlSeconds,
       stepped_down: exchange.steppedDown,
-      capped_by_token_exp: capped,
+      capped_by_token_exp: cappedByTokenExp(exchange),
       expiration: formatExpiration(exchange.credentials.expiresAtMs),
       expires_at_ms: exchange.credentials.expiresAtMs,
       access_key_id: exchange.credentials.accessKeyId,
