@@ -47,6 +47,8 @@ interface Wiring {
   readonly loop: LeaseLoop;
   readonly tokens: FileTokenSource;
   readonly sink: CredentialSink;
+  /** namespace/name of the Secret sink, when it is on. */
+  readonly secretTarget: string | undefined;
   readonly close: () => void;
 }
 
@@ -104,9 +106,11 @@ function wire(
           now: systemClock.now,
         })
       : undefined;
-  const sink: CredentialSink = c.secret
+  const secretSink = c.secret
     ? createSecretSink(c.secret, { readTextFile: ctx.readTextFile, timeoutMs })
-    : new CredentialDirectory({ dir: c.outputDir, fileMode: c.fileMode });
+    : undefined;
+  const sink: CredentialSink =
+    secretSink ?? new CredentialDirectory({ dir: c.outputDir, fileMode: c.fileMode });
   const stsClient = new STSClient({
     region: c.stsRegion,
     ...(c.stsEndpoint === undefined ? {} : { endpoint: c.stsEndpoint }),
@@ -162,7 +166,7 @@ function wire(
       identity,
     },
   );
-  return { loop, tokens, sink, close: () => stsClient.destroy() };
+  return { loop, tokens, sink, secretTarget: secretSink?.target, close: () => stsClient.destroy() };
 }
 
 /** `once`: write one set and return; throws the attempt's error. */
@@ -339,7 +343,9 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
       sts_endpoint: d.STS_SIDECAR_STS_ENDPOINT,
       identity_exchange: config.identityExchange,
       idp_token_url: d.STS_SIDECAR_IDP_TOKEN_URL,
-      output_dir: config.outputDir,
+      sink: config.sink,
+      // The Secret sink writes no files: its namespace/name instead of a directory nobody reads.
+      ...(w.secretTarget === undefined ? { output_dir: config.outputDir } : { secret: w.secretTarget }),
       listen: server ? `${config.listen?.host}:${server.port}` : 'off',
       credentials_endpoint:
         endpoint && config.credentialsEndpoint
@@ -358,8 +364,9 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
       signal.removeEventListener('abort', stopAll);
       await Promise.allSettled([watcher?.close(), server?.close(), endpoint?.close()]);
       if (config.wipeOnExit) {
+        // Bounded: a hung API server (Secret sink) must not hold the pod past its grace period.
         await w.loop
-          .wipe()
+          .wipe(AbortSignal.timeout(2 * config.requestTimeoutSeconds * 1000))
           .catch((err: unknown) =>
             logger.error(
               { event: 'sidecar.wipe_failed', message: (err as Error).message },

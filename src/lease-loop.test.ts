@@ -115,15 +115,18 @@ function harness(overrides: Partial<LeaseSettings> = {}) {
       return policyAnswer();
     },
   };
+  const sinkSignals: { write?: AbortSignal | undefined; remove?: AbortSignal | undefined } = {};
   const sink: CredentialSink = {
     prepare: async () => undefined,
-    write: async (set) => {
+    write: async (set, signal) => {
+      sinkSignals.write = signal;
       written.push(set);
       onDisk = set;
       if (writeFailsCommitted)
         throw Object.assign(new Error('fsync failed after the swap'), { committed: true });
     },
-    remove: async () => {
+    remove: async (signal) => {
+      sinkSignals.remove = signal;
       calls.removes++;
       if (removeFails) throw Object.assign(new Error('EROFS'), { code: 'ERR_OUTPUT_WRITE' });
       onDisk = undefined;
@@ -179,6 +182,8 @@ function harness(overrides: Partial<LeaseSettings> = {}) {
     settings,
     setRemoveFails: (v: boolean) => (removeFails = v),
     setWriteFailsCommitted: (v: boolean) => (writeFailsCommitted = v),
+    sinkSignals,
+    runSignal: controller.signal,
     start: () => loop.run(controller.signal),
     stop: () => controller.abort(),
   };
@@ -389,6 +394,19 @@ describe('LeaseLoop', () => {
     });
     h.stop();
     await done;
+  });
+
+  it('hands the stop signal to the sink write (a remote sink can be cut short) and the wipe its own bound', async () => {
+    const h = harness();
+    const done = h.start();
+    await h.clock.advanceTo(0);
+    expect(h.written).toHaveLength(1);
+    expect(h.sinkSignals.write).toBe(h.runSignal);
+    h.stop();
+    await done;
+    const bound = AbortSignal.timeout(60_000);
+    await h.loop.wipe(bound);
+    expect(h.sinkSignals.remove).toBe(bound);
   });
 
   it('stops promptly when aborted mid-sleep', async () => {

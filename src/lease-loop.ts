@@ -243,7 +243,7 @@ export class LeaseLoop {
     // Serialised with the expiry removal, which may fire while this attempt is in flight.
     await this.#serial(async () => {
       try {
-        await this.#d.sink.write(exchange.credentials);
+        await this.#d.sink.write(exchange.credentials, signal);
       } catch (err) {
         // The new set went live before the failure (see CredentialSink.write): track it, so that it is
         // still removed at its expiry.
@@ -306,7 +306,7 @@ export class LeaseLoop {
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       // A directory problem here shows again, reported and retried, at the first attempt's write.
-      const existing = await this.#d.sink.prepare().catch(() => undefined);
+      const existing = await this.#d.sink.prepare(signal).catch(() => undefined);
       if (existing) {
         // A set left by an earlier run: keep serving it (the app must not lose access across a restart)
         // but refresh at once, and still remove it when it expires.
@@ -327,9 +327,9 @@ export class LeaseLoop {
     }
   }
 
-  /** Removes the set (wipe on exit). */
-  async wipe(): Promise<void> {
-    await this.#revoke('wipe_on_exit');
+  /** Removes the set (wipe on exit); `signal` bounds it (a remote sink must not hold the shutdown). */
+  async wipe(signal?: AbortSignal): Promise<void> {
+    await this.#revoke('wipe_on_exit', signal);
   }
 
   async #attemptOnce(signal: AbortSignal): Promise<number> {
@@ -350,7 +350,7 @@ export class LeaseLoop {
       const denied = isDenial(err);
       if (denied) {
         // A set that cannot be removed must not stop the loop: it says so and tries again next cycle.
-        await this.#revoke('denied').catch((removeErr: unknown) =>
+        await this.#revoke('denied', signal).catch((removeErr: unknown) =>
           this.#reportFailure(removeErr, false, now + this.#s.schedule.backoffInitialMs),
         );
       }
@@ -412,9 +412,9 @@ export class LeaseLoop {
     });
   }
 
-  async #revoke(reason: 'denied' | 'wipe_on_exit'): Promise<void> {
+  async #revoke(reason: 'denied' | 'wipe_on_exit', signal?: AbortSignal): Promise<void> {
     const had = this.#onDisk;
-    await this.#serial(() => this.#d.sink.remove());
+    await this.#serial(() => this.#d.sink.remove(signal));
     // Forgotten only once it is really gone: a failed removal is retried (next deny, or its expiry).
     this.#onDisk = undefined;
     if (had)

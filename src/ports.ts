@@ -75,13 +75,15 @@ export interface CredentialSink {
    * Removes leftovers of an interrupted write; returns the expiry of a complete set already there and,
    * when all of it could be read back, the set itself (the endpoint serves it across a restart).
    */
-  prepare(): Promise<{ expiresAtMs: number; set?: CredentialSet } | undefined>;
+  prepare(signal?: AbortSignal): Promise<{ expiresAtMs: number; set?: CredentialSet } | undefined>;
   /**
    * Replaces the set. On failure the error carries `committed: true` when the new set had already gone
-   * live (only a later step failed), so the caller keeps tracking it for removal at its expiry.
+   * live or may have (only a later step failed, or a remote update's outcome is unknown), so the caller
+   * keeps tracking it for removal at its expiry. `signal` cuts a remote sink's calls short (SIGTERM, a
+   * bounded wipe); a local sink may ignore it.
    */
-  write(set: CredentialSet): Promise<void>;
-  remove(): Promise<void>;
+  write(set: CredentialSet, signal?: AbortSignal): Promise<void>;
+  remove(signal?: AbortSignal): Promise<void>;
 }
 
 /** Time, injected so the loop can be driven by a test clock. */

@@ -31,6 +31,11 @@ export interface SecretSinkOptions {
   readonly readToken: () => Promise<string>;
   /** Deadline of each API call. */
   readonly timeoutMs: number;
+  /**
+   * Deadline of one whole prepare/write/remove, conflict retries included (default two call deadlines):
+   * a run of 409s or a slow server cannot hold the loop or the shutdown longer than that.
+   */
+  readonly operationTimeoutMs?: number;
   /** Read-modify-write rounds tried when another writer changed the Secret in between (default 3). */
   readonly conflictAttempts?: number;
 }
@@ -69,15 +74,20 @@ export class KubernetesSecretSink implements CredentialSink {
     return `${this.#o.namespace}/${this.#o.name}`;
   }
 
-  async prepare(): Promise<{ expiresAtMs: number } | undefined> {
-    const secret = await this.#get();
+  async prepare(signal?: AbortSignal): Promise<{ expiresAtMs: number } | undefined> {
+    const secret = await this.#get(this.#operationSignal(signal));
     const raw = secret.data?.[this.#o.keys.expiration];
     if (raw === undefined || !this.#hasAll(secret)) return undefined;
     const ms = Date.parse(Buffer.from(raw, 'base64').toString('utf8').trim());
     return Number.isFinite(ms) ? { expiresAtMs: ms } : undefined;
   }
 
-  async write(set: CredentialSet): Promise<void> {
+  /**
+   * On failure `committed: true` means the PUT was sent but its outcome is unknown (deadline, stop, or the
+   * connection broke before the answer; or a 504 from the API server): the set may be live, so the caller
+   * keeps tracking it. A refused connection or a refusal by status is a set that did not land.
+   */
+  async write(set: CredentialSet, signal?: AbortSignal): Promise<void> {
     const k = this.#o.keys;
     const values: Record<string, string> = {
       [k.accessKeyId]: set.accessKeyId,
@@ -89,15 +99,19 @@ export class KubernetesSecretSink implements CredentialSink {
       Object.entries(values).map(([key, v]) => [key, Buffer.from(v, 'utf8').toString('base64')]),
     );
     // The single PUT either applies or not: a failed write never leaves the new set live.
-    await this.#update((data) => ({ ...data, ...encoded }), 'write');
+    await this.#update((data) => ({ ...data, ...encoded }), 'write', signal);
   }
 
-  async remove(): Promise<void> {
+  async remove(signal?: AbortSignal): Promise<void> {
     const ours = new Set(Object.values(this.#o.keys));
-    await this.#update((data) => {
-      if (!Object.keys(data).some((key) => ours.has(key))) return undefined;
-      return Object.fromEntries(Object.entries(data).filter(([key]) => !ours.has(key)));
-    }, 'remove');
+    await this.#update(
+      (data) => {
+        if (!Object.keys(data).some((key) => ours.has(key))) return undefined;
+        return Object.fromEntries(Object.entries(data).filter(([key]) => !ours.has(key)));
+      },
+      'remove',
+      signal,
+    );
   }
 
   #hasAll(secret: SecretObject): boolean {
@@ -108,21 +122,30 @@ export class KubernetesSecretSink implements CredentialSink {
   async #update(
     change: (data: Record<string, string>) => Record<string, string> | undefined,
     what: 'write' | 'remove',
+    signal: AbortSignal | undefined,
   ): Promise<void> {
     const attempts = this.#o.conflictAttempts ?? 3;
+    const operation = this.#operationSignal(signal);
     for (let attempt = 1; ; attempt++) {
-      const secret = await this.#get();
+      const secret = await this.#get(operation);
       const data = change({ ...(secret.data ?? {}) });
       if (data === undefined) return;
-      const res = await this.#call('PUT', JSON.stringify({ ...secret, data }));
+      const res = await this.#call('PUT', operation, JSON.stringify({ ...secret, data }));
       if (res.status >= 200 && res.status < 300) return;
       if (res.status === 409 && attempt < attempts) continue;
-      throw this.#statusError(res, what);
+      // 504: the API server gave up waiting for etcd, which may still apply the update.
+      throw Object.assign(this.#statusError(res, what), { committed: res.status === 504 });
     }
   }
 
-  async #get(): Promise<SecretObject> {
-    const res = await this.#call('GET');
+  /** The caller's stop signal (if any) and the deadline of the whole operation, in one. */
+  #operationSignal(signal: AbortSignal | undefined): AbortSignal {
+    const deadline = AbortSignal.timeout(this.#o.operationTimeoutMs ?? 2 * this.#o.timeoutMs);
+    return signal ? AbortSignal.any([signal, deadline]) : deadline;
+  }
+
+  async #get(operation: AbortSignal): Promise<SecretObject> {
+    const res = await this.#call('GET', operation);
     if (res.status !== 200) throw this.#statusError(res, 'read');
     let body: unknown;
     try {
@@ -139,7 +162,15 @@ export class KubernetesSecretSink implements CredentialSink {
     return parsed.data;
   }
 
-  async #call(method: 'GET' | 'PUT', body?: string): Promise<HttpResponse> {
+  async #call(method: 'GET' | 'PUT', operation: AbortSignal, body?: string): Promise<HttpResponse> {
+    if (operation.aborted) {
+      // Nothing was sent: not committed.
+      throw new OutputError(
+        'ERR_SECRET_UNAVAILABLE',
+        `Secret ${this.target}: ${method === 'GET' ? 'read' : 'update'} not sent (${stopReason(operation)})`,
+        { cause: operation.reason },
+      );
+    }
     let token: string;
     try {
       token = (await this.#o.readToken()).trim();
@@ -161,14 +192,18 @@ export class KubernetesSecretSink implements CredentialSink {
           ...(body === undefined ? {} : { 'content-type': 'application/json' }),
         },
         ...(body === undefined ? {} : { body }),
-        signal: AbortSignal.timeout(this.#o.timeoutMs),
+        signal: AbortSignal.any([operation, AbortSignal.timeout(this.#o.timeoutMs)]),
       });
     } catch (err) {
       const detail = err instanceof TransportError ? `${err.kind}: ${err.message}` : 'request failed';
-      throw new OutputError(
-        'ERR_SECRET_UNAVAILABLE',
-        `Secret ${this.target}: API server ${new URL(this.#url).host} unavailable (${detail})`,
-        { cause: err },
+      const unknown = method === 'PUT' && !neverSent(err);
+      throw Object.assign(
+        new OutputError(
+          'ERR_SECRET_UNAVAILABLE',
+          `Secret ${this.target}: API server ${new URL(this.#url).host} unavailable (${detail})${unknown ? '; the update may have been applied' : ''}`,
+          { cause: err },
+        ),
+        { committed: unknown },
       );
     }
   }
@@ -203,4 +238,19 @@ export class KubernetesSecretSink implements CredentialSink {
     }
     return new OutputError('ERR_SECRET_UNAVAILABLE', `Secret ${this.target}: ${what} failed (${why})`);
   }
+}
+
+// Failures that happen before a request leaves this host (no connection, no name, TLS refused): the API
+// server never saw it. Anything else after sending (deadline, stop, reset, hang-up) leaves it unknown.
+const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
+function neverSent(err: unknown): boolean {
+  if (!(err instanceof TransportError) || err.kind !== 'network') return false;
+  const code = (err.cause as NodeJS.ErrnoException | undefined)?.code ?? '';
+  return NOT_SENT_CODES.has(code) || /CERT|TLS|SIGNATURE|ISSUER/.test(code);
+}
+
+function stopReason(signal: AbortSignal): string {
+  const reason: unknown = signal.reason;
+  return reason instanceof Error && reason.name === 'TimeoutError' ? 'deadline exceeded' : 'stopped';
 }

@@ -34,11 +34,15 @@ export function createSecretSink(
       `STS_SIDECAR_KUBE_CA_FILE: ${secret.caFile} holds no PEM certificate`,
     );
   }
+  // Configured namespaces were checked by the schema; only the one read from the mount is checked here.
   const nsFile = `${secret.tokenFile.slice(0, secret.tokenFile.lastIndexOf('/'))}/namespace`;
   const namespace =
     secret.namespace ?? read(nsFile, 'STS_SIDECAR_SECRET_NAMESPACE', 'the pod namespace file').trim();
-  if (!/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace)) {
-    throw new SidecarError('ERR_CONFIG', `STS_SIDECAR_SECRET_NAMESPACE: ${nsFile} holds no namespace name`);
+  if (secret.namespace === undefined && !/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(namespace)) {
+    throw new SidecarError(
+      'ERR_CONFIG',
+      `STS_SIDECAR_SECRET_NAMESPACE: unset, and ${nsFile} (next to STS_SIDECAR_KUBE_TOKEN_FILE) holds no namespace name`,
+    );
   }
   const [accessKeyId, secretAccessKey, sessionToken, expiration] = secret.keys;
   return new KubernetesSecretSink({

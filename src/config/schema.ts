@@ -90,6 +90,22 @@ const secretKeys = z
       .length(4, 'must name exactly four keys: access key id, secret key, session token, expiration')
       .refine((a) => new Set(a).size === 4, 'the four keys must differ'),
   );
+// A namespace is a DNS label: at most 63 characters, no dots.
+const kubeNamespace = z
+  .string()
+  .regex(
+    /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/,
+    'must be a namespace name (DNS label: lowercase, 63 characters, no dots)',
+  );
+// The pod's service-account token goes out with every call: never over cleartext.
+const httpsUrl = z
+  .string()
+  .url('must be an absolute URL')
+  .refine((u) => /^https:\/\//.test(u), 'must be an https:// URL (the service-account token is sent to it)');
+const absolutePath = z
+  .string()
+  .min(1)
+  .refine((p) => p.startsWith('/'), 'must be an absolute path');
 
 /**
  * One entry per environment variable. This table is the interface: config parsing, `check-config`,
@@ -316,7 +332,7 @@ export const VARIABLES = {
     help: 'Secret the set is written into (sink secret; it must exist). Required with sink secret.',
   },
   STS_SIDECAR_SECRET_NAMESPACE: {
-    schema: kubeName.optional(),
+    schema: kubeNamespace.optional(),
     default: undefined,
     help: "Namespace of that Secret; unset means the pod's own (service-account namespace file).",
   },
@@ -326,17 +342,17 @@ export const VARIABLES = {
     help: 'Secret keys for access key id, secret key, session token and expiration, in that order.',
   },
   STS_SIDECAR_KUBE_API_URL: {
-    schema: httpUrl,
+    schema: httpsUrl,
     default: 'https://kubernetes.default.svc',
     help: 'Kubernetes API server the secret sink talks to.',
   },
   STS_SIDECAR_KUBE_TOKEN_FILE: {
-    schema: z.string().min(1),
+    schema: absolutePath,
     default: '/var/run/secrets/kubernetes.io/serviceaccount/token',
     help: "The pod's service-account token for the API server (secret sink); re-read at every call.",
   },
   STS_SIDECAR_KUBE_CA_FILE: {
-    schema: z.string().min(1),
+    schema: absolutePath,
     default: '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt',
     help: "CA bundle of the API server (secret sink): the cluster's, trusted instead of the public roots.",
   },

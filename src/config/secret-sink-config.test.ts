@@ -75,7 +75,45 @@ describe('secret sink configuration', () => {
         STS_SIDECAR_SECRET_NAME: 's',
         STS_SIDECAR_SECRET_NAMESPACE: 'A',
       }),
-    ).toEqual(['STS_SIDECAR_SECRET_NAMESPACE: must be a Kubernetes object name (lowercase DNS-1123)']);
+    ).toEqual([
+      'STS_SIDECAR_SECRET_NAMESPACE: must be a namespace name (DNS label: lowercase, 63 characters, no dots)',
+    ]);
     expect(issues({ ...base, STS_SIDECAR_SINK: 'configmap' })[0]).toMatch(/^STS_SIDECAR_SINK: /);
+  });
+
+  it('refuses an http:// API server URL: the service-account token would go in cleartext', () => {
+    const found = issues({
+      ...base,
+      STS_SIDECAR_SINK: 'secret',
+      STS_SIDECAR_SECRET_NAME: 's',
+      STS_SIDECAR_KUBE_API_URL: 'http://kubernetes.default.svc',
+    });
+    expect(found).toEqual([
+      'STS_SIDECAR_KUBE_API_URL: must be an https:// URL (the service-account token is sent to it)',
+    ]);
+    expect(
+      issues({
+        ...base,
+        STS_SIDECAR_SINK: 'secret',
+        STS_SIDECAR_SECRET_NAME: 's',
+        STS_SIDECAR_KUBE_API_URL: 'https://10.0.0.1:6443',
+      }),
+    ).toEqual([]);
+  });
+
+  it('refuses a namespace that is no DNS label (dots, 64 characters) and relative token or CA paths', () => {
+    const secret = { ...base, STS_SIDECAR_SINK: 'secret', STS_SIDECAR_SECRET_NAME: 's' };
+    for (const ns of ['team.a', 'a'.repeat(64)]) {
+      expect(issues({ ...secret, STS_SIDECAR_SECRET_NAMESPACE: ns })).toEqual([
+        'STS_SIDECAR_SECRET_NAMESPACE: must be a namespace name (DNS label: lowercase, 63 characters, no dots)',
+      ]);
+    }
+    expect(issues({ ...secret, STS_SIDECAR_SECRET_NAMESPACE: 'a'.repeat(63) })).toEqual([]);
+    expect(issues({ ...secret, STS_SIDECAR_KUBE_TOKEN_FILE: 'token' })).toEqual([
+      'STS_SIDECAR_KUBE_TOKEN_FILE: must be an absolute path',
+    ]);
+    expect(issues({ ...secret, STS_SIDECAR_KUBE_CA_FILE: './ca.crt' })).toEqual([
+      'STS_SIDECAR_KUBE_CA_FILE: must be an absolute path',
+    ]);
   });
 });

@@ -23,15 +23,15 @@ export function createServedCredentials(): ServedCredentials {
   let held: CredentialSet | undefined;
   return {
     wrap: (sink) => ({
-      prepare: async () => {
-        const found = await sink.prepare();
+      prepare: async (signal) => {
+        const found = await sink.prepare(signal);
         // A restart keeps the valid set on disk; the endpoint serves it too until the first new one.
         if (found?.set && held === undefined) held = found.set;
         return found;
       },
-      write: async (set) => {
+      write: async (set, signal) => {
         try {
-          await sink.write(set);
+          await sink.write(set, signal);
         } catch (err) {
           // Live on disk although a later step failed (see CredentialSink.write): the files hold it.
           if ((err as { committed?: boolean }).committed === true) held = set;
@@ -39,9 +39,9 @@ export function createServedCredentials(): ServedCredentials {
         }
         held = set;
       },
-      remove: async () => {
+      remove: async (signal) => {
         held = undefined;
-        await sink.remove();
+        await sink.remove(signal);
       },
     }),
     subscriber: (event) => {

@@ -188,6 +188,11 @@ export const REFUSED_VALUES: ReadonlyArray<{ name: string; values: JsonObject; m
   { name: 'unknown mode', values: { stsSidecar: { mode: 'sidecar' } }, message: /mode/ },
   { name: 'unknown key (typo)', values: { stsSidecar: { tennant: 'team-a' } }, message: /tennant/ },
   {
+    name: 'the AWS config (credential_process) with the Secret sink',
+    values: { stsSidecar: { sink: { type: 'secret' }, app: { awsConfig: { enabled: true } } } },
+    message: /app\.awsConfig\.enabled needs sink\.type directory/,
+  },
+  {
     name: 'a secret sink with three keys',
     values: { stsSidecar: { sink: { type: 'secret', secret: { keys: ['A', 'B', 'C'] } } } },
     message: /keys/,

@@ -145,6 +145,9 @@ describe.skipIf(skipHelm)(`helm lint and helm template of both charts${gate}`, (
           if (!secret) throw new Error('sink secret without secret config');
           const byKind = (kind: string) => docs.find((d) => d.doc.kind === kind)?.doc as JsonObject;
           expect((byKind('Secret').metadata as JsonObject).name).toBe(secret.name);
+          // Role and RoleBinding are named after the Secret: a second Secret sink gets its own.
+          expect((byKind('Role').metadata as JsonObject).name).toBe(`${secret.name}-sts-sidecar`);
+          expect((byKind('RoleBinding').metadata as JsonObject).name).toBe(`${secret.name}-sts-sidecar`);
           expect(byKind('Role').rules).toEqual([
             {
               apiGroups: [''],
@@ -162,11 +165,19 @@ describe.skipIf(skipHelm)(`helm lint and helm template of both charts${gate}`, (
           expect(`${String(kubeMount?.mountPath)}/token`).toBe(secret.tokenFile);
           expect(`${String(kubeMount?.mountPath)}/ca.crt`).toBe(secret.caFile);
         } else expect(config.sink).toBe('directory');
-        // Credentials are written where the app containers read them.
         const app = containersOf(spec, 'containers').find((c) => !isSidecar(c)) as Container;
         const appMount = listOf(app.volumeMounts).find((m) => m.name === 'sts-sidecar-credentials');
-        expect(appMount?.mountPath).toBe(config.outputDir);
-        expect(appMount?.readOnly).toBe(true);
+        if (secretSink) {
+          // No files are written: no mount of the empty directory, no env pointing at files never there.
+          expect(appMount).toBeUndefined();
+          expect(
+            Object.keys(envObject(app)).filter((n) => /^ARTIFACTSTORE_S3_|^AWS_CONFIG_FILE$/.test(n)),
+          ).toEqual([]);
+        } else {
+          // Credentials are written where the app containers read them.
+          expect(appMount?.mountPath).toBe(config.outputDir);
+          expect(appMount?.readOnly).toBe(true);
+        }
       });
     });
   }
@@ -202,6 +213,57 @@ describe.skipIf(skipHelm)(`helm lint and helm template of both charts${gate}`, (
         }
       });
     }
+  });
+
+  describe('NOTES say where the set goes', () => {
+    // helm template does not render NOTES.txt; a probe template renders the same named template.
+    const notes = async (name: string, values: JsonObject): Promise<string> => {
+      const file = join(ws.helmDir, 'example-app', 'templates', 'notes-probe.yaml');
+      writeFileSync(
+        file,
+        [
+          '{{- $sts := dict "Values" .Values.stsSidecar "Release" .Release "Capabilities" .Capabilities }}',
+          'apiVersion: v1',
+          'kind: ConfigMap',
+          'metadata: {name: notes-probe}',
+          'data:',
+          '  notes: {{ include "sts-sidecar.notes" $sts | quote }}',
+        ].join('\n'),
+      );
+      try {
+        const r = await ws.run([
+          'template',
+          'rel',
+          join(ws.helmDir, 'example-app'),
+          '--namespace',
+          'team-a',
+          '--show-only',
+          'templates/notes-probe.yaml',
+          '-f',
+          ws.valuesFile(`notes-${name}`, values),
+        ]);
+        expect(r.code, r.stderr).toBe(0);
+        const [doc] = renderedDocs(r.stdout, name);
+        return String((doc?.doc.data as JsonObject).notes);
+      } finally {
+        rmSync(file);
+      }
+    };
+
+    it('directory sink: the files and their directory', async () => {
+      const text = await notes('dir', {});
+      expect(text).toMatch(/Credentials are written to \/var\/run\/sts-sidecar\/credentials/);
+      expect(text).not.toMatch(/Secret team-a\//);
+    });
+
+    it('Secret sink: the Secret and its keys, no file claims, the uninstall and wipe-on-exit behaviour', async () => {
+      const text = await notes('secret', { stsSidecar: { sink: { type: 'secret' } } });
+      expect(text).toMatch(/written into the Secret team-a\/rel-sts-credentials \(keys ACCESS_KEY_ID, /);
+      expect(text).not.toMatch(/Credentials are written to|credentials\.json|land in/);
+      expect(text).toMatch(/helm\.sh\/resource-policy: keep/);
+      expect(text).toMatch(/credentials\.wipeOnExit/);
+      expect(text).toMatch(/get secret rel-sts-credentials -o jsonpath='\{\.data\.EXPIRATION\}'/);
+    });
   });
 
   describe('values helm refuses', () => {

@@ -4,17 +4,21 @@
 // and the API server gone or hung.
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { rootCertificates } from 'node:tls';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KubernetesSecretSink } from '../../src/adapters/credential-secret.ts';
-import type { HttpTransport } from '../../src/adapters/http-transport.ts';
+import { TransportError, type HttpTransport } from '../../src/adapters/http-transport.ts';
 import { createSecretSink } from '../../src/adapters/secret-sink-wiring.ts';
 import { systemClock } from '../../src/adapters/system-clock.ts';
+import { startDaemon } from '../../src/app.ts';
 import { loadConfig } from '../../src/config/load.ts';
 import type { CredentialSet } from '../../src/domain/credentials.ts';
 import { PolicyDeniedError, StsError } from '../../src/errors.ts';
 import type { LeaseEvent } from '../../src/lease-events.ts';
 import { LeaseLoop } from '../../src/lease-loop.ts';
+import { createLogger } from '../../src/logger.ts';
+import { recordOutput, recordSecret } from '../support/secrets.ts';
 import { helmSkipReason, helmWorkspace, renderedDocs, skipHelm } from '../k8s/helm.ts';
 import {
   KubeAdmin,
@@ -34,14 +38,34 @@ const SECRET = 'cnpg-sts-credentials';
 const SA = 'backup-sa';
 
 function set(tag: string, expiresAtMs: number): CredentialSet {
-  // Fake values the secret scan knows nothing about; shaped like real ones.
-  return {
+  // Fake values shaped like real ones; the secret scan learns them, so none may reach a log or message.
+  const s = {
     accessKeyId: `AKIA${tag.toUpperCase().padEnd(16, 'X')}`,
     secretAccessKey: `secret-${tag}-${'s'.repeat(24)}`,
     sessionToken: `session-${tag}-${'t'.repeat(64)}`,
     expiresAtMs,
   };
+  recordSecret(s.secretAccessKey);
+  recordSecret(s.sessionToken);
+  return s;
 }
+
+/** Every error message the sink produces goes to the secret scan. */
+async function failure(p: Promise<unknown>): Promise<Error & { code?: string; committed?: boolean }> {
+  const err = await p.then(
+    () => new Error('expected a failure'),
+    (e: unknown) => e as Error,
+  );
+  recordOutput('secret-sink-errors', `${err.message}\n`);
+  return err;
+}
+
+const sinkKeys = {
+  accessKeyId: 'ACCESS_KEY_ID',
+  secretAccessKey: 'ACCESS_SECRET_KEY',
+  sessionToken: 'ACCESS_SESSION_TOKEN',
+  expiration: 'EXPIRATION',
+};
 
 describe.skipIf(skipKube || skipHelm)(
   `the Secret sink against a real kube-apiserver${gate}${helmSkipReason && !skipKube ? ` (helm unavailable: ${helmSkipReason})` : ''}`,
@@ -130,7 +154,9 @@ describe.skipIf(skipKube || skipHelm)(
       // The pod's service-account mount, as the kubelet lays it out: token, ca.crt, namespace.
       dir = mkdtempSync(join(tmpdir(), 'sts-sa-'));
       tokenFile = join(dir, 'token');
-      writeFileSync(tokenFile, await admin.serviceAccountToken(ns, SA));
+      const saToken = await admin.serviceAccountToken(ns, SA);
+      recordSecret(saToken);
+      writeFileSync(tokenFile, saToken);
       writeFileSync(join(dir, 'namespace'), ns);
     });
     afterAll(() => {
@@ -282,6 +308,7 @@ describe.skipIf(skipKube || skipHelm)(
         code: 'ERR_SECRET_UNAVAILABLE',
         retryable: true,
         message: expect.stringMatching(/unavailable \(network: ECONNREFUSED/),
+        committed: false,
       });
       const hung = wiredSink({}, 800);
       await pauseApiserver(admin.stack, true);
@@ -289,12 +316,169 @@ describe.skipIf(skipKube || skipHelm)(
         await expect(hung.write(set('h', Date.now() + 3600_000))).rejects.toMatchObject({
           code: 'ERR_SECRET_UNAVAILABLE',
           message: expect.stringMatching(/timeout/),
+          // The read hung, so no update was ever sent: nothing to track.
+          committed: false,
         });
       } finally {
         await pauseApiserver(admin.stack, false);
       }
       // The set from before the outage is untouched.
       expect((await secretData()).ACCESS_KEY_ID).toBe(set('three', 0).accessKeyId);
+    });
+
+    it('a PUT whose outcome is unknown (connection broken after sending, or the deadline) is committed: true', async () => {
+      // The update reaches the real API server; the answer is then lost, as on a reset connection.
+      const broken: HttpTransport = async (req) => {
+        const res = await admin.transport(req);
+        if (req.method !== 'PUT') return res;
+        const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
+        throw new TransportError('network', 'ECONNRESET: read ECONNRESET', { cause: reset });
+      };
+      const sink = new KubernetesSecretSink({
+        apiUrl: admin.stack.url,
+        namespace: ns,
+        name: SECRET,
+        keys: sinkKeys,
+        transport: broken,
+        readToken: async () => readFileSync(tokenFile, 'utf8'),
+        timeoutMs: 5000,
+      });
+      const err = await failure(sink.write(set('reset', Date.parse('2030-01-05T00:00:00Z'))));
+      expect(err).toMatchObject({ code: 'ERR_SECRET_UNAVAILABLE', committed: true });
+      expect(err.message).toMatch(/may have been applied/);
+      // It did land: that is why the loop must keep tracking it.
+      expect((await secretData()).ACCESS_KEY_ID).toBe(set('reset', 0).accessKeyId);
+
+      // The API server stops answering after the read: the PUT runs into its deadline.
+      const hangsOnPut = new KubernetesSecretSink({
+        apiUrl: admin.stack.url,
+        namespace: ns,
+        name: SECRET,
+        keys: sinkKeys,
+        transport: async (req) => {
+          if (req.method === 'PUT') await pauseApiserver(admin.stack, true);
+          return admin.transport(req);
+        },
+        readToken: async () => readFileSync(tokenFile, 'utf8'),
+        timeoutMs: 800,
+      });
+      try {
+        const hung = await failure(hangsOnPut.write(set('hung', Date.parse('2030-01-06T00:00:00Z'))));
+        expect(hung).toMatchObject({ code: 'ERR_SECRET_UNAVAILABLE', committed: true });
+        expect(hung.message).toMatch(/timeout/);
+      } finally {
+        await pauseApiserver(admin.stack, false);
+      }
+      // Put the usual set back for the tests after this one.
+      await wiredSink().write(set('three', Date.parse('2030-01-03T00:00:00Z')));
+    });
+
+    it('a stop signal cuts a hung call short; one deadline bounds the whole update; a bounded wipe gives up', async () => {
+      // Call deadline 60 s: only the stop signal or the operation deadline can end these early.
+      const sink = wiredSink({}, 60_000);
+      await pauseApiserver(admin.stack, true);
+      try {
+        const stop = new AbortController();
+        const writing = failure(sink.write(set('stop', Date.now() + 3600_000), stop.signal));
+        setTimeout(() => stop.abort(), 300);
+        const started = Date.now();
+        const err = await writing;
+        expect(err).toMatchObject({
+          code: 'ERR_SECRET_UNAVAILABLE',
+          message: expect.stringMatching(/aborted/),
+        });
+        expect(Date.now() - started).toBeLessThan(30_000);
+
+        // Already stopped: nothing is sent at all.
+        const early = await failure(sink.write(set('stop', Date.now() + 3600_000), AbortSignal.abort()));
+        expect(early).toMatchObject({
+          code: 'ERR_SECRET_UNAVAILABLE',
+          message: expect.stringMatching(/not sent \(stopped\)/),
+        });
+        expect(early.committed).not.toBe(true);
+
+        const bounded = new KubernetesSecretSink({
+          apiUrl: admin.stack.url,
+          namespace: ns,
+          name: SECRET,
+          keys: sinkKeys,
+          transport: admin.transport,
+          readToken: async () => readFileSync(tokenFile, 'utf8'),
+          timeoutMs: 60_000,
+          operationTimeoutMs: 500,
+        });
+        const overall = await failure(bounded.remove());
+        expect(overall).toMatchObject({
+          code: 'ERR_SECRET_UNAVAILABLE',
+          message: expect.stringMatching(/timeout/),
+        });
+
+        // The wipe on exit as app.ts runs it: bounded by its own signal, not by the sink's deadlines.
+        const wipe = await failure(sink.remove(AbortSignal.timeout(300)));
+        expect(wipe).toMatchObject({ code: 'ERR_SECRET_UNAVAILABLE' });
+      } finally {
+        await pauseApiserver(admin.stack, false);
+      }
+      expect((await secretData()).ACCESS_KEY_ID).toBe(set('three', 0).accessKeyId);
+    });
+
+    it('TLS is verified against the cluster CA: another CA is ERR_SECRET_UNAVAILABLE with a certificate error', async () => {
+      const wrongCa = join(dir, 'wrong-ca.crt');
+      writeFileSync(wrongCa, rootCertificates[0]!);
+      const sink = wiredSink({ STS_SIDECAR_KUBE_CA_FILE: wrongCa });
+      const err = await failure(sink.write(set('tls', Date.now() + 3600_000)));
+      expect(err).toMatchObject({ code: 'ERR_SECRET_UNAVAILABLE', committed: false });
+      expect(err.message).toMatch(/network: [A-Z_]*(CERT|SIGNATURE|ISSUER)[A-Z_]*: .*certificate/);
+      expect((await secretData()).ACCESS_KEY_ID).toBe(set('three', 0).accessKeyId);
+    });
+
+    it('the daemon with STS_SIDECAR_SINK=secret: logs the Secret (no output_dir), and SIGTERM wipes it in the API server', async () => {
+      await wiredSink().write(set('daemon', Date.parse('2030-01-07T00:00:00Z')));
+      const lines: Record<string, unknown>[] = [];
+      const logger = createLogger({
+        level: 'info',
+        destination: {
+          write: (line: string) => {
+            recordOutput('secret-sink-daemon', line);
+            lines.push(JSON.parse(line) as Record<string, unknown>);
+          },
+        },
+      });
+      const config = loadConfig({
+        STS_SIDECAR_TENANT: 'team-a',
+        STS_SIDECAR_BUCKET: 'backups',
+        // Nothing listens there: this run is about the sink, the leases fail and are retried.
+        STS_SIDECAR_FLEX_AUTH_URL: 'https://127.0.0.1:1/v1/decisions',
+        STS_SIDECAR_STS_ENDPOINT: 'https://127.0.0.1:1',
+        STS_SIDECAR_ROLE_ARN: 'arn:aws:iam::123456789012:role/app',
+        STS_SIDECAR_TOKEN_FILE: tokenFile,
+        STS_SIDECAR_LISTEN: '127.0.0.1:0',
+        STS_SIDECAR_WIPE_ON_EXIT: 'true',
+        STS_SIDECAR_SINK: 'secret',
+        STS_SIDECAR_SECRET_NAME: SECRET,
+        STS_SIDECAR_KUBE_API_URL: admin.stack.url,
+        STS_SIDECAR_KUBE_TOKEN_FILE: tokenFile,
+        STS_SIDECAR_KUBE_CA_FILE: admin.stack.caFile,
+      });
+      const sigterm = new AbortController();
+      const daemon = await startDaemon(
+        { config, logger, readTextFile: (p) => readFileSync(p, 'utf8'), random: () => 0.5 },
+        sigterm.signal,
+      );
+      try {
+        const started = lines.find((l) => l.event === 'sidecar.started');
+        expect(started).toMatchObject({ sink: 'secret', secret: `${ns}/${SECRET}` });
+        expect(started).not.toHaveProperty('output_dir');
+        for (let i = 0; i < 100 && !lines.some((l) => l.event === 'lease.failed'); i++) {
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        expect(lines.map((l) => l.event)).toContain('lease.failed');
+      } finally {
+        sigterm.abort();
+        await daemon.done;
+      }
+      expect(lines.find((l) => l.event === 'sidecar.stopped')).toMatchObject({ wiped: true });
+      expect(Object.keys(await secretData()).filter((k) => KEYS.includes(k))).toEqual([]);
     });
 
     it('the lease loop over the Secret: acquire, deny removes the four keys (others kept), expiry removes them too', async () => {
@@ -347,7 +531,10 @@ describe.skipIf(skipKube || skipHelm)(
           sink,
           clock: systemClock,
           random: () => 0.5,
-          report: (e) => events.push(e),
+          report: (e) => {
+            events.push(e);
+            recordOutput('secret-sink-lease-events', `${JSON.stringify(e)}\n`);
+          },
         },
       );
       const stop = new AbortController();

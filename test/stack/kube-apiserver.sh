@@ -79,12 +79,22 @@ install_etcd() {
   local t0
   t0="$(now)"
   export DEBIAN_FRONTEND=noninteractive
-  # The package's service is not started here (no systemd); policy-rc.d keeps it that way where there is one.
+  # The package's postinst would start a system etcd on 2379 (invoke-rc.d, where there is an init system):
+  # a policy-rc.d answering 101 ("action not allowed") stops that. Ours only if none was there, and removed
+  # afterwards only if we created it.
+  local policy=/usr/sbin/policy-rc.d created_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\n# temporary, test/stack/kube-apiserver.sh install: no service starts\nexit 101\n' >"$policy"
+    chmod 0755 "$policy"
+    created_policy=1
+  fi
+  local ok=1
   if ! apt-get install -y -qq --no-install-recommends etcd-server >/tmp/kube-etcd-apt.log 2>&1; then
     apt-get update -qq >>/tmp/kube-etcd-apt.log 2>&1 || true
-    apt-get install -y -qq --no-install-recommends etcd-server >>/tmp/kube-etcd-apt.log 2>&1 ||
-      die "apt-get install etcd-server failed, see /tmp/kube-etcd-apt.log"
+    apt-get install -y -qq --no-install-recommends etcd-server >>/tmp/kube-etcd-apt.log 2>&1 || ok=0
   fi
+  [ "$created_policy" -eq 0 ] || rm -f "$policy"
+  [ "$ok" -eq 1 ] || die "apt-get install etcd-server failed, see /tmp/kube-etcd-apt.log"
   log "etcd-server installed in $(since "$t0") ($(etcd --version | head -1))"
 }
 
@@ -137,8 +147,15 @@ cmd_install() {
 
 # ---- up / down ------------------------------------------------------------------------------------
 
+AUTH_HEADER="$STACK_DIR/admin.header"
+auth_header() { # the admin token as a curl header file (mode 0600): never on a command line, where ps shows it
+  if [ ! -s "$AUTH_HEADER" ] || [ "$TOKEN_FILE" -nt "$AUTH_HEADER" ]; then
+    (umask 077 && printf 'Authorization: Bearer %s\n' "$(cat "$TOKEN_FILE")" >"$AUTH_HEADER")
+  fi
+  printf '%s' "$AUTH_HEADER"
+}
 readyz() { # readyz: the API server answers /readyz with 200 over TLS signed by our CA
-  curl -fsS --max-time 2 --cacert "$PKI/ca.crt" -H "Authorization: Bearer $(cat "$TOKEN_FILE")" \
+  curl -fsS --max-time 2 --cacert "$PKI/ca.crt" -H "@$(auth_header)" \
     "https://127.0.0.1:$API_PORT/readyz" >/dev/null 2>&1
 }
 etcd_healthy() {

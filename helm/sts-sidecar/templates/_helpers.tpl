@@ -61,6 +61,9 @@ the HTTP listener off. Keys are tested with hasKey, not .once, so helm lint --st
 {{- if and .Values.ca.configMap .Values.ca.secret -}}
 {{- fail "sts-sidecar: set ca.configMap or ca.secret, not both" -}}
 {{- end -}}
+{{- if and (eq .Values.sink.type "secret") .Values.app.awsConfig.enabled -}}
+{{- fail "sts-sidecar: app.awsConfig.enabled needs sink.type directory: with the Secret sink no credentials.json is written for credential_process to read" -}}
+{{- end -}}
 - name: STS_SIDECAR_TENANT
   value: {{ required "sts-sidecar: tenant is required" .Values.tenant | quote }}
 - name: STS_SIDECAR_BUCKET
@@ -395,10 +398,13 @@ exits non-zero so the pod does not start without credentials. Used by mode legac
 {{- end }}
 {{- end -}}
 
-{{/* Env for app containers: file paths of the credential set, and AWS_CONFIG_FILE. */}}
+{{/*
+Env for app containers: file paths of the credential set, and AWS_CONFIG_FILE. With sink.type secret
+no files are written, so no file paths are set (the app reads the Secret; artifactStoreEnv is ignored).
+*/}}
 {{- define "sts-sidecar.appEnv" -}}
 {{- $dir := .Values.credentials.mountPath -}}
-{{- if .Values.app.artifactStoreEnv }}
+{{- if and .Values.app.artifactStoreEnv (ne .Values.sink.type "secret") }}
 - name: ARTIFACTSTORE_S3_ACCESS_KEY_REF
   value: {{ printf "%s/access-key" $dir | quote }}
 - name: ARTIFACTSTORE_S3_SECRET_KEY_REF
@@ -422,11 +428,13 @@ exits non-zero so the pod does not start without credentials. Used by mode legac
 {{- end }}
 {{- end -}}
 
-{{/* Mounts for app containers: the credential dir read-only (and the AWS config). */}}
+{{/* Mounts for app containers: the credential dir read-only (not with sink.type secret: it stays empty), and the AWS config. */}}
 {{- define "sts-sidecar.appVolumeMounts" -}}
+{{- if ne .Values.sink.type "secret" }}
 - name: sts-sidecar-credentials
   mountPath: {{ .Values.credentials.mountPath }}
   readOnly: true
+{{- end }}
 {{- if .Values.credentialsEndpoint.enabled }}
 - name: sts-sidecar-endpoint
   mountPath: {{ .Values.credentialsEndpoint.tokenMountPath }}
@@ -468,15 +476,26 @@ data:
 sts-sidecar ({{ .Values.mode }} mode) keeps short-lived S3 credentials for
   tenant {{ .Values.tenant | default "<unset>" }}, bucket {{ .Values.bucket | default "<unset>" }}, prefix {{ .Values.prefix | default "<whole bucket>" | quote }}, actions {{ join "," .Values.actions }}.
 
-Credentials land in {{ .Values.credentials.mountPath }} (tmpfs emptyDir sts-sidecar-credentials,
+{{- if eq .Values.sink.type "secret" }}
+Each set is written into the Secret {{ .Release.Namespace }}/{{ include "sts-sidecar.secretName" . }} (keys {{ join ", " .Values.sink.secret.keys }};
+one update per rotation); no credential files are written and the app containers mount none. The
+Secret is kept on helm uninstall (helm.sh/resource-policy: keep) with the last set in it until it
+expires: set credentials.wipeOnExit to clear it when the sidecar stops.
+{{- else }}
+Credentials are written to {{ .Values.credentials.mountPath }} (tmpfs emptyDir sts-sidecar-credentials,
 read-only in app containers): access-key, secret-key, session-token, expiration (RFC 3339) and
 credentials.json (AWS credential_process format), mode {{ .Values.credentials.fileMode }}, group {{ int .Values.securityContext.fsGroup }}.
+{{- end }}
 
 Check readiness (the image is distroless: no shell or curl inside the sidecar):
   kubectl -n {{ .Release.Namespace }} port-forward pod/<pod> {{ int .Values.port }}:{{ int .Values.port }} &
   curl -fsS http://127.0.0.1:{{ int .Values.port }}/readyz    # 200 = a valid set on disk
   curl -fsS http://127.0.0.1:{{ int .Values.port }}/metrics
+{{- if eq .Values.sink.type "secret" }}
+  kubectl -n {{ .Release.Namespace }} get secret {{ include "sts-sidecar.secretName" . }} -o jsonpath='{.data.{{ index .Values.sink.secret.keys 3 }}}' | base64 -d
+{{- else }}
   kubectl -n {{ .Release.Namespace }} exec <pod> -c <app-container> -- cat {{ .Values.credentials.mountPath }}/expiration
+{{- end }}
   kubectl -n {{ .Release.Namespace }} logs <pod> -c {{ .Values.containerName }}
 {{- if not .Values.audience }}
 
@@ -532,6 +551,8 @@ ServiceAccount named by the context key serviceAccountName.
 {{- define "sts-sidecar.secretSink" -}}
 {{- if eq .Values.sink.type "secret" -}}
 {{- $name := include "sts-sidecar.secretName" . -}}
+{{- /* Named after the Secret, not the release: two Secret sinks in one release get a Role each. */}}
+{{- $role := printf "%s-sts-sidecar" $name | trunc 253 | trimSuffix "-" -}}
 apiVersion: v1
 kind: Secret
 metadata:
@@ -539,14 +560,15 @@ metadata:
   labels:
     app.kubernetes.io/component: sts-sidecar
   annotations:
-    # The sidecar owns the data; helm upgrade must not wipe a live set.
+    # The sidecar owns the data; helm upgrade must not wipe a live set. helm uninstall keeps it too, with
+    # the last set in it until that expires (credentials.wipeOnExit clears it when the sidecar stops).
     helm.sh/resource-policy: keep
 type: Opaque
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
 metadata:
-  name: {{ printf "%s-sts-sidecar-secret" .Release.Name | trunc 63 | trimSuffix "-" }}
+  name: {{ $role }}
   labels:
     app.kubernetes.io/component: sts-sidecar
 rules:
@@ -558,13 +580,13 @@ rules:
 apiVersion: rbac.authorization.k8s.io/v1
 kind: RoleBinding
 metadata:
-  name: {{ printf "%s-sts-sidecar-secret" .Release.Name | trunc 63 | trimSuffix "-" }}
+  name: {{ $role }}
   labels:
     app.kubernetes.io/component: sts-sidecar
 roleRef:
   apiGroup: rbac.authorization.k8s.io
   kind: Role
-  name: {{ printf "%s-sts-sidecar-secret" .Release.Name | trunc 63 | trimSuffix "-" }}
+  name: {{ $role }}
 subjects:
   - kind: ServiceAccount
     name: {{ required "sts-sidecar.secretSink: serviceAccountName is required in the context" .serviceAccountName }}
