@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../stack/local-stack.ts';
-import { BUNDLE, runSidecarCommand } from '../support/sidecar-process.ts';
+import { runSidecarCommand, sidecarArgv } from '../support/sidecar-process.ts';
 import { assertRgwUsable, readDiskSet, rgwGate, skipRgw } from '../rgw/support.ts';
 import { awsConfig, boto3Available, runBoto3, runJsConsumer, SYSTEM_PYTHON } from './support.ts';
 
@@ -89,7 +89,7 @@ describe.skipIf(skipRgw)(`real consumers of the credential set${gate}`, () => {
 
   it('boto3 with a profile whose credential_process is the sidecar itself (`credential-process`)', async () => {
     const config = path.join(home, 'config-sidecar');
-    await writeFile(config, awsConfig('sidecar', `${process.execPath} ${BUNDLE} credential-process`));
+    await writeFile(config, awsConfig('sidecar', [process.execPath, ...sidecarArgv(['credential-process'])].join(' ')));
     const onDisk = await readDiskSet(stack.outputDir);
     const r = await runBoto3({
       ...base(),
