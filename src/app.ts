@@ -20,6 +20,7 @@ import { systemClock } from './adapters/system-clock.ts';
 import { FileTokenSource, watchTokenDirectory } from './adapters/token-file.ts';
 import type { LeaseEvent, LeaseReporter } from './lease-events.ts';
 import { LeaseLoop } from './lease-loop.ts';
+import { createHeapCollector } from './heap-collector.ts';
 import type { Logger } from './logger.ts';
 import { SidecarError } from './errors.ts';
 
@@ -189,6 +190,7 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
     import('./http/server.ts'),
   ]);
   const metrics = createMetrics({ now, isReady: () => isReady(health, now(), marginMs) });
+  const collectHeap = createHeapCollector();
 
   const report: LeaseReporter = (event) => {
     switch (event.event) {
@@ -223,6 +225,7 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
     }
     metrics.observe(event);
     logEvent(logger, event);
+    collectHeap(event);
   };
 
   const w = wire(ctx, report);
