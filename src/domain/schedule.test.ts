@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   backoffCapMs,
   firstLeaseSchedule,
+  FIRST_RETRY_SPREAD_FRACTION,
   nextRefreshAt,
   RETRY_SPREAD_FRACTION,
   retryDelayMs,
@@ -105,10 +106,19 @@ describe('retries while a set with plenty of life is on disk', () => {
   const now = 30 * MIN;
   const untilMargin = 24 * MIN;
 
-  it('the first retry stays within the initial backoff, to ride over a blip', () => {
+  it('the first retry is drawn over a sixteenth of the time left: a blip is ridden over within 90 s', () => {
+    expect(FIRST_RETRY_SPREAD_FRACTION).toBe(1 / 16);
+    expect(retryDelayMs(1, policy, 0.5, now, hourLease)).toBe(untilMargin / 16 / 2);
     for (const r of [0, 0.5, 0.999]) {
-      expect(retryDelayMs(1, policy, r, now, hourLease)).toBeLessThanOrEqual(policy.backoffInitialMs);
+      expect(retryDelayMs(1, policy, r, now, hourLease)).toBeLessThan(90_000);
     }
+  });
+
+  it('without a set, or with one close to the margin, the first retry keeps the initial backoff', () => {
+    expect(retryDelayMs(1, policy, 0.5, now, undefined)).toBe(500);
+    // 10 s before the margin: a sixteenth is 0.6 s, less than the 1 s cap.
+    const close = hourLease.expiresAtMs - policy.readyMarginMs - 10_000;
+    expect(retryDelayMs(1, policy, 0.5, close, hourLease)).toBe(500);
   });
 
   it('later retries are drawn over a quarter of the time left before the margin', () => {

@@ -54,6 +54,8 @@ export function backoffCapMs(failures: number, policy: SchedulePolicy): number {
  * the time the set has left before readiness would drop (docs/reliability.md, "Retries after a failure").
  */
 export const RETRY_SPREAD_FRACTION = 0.25;
+/** The same for the first failure: short, so a blip is ridden over within a small part of the time left. */
+export const FIRST_RETRY_SPREAD_FRACTION = 1 / 16;
 
 /**
  * Delay before the next attempt after a failure.
@@ -77,7 +79,8 @@ export function retryDelayMs(
 ): number {
   const cap = backoffCapMs(failures, policy);
   const untilMargin = onDisk ? onDisk.expiresAtMs - policy.readyMarginMs - nowMs : 0;
-  const window = failures >= 2 && untilMargin > 0 ? Math.max(cap, untilMargin * RETRY_SPREAD_FRACTION) : cap;
+  const fraction = failures >= 2 ? RETRY_SPREAD_FRACTION : FIRST_RETRY_SPREAD_FRACTION;
+  const window = untilMargin > 0 ? Math.max(cap, untilMargin * fraction) : cap;
   // A floor keeps a fleet that all drew near zero from retrying in a hot loop.
   let delay = Math.max(window * random, Math.min(cap, policy.backoffInitialMs) / 10);
   if (untilMargin > 0) delay = Math.min(delay, untilMargin);
