@@ -58,7 +58,9 @@ const SNAPSHOT_BUILTINS = new Set([
   'v8',
   'zlib',
 ]);
-const LAZY = builtinModules.filter((m) => !m.startsWith('_') && !m.startsWith('node:') && !SNAPSHOT_BUILTINS.has(m));
+const LAZY = builtinModules.filter(
+  (m) => !m.startsWith('_') && !m.startsWith('node:') && !SNAPSHOT_BUILTINS.has(m),
+);
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
 /** esbuild plugin: `node:http` and friends become stand-ins that load the real module on first use. */

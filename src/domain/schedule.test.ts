@@ -157,7 +157,9 @@ describe('retries while a set with plenty of life is on disk', () => {
     for (const f of [2, 3, 5, 8, 20]) {
       for (const r of [0, 0.3, 0.999]) {
         const t = now + retryDelayMs(f, policy, r, now, hourLease);
-        expect(hourLease.expiresAtMs - policy.readyMarginMs - t).toBeGreaterThanOrEqual(untilMargin * 0.75 - 1);
+        expect(hourLease.expiresAtMs - policy.readyMarginMs - t).toBeGreaterThanOrEqual(
+          untilMargin * 0.75 - 1,
+        );
       }
     }
   });

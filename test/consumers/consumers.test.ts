@@ -89,7 +89,10 @@ describe.skipIf(skipRgw)(`real consumers of the credential set${gate}`, () => {
 
   it('boto3 with a profile whose credential_process is the sidecar itself (`credential-process`)', async () => {
     const config = path.join(home, 'config-sidecar');
-    await writeFile(config, awsConfig('sidecar', [process.execPath, ...sidecarArgv(['credential-process'])].join(' ')));
+    await writeFile(
+      config,
+      awsConfig('sidecar', [process.execPath, ...sidecarArgv(['credential-process'])].join(' ')),
+    );
     const onDisk = await readDiskSet(stack.outputDir);
     const r = await runBoto3({
       ...base(),

@@ -253,10 +253,14 @@ describe('secrets never leave the credential files', () => {
   describe('file modes under umask 000', () => {
     /** `once` through `sh -c 'umask 000; exec node ...'`, output recorded for the secret scan. */
     async function onceUnderUmask(env: Record<string, string>): Promise<number | null> {
-      const child = spawn('sh', ['-c', 'umask 000; exec "$0" "$@"', process.execPath, ...sidecarArgv(['once'])], {
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp', TZ: 'UTC', ...env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const child = spawn(
+        'sh',
+        ['-c', 'umask 000; exec "$0" "$@"', process.execPath, ...sidecarArgv(['once'])],
+        {
+          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp', TZ: 'UTC', ...env },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       child.stdout.setEncoding('utf8').on('data', (c: string) => recordOutput('umask-once', c));
       child.stderr.setEncoding('utf8').on('data', (c: string) => recordOutput('umask-once-stderr', c));
       return new Promise((resolve) => child.once('close', (c) => resolve(c)));

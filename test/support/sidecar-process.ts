@@ -20,7 +20,8 @@ export type Launcher = 'bundle' | 'snapshot';
 /** The launcher the tests use: the plain bundle unless STSTEST_LAUNCHER=snapshot. */
 export function defaultLauncher(): Launcher {
   const v = process.env.STSTEST_LAUNCHER ?? 'bundle';
-  if (v !== 'bundle' && v !== 'snapshot') throw new Error(`STSTEST_LAUNCHER must be bundle or snapshot, not ${v}`);
+  if (v !== 'bundle' && v !== 'snapshot')
+    throw new Error(`STSTEST_LAUNCHER must be bundle or snapshot, not ${v}`);
   return v;
 }
 
