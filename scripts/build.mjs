@@ -14,6 +14,7 @@ import path from 'node:path';
 const root = new URL('..', import.meta.url).pathname;
 const pkg = JSON.parse(await readFile(path.join(root, 'package.json'), 'utf8'));
 const outfile = path.join(root, 'dist', 'sts-sidecar.mjs');
+// The snapshot's source, kept: the Dockerfile builds the blob from it again with the image's own Node.
 const snapshotBundle = path.join(root, 'dist', 'sts-sidecar.snapshot.cjs');
 const blob = path.join(root, 'dist', 'sts-sidecar.blob');
 const entry = path.join(root, 'src', 'main.ts');
@@ -162,6 +163,5 @@ if (!process.argv.includes('--no-snapshot')) {
     process.stderr.write(r.stdout + r.stderr);
     throw new Error(`building the startup snapshot failed (exit ${r.status}); ${blob} not written`);
   }
-  await rm(snapshotBundle, { force: true });
   console.log(`built ${blob} (for Node ${process.version} at ${process.execPath})`);
 }
