@@ -3,11 +3,16 @@
  * every AssumeRoleWithWebIdentity (no cache), so a forced refresh fails; the set on disk must stay as it is,
  * and the next attempt after the issuer is back must succeed. The policy server here allows without
  * looking at the token, so only RGW depends on the issuer.
+ *
+ * The set on disk has most of its life left, so the retries are spread over a part of that life
+ * (src/domain/schedule.ts): the test checks the announced retry time and drives the attempts with SIGHUP,
+ * as an operator would after fixing the issuer.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { VARIABLES } from '../../src/config/schema.ts';
 import { startLocalStack, type LocalStack } from '../stack/local-stack.ts';
 import { startSidecar } from '../support/sidecar-process.ts';
 import {
@@ -61,7 +66,20 @@ describe.skipIf(skipRgw)(`issuer outage against RGW${gate}`, () => {
         retryable: true,
         set_kept_until: before.expiration,
       });
-      // A second failed retry, to show the outage persists and the set still stays.
+      // First failure: the retry is drawn over a sixteenth of the time until the readiness margin.
+      const failedAt = Date.parse(String(failed.time));
+      const untilMargin =
+        Date.parse(before.expiration) -
+        Number(
+          stack.env.STS_SIDECAR_READY_MARGIN_SECONDS ?? VARIABLES.STS_SIDECAR_READY_MARGIN_SECONDS.default,
+        ) *
+          1000 -
+        failedAt;
+      const retryIn = Date.parse(String(failed.next_attempt)) - failedAt;
+      expect(retryIn).toBeGreaterThan(0);
+      expect(retryIn).toBeLessThanOrEqual(Math.max(500, untilMargin / 16) + 1000);
+      // A second failed attempt, to show the outage persists and the set still stays.
+      proc.child.kill('SIGHUP');
       await proc.waitFor(
         (l) => l.event === 'lease.failed' && proc.lines.indexOf(l) > proc.lines.indexOf(failed),
         10_000,
@@ -85,6 +103,7 @@ describe.skipIf(skipRgw)(`issuer outage against RGW${gate}`, () => {
       }
 
       await stack.issuer.resume();
+      proc.child.kill('SIGHUP');
       const renewed = await proc.waitForEvent('lease.renewed', 15_000, mark);
       expect(renewed.access_key_id).not.toBe(before.accessKeyId);
       const after = await readDiskSet(stack.outputDir);
