@@ -1,3 +1,4 @@
+import http from 'node:http';
 import https from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { STSClient } from '@aws-sdk/client-sts';
@@ -78,7 +79,10 @@ function wire(ctx: AppContext, report: LeaseReporter): Wiring {
     requestHandler: {
       requestTimeout: timeoutMs,
       connectionTimeout: timeoutMs,
-      httpsAgent: new https.Agent({ keepAlive: true, maxSockets: 2, ...(ca ? { ca } : {}) }),
+      // No keep-alive: refreshes are half an hour apart, and an idle pooled socket wakes the idle process
+      // when the server closes it (RGW after 65 s): one of the "0 wake-ups between refreshes" sources.
+      httpAgent: new http.Agent({ keepAlive: false, maxSockets: 2 }),
+      httpsAgent: new https.Agent({ keepAlive: false, maxSockets: 2, ...(ca ? { ca } : {}) }),
     },
   });
   const loop = new LeaseLoop(
