@@ -68,6 +68,13 @@ export interface ProbeResult {
   readonly firstProbeMs: Map<string, number>;
   /** Wake-ups of the process in the 10 s after its last probe block, by target name. */
   readonly wakeupsAfter: Map<string, number>;
+  /**
+   * Paced like a kubelet (one probe per target every `paceMs`), CPU over the whole stretch plus a 10 s
+   * tail divided by the probes: what a probe really costs, including the GC work it leaves behind.
+   */
+  readonly pacedPerProbeMs: Map<string, number>;
+  readonly pacedWakeupsPerProbe: Map<string, number>;
+  readonly paced: { probes: number; paceMs: number };
   readonly probesPerBlock: number;
   readonly blocks: number;
 }
@@ -88,6 +95,7 @@ export async function measureProbes(
   targets: readonly ProbeTarget[],
   blocks: number,
   perBlock: number,
+  paced: { probes: number; paceMs: number } = { probes: 30, paceMs: 1000 },
 ): Promise<ProbeResult> {
   const perProbeMs = new Map<string, number[]>(targets.map((t) => [t.name, []]));
   const firstProbeMs = new Map<string, number>();
@@ -102,7 +110,35 @@ export async function measureProbes(
   await sleep(10_000);
   const w1 = await Promise.all(targets.map((t) => wakeups(t.pid)));
   targets.forEach((t, i) => wakeupsAfter.set(t.name, w1[i]! - w0[i]!));
-  return { perProbeMs, firstProbeMs, wakeupsAfter, probesPerBlock: perBlock, blocks };
+  // Let the burst's aftermath die down, then probe at a kubelet's pace.
+  await sleep(15_000);
+  const c0 = await Promise.all(targets.map((t) => cpuNsAllThreads(t.pid)));
+  const k0 = await Promise.all(targets.map((t) => wakeups(t.pid)));
+  for (let i = 0; i < paced.probes; i++) {
+    for (const t of targets) await probe(t.port, t.path);
+    await sleep(paced.paceMs);
+  }
+  await sleep(10_000);
+  const c1 = await Promise.all(targets.map((t) => cpuNsAllThreads(t.pid)));
+  const k1 = await Promise.all(targets.map((t) => wakeups(t.pid)));
+  const pacedPerProbeMs = new Map<string, number>();
+  const pacedWakeupsPerProbe = new Map<string, number>();
+  targets.forEach((t, i) => {
+    // Targets that share a process (readyz and healthz of one daemon) share its CPU.
+    const probes = paced.probes * targets.filter((o) => o.pid === t.pid).length;
+    pacedPerProbeMs.set(t.name, (c1[i]! - c0[i]!) / 1e6 / probes);
+    pacedWakeupsPerProbe.set(t.name, (k1[i]! - k0[i]!) / probes);
+  });
+  return {
+    perProbeMs,
+    firstProbeMs,
+    wakeupsAfter,
+    pacedPerProbeMs,
+    pacedWakeupsPerProbe,
+    paced,
+    probesPerBlock: perBlock,
+    blocks,
+  };
 }
 
 export const medianOf = (r: ProbeResult, name: string): number => median(r.perProbeMs.get(name) ?? []);

@@ -53,6 +53,7 @@ const P = QUICK
       seeds: 2,
       probeBlocks: 3,
       probesPerBlock: 20,
+      pacedProbes: 10,
     }
   : {
       coldRuns: 11,
@@ -63,6 +64,7 @@ const P = QUICK
       seeds: 7,
       probeBlocks: 7,
       probesPerBlock: 50,
+      pacedProbes: 30,
     };
 const DRIFT_LEASE_SECONDS = 0.2;
 /** How the container image runs the sidecar (Dockerfile ENTRYPOINT and ENV): the startup snapshot. */
@@ -176,6 +178,7 @@ async function coldAndIdle(rows: Row[], notes: string[]): Promise<IdleFleets> {
       ],
       P.probeBlocks,
       P.probesPerBlock,
+      { probes: P.pacedProbes, paceMs: 1000 },
     );
     return {
       idle: async () => ({
@@ -196,7 +199,7 @@ function probeRows(p: ProbeResult, rows: Row[], notes: string[]): void {
   for (const name of ['readyz', 'healthz']) {
     const v = medianOf(p, name);
     rows.push({
-      benchmark: `CPU of one kubelet-style \`GET /${name}\` (new connection, Connection: close) vs a bare Node HTTP server`,
+      benchmark: `CPU of one kubelet-style \`GET /${name}\` (new connection, Connection: close) vs a bare Node HTTP server, back-to-back probes`,
       measured: `${v.toFixed(3)} ms`,
       baseline: `${bare.toFixed(3)} ms`,
       ratio: x(v / bare),
@@ -204,15 +207,28 @@ function probeRows(p: ProbeResult, rows: Row[], notes: string[]): void {
       met: v / bare <= 2,
     });
   }
+  // readyz and healthz alternate on one daemon: the paced figure is per probe of either kind.
+  const pacedDaemon = p.pacedPerProbeMs.get('readyz') ?? Number.NaN;
+  const pacedBare = p.pacedPerProbeMs.get('bare') ?? Number.NaN;
+  rows.push({
+    benchmark: `Same, paced like a kubelet (${p.paced.probes} rounds, one probe per target every ${p.paced.paceMs / 1000} s, CPU incl. the 10 s after; /readyz and /healthz alternate on the daemon)`,
+    measured: `${pacedDaemon.toFixed(3)} ms`,
+    baseline: `${pacedBare.toFixed(3)} ms`,
+    ratio: x(pacedDaemon / pacedBare),
+    goal: '<= 2x',
+    met: pacedDaemon / pacedBare <= 2,
+  });
   const r = medianOf(p, 'readyz');
   notes.push(
-    `Probes: ${p.blocks} blocks of ${p.probesPerBlock} probes per target, interleaved, after 20 untimed; CPU per probe from schedstat, ms: ` +
+    `Probes: ${p.blocks} blocks of ${p.probesPerBlock} back-to-back probes per target, interleaved, after 20 untimed; CPU per probe from schedstat, ms: ` +
       [...p.perProbeMs].map(([k, v]) => `${k} ${spread(v, 3)}`).join('; ') +
       `. The first probe after start-up (lazy compilation): ` +
       [...p.firstProbeMs].map(([k, v]) => `${k} ${v.toFixed(2)} ms`).join(', ') +
       `. Wake-ups in the 10 s after the last block: ` +
       [...p.wakeupsAfter].map(([k, v]) => `${k} ${v}`).join(', ') +
-      `. Chart defaults (readiness every 10 s, liveness every 30 s): about ${((r * 60) / 10 + (medianOf(p, 'healthz') * 60) / 30).toFixed(2)} ms of CPU a minute.`,
+      ` (the daemon serves both readyz and healthz). Paced: wake-ups per probe ` +
+      [...p.pacedWakeupsPerProbe].map(([k, v]) => `${k} ${v.toFixed(1)}`).join(', ') +
+      `. Chart defaults (readiness every 10 s, liveness every 30 s) at the paced cost: about ${((pacedDaemon * 60) / 10 + (pacedDaemon * 60) / 30).toFixed(2)} ms of CPU a minute (back-to-back cost: ${((r * 60) / 10 + (medianOf(p, 'healthz') * 60) / 30).toFixed(2)}).`,
   );
 }
 
