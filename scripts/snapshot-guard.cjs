@@ -1,8 +1,8 @@
 // Imported first by the startup snapshot's entry (scripts/build.mjs). Whatever runs while the snapshot
 // is built is frozen into it and replayed by every process started from it, so calls whose result
 // must differ per process, or that would leave a timer in the heap, fail the build instead.
-const v8 = require('node:v8');
-const crypto = require('node:crypto');
+const v8 = process.getBuiltinModule('node:v8');
+const crypto = process.getBuiltinModule('node:crypto');
 
 const saved = {
   randomUUID: crypto.randomUUID,
