@@ -163,7 +163,8 @@ export async function measureDrift(
   cycles: number,
   leaseSeconds: number,
   how: DaemonStart = {},
-  timeoutMs = 420_000,
+  // A loaded 2-core machine manages about 20 cycles a second: 10,000 cycles take 8-9 minutes.
+  timeoutMs = Math.max(420_000, cycles * 120),
 ): Promise<DriftResult> {
   const standIn = stack.standIn;
   if (!standIn) throw new Error('drift is measured against the STS stand-in');
