@@ -7,7 +7,12 @@ export default defineConfig({
   test: {
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     exclude: ['**/node_modules/**', STRESS_GLOB],
-    globalSetup: ['test/support/secret-scan-global.ts', 'test/stack/rgw-global-setup.ts'],
+    globalSetup: [
+      'test/support/secret-scan-global.ts',
+      'test/stack/rgw-global-setup.ts',
+      'test/stack/keycloak-global-setup.ts',
+      'test/stack/seaweedfs-global-setup.ts',
+    ],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',

@@ -15,7 +15,7 @@ export const SNAPSHOT_SUITES = [
   'test/reliability/tls.test.ts',
   'test/reliability/deny.test.ts',
   'test/reliability/outage-sts.test.ts',
-  'test/consumers/consumers.test.ts',
+  'test/conformance/consumers.test.ts',
 ];
 
 export default defineConfig({

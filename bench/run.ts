@@ -4,9 +4,10 @@
  * results section of docs/benchmarks.md. Every figure is a median of several runs; every comparison is
  * a ratio of two things measured in this same run.
  *
- *   node --experimental-strip-types bench/run.ts [--quick] [--no-docs] [--only=fleet|<section name>]
+ *   node --experimental-strip-types bench/run.ts [--quick] [--no-docs] [--only=fleet|endpoint|<section name>]
  *                                                [--candidate-lease-loop=/path/to/lease-loop.ts]
  *
+ * `--only=sts-latency` runs only the per-call STS latency of the real backends (bench/sts-latency.ts).
  * More benchmarks: write a BenchSection (bench/section.ts) and add it to SECTIONS below.
  */
 import { access } from 'node:fs/promises';
@@ -24,6 +25,7 @@ import {
   type DriftResult,
   type IdleResult,
 } from './daemon.ts';
+import { endpointRows } from './endpoint-rows.ts';
 import { measureProbes, medianOf, probe, startBareServer, type ProbeResult } from './probe.ts';
 import type { BenchSection } from './section.ts';
 import {
@@ -33,8 +35,10 @@ import {
   type FleetSummary,
   type LeaseLoopClass,
 } from './fleet-sim.ts';
+import { IDENTITY, measureExchangeLatency } from './identity-exchange.ts';
 import { markdownTable, terminalTable, writeResultsSection, type Row } from './report.ts';
 import { median, spread } from './stats.ts';
+import { measureStsLatency } from './sts-latency.ts';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(`--${name}`);
@@ -75,6 +79,8 @@ const IMAGE: DaemonStart = {
   label: 'image',
 };
 const IMAGE_DESC = 'image: snapshot, --max-semi-space-size=1, MALLOC_ARENA_MAX=2';
+/** The image's Node flags alone, for benchmarks that run the plain bundle. */
+const IMAGE_NODE_ARGS = [...(IMAGE.nodeArgs ?? [])];
 /** The plain bundle as anyone runs it: `node dist/sts-sidecar.mjs run`, no flags. */
 const PLAIN: DaemonStart = { launcher: 'bundle', label: 'plain' };
 
@@ -369,10 +375,69 @@ async function fleetRows(rows: Row[], notes: string[]): Promise<string> {
   return [head, ...body].join('\n');
 }
 
+/** Issue 9: `--only=identity` (needs Keycloak: bash test/stack/keycloak.sh install). */
+async function identityRows(rows: Row[], notes: string[]): Promise<void> {
+  const runs = QUICK ? 3 : 11;
+  log(`identity exchange: ${runs} interleaved \`once\` runs, direct and through Keycloak`);
+  const samples = await measureExchangeLatency(runs);
+  const direct = median(samples.get(IDENTITY.direct)!);
+  const keycloak = median(samples.get(IDENTITY.keycloak)!);
+  rows.push({
+    benchmark: '`once` with the Keycloak exchange vs without (RGW)',
+    measured: ms(keycloak),
+    baseline: ms(direct),
+    ratio: `+${ms(keycloak - direct)}`,
+    goal: 'report',
+    met: true,
+  });
+  notes.push(
+    `Identity exchange, ${runs} interleaved runs each, median (min-max) ms: ` +
+      [...samples].map(([k, v]) => `${k} ${spread(v, 0)}`).join('; ') +
+      '.',
+  );
+}
+
+const STS_LATENCY_CALLS = QUICK ? 10 : 30;
+
+async function stsLatencyRows(rows: Row[], notes: string[]): Promise<void> {
+  log(`STS latency: ${STS_LATENCY_CALLS} AssumeRoleWithWebIdentity calls per backend, interleaved`);
+  const r = await measureStsLatency(STS_LATENCY_CALLS);
+  for (const [name, v] of r.samples) {
+    rows.push({
+      benchmark: `AssumeRoleWithWebIdentity per call, ${name} (sidecar's STS adapter, session policy, loopback)`,
+      measured: `${median(v).toFixed(1)} ms`,
+      baseline: '-',
+      ratio: `${spread(v, 1)} ms`,
+      goal: '-',
+      met: undefined,
+    });
+  }
+  const [a, b] = [...r.samples.values()];
+  const names = [...r.samples.keys()];
+  if (a && b) {
+    notes.push(
+      `STS latency: ${STS_LATENCY_CALLS} calls per backend after ${r.warmup} warm-up calls each, interleaved; ${names[1]}/${names[0]} median ratio ${(median(b) / median(a)).toFixed(2)}.`,
+    );
+  }
+  for (const [name, reason] of r.unavailable) notes.push(`STS latency: ${name} not measured: ${reason}.`);
+}
+
 async function main(): Promise<void> {
   await access(BUNDLE).catch(() => {
     throw new Error(`${BUNDLE} is missing: run \`npm run build\` (npm run bench does)`);
   });
+  if (ONLY === 'identity') {
+    const rows: Row[] = [];
+    const notes: string[] = [];
+    const rgwWasUp = await isRgwUp();
+    try {
+      await identityRows(rows, notes);
+    } finally {
+      if (!rgwWasUp && !process.env.STSTEST_KEEP_RGW) await stopRgw();
+    }
+    process.stdout.write(`\n${terminalTable(rows)}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n`);
+    return;
+  }
   const started = Date.now();
   const rows: Row[] = [];
   const notes: string[] = [];
@@ -417,7 +482,16 @@ async function main(): Promise<void> {
       if (!rgwWasUp && !process.env.STSTEST_KEEP_RGW) await stopRgw();
     }
   }
+  if (ONLY === undefined || ONLY === 'endpoint')
+    await endpointRows(rows, notes, { quick: QUICK, log, nodeArgs: IMAGE_NODE_ARGS });
   const fleetTable = ONLY === undefined || ONLY === 'fleet' ? await fleetRows(rows, notes) : '';
+  if (ONLY === undefined || ONLY === 'sts-latency') {
+    try {
+      await stsLatencyRows(rows, notes);
+    } finally {
+      if (!rgwWasUp && !process.env.STSTEST_KEEP_RGW) await stopRgw();
+    }
+  }
   for (const section of SECTIONS) {
     if (ONLY !== undefined && ONLY !== section.name) continue;
     log(`section: ${section.name}`);

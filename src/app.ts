@@ -4,29 +4,31 @@ import { rootCertificates } from 'node:tls';
 import { STSClient } from '@aws-sdk/client-sts';
 import type { Config } from './config/schema.ts';
 import { describeConfig } from './config/load.ts';
-import { toCredentialProcess } from './domain/credentials.ts';
-import {
-  applyHealthEvent,
-  describeHealth,
-  initialHealth,
-  isLive,
-  isReady,
-  type HealthState,
-} from './domain/health.ts';
+import { toCredentialProcess, type CredentialSet } from './domain/credentials.ts';
+import { describeHealth, isLive, isReady } from './domain/health.ts';
 import { CredentialDirectory } from './adapters/credential-dir.ts';
 import { FlexAuthClient } from './adapters/flex-auth.ts';
 import { createHttpTransport } from './adapters/http-transport.ts';
+import { IdpIdentityExchange } from './adapters/identity-exchange.ts';
 import { StsCredentialIssuer } from './adapters/sts.ts';
 import { systemClock } from './adapters/system-clock.ts';
 import { FileTokenSource, watchTokenDirectory } from './adapters/token-file.ts';
-import type { LeaseEvent, LeaseReporter } from './lease-events.ts';
+import { fanOut, type LeaseReporter } from './lease-events.ts';
 import { LeaseLoop } from './lease-loop.ts';
-import { createHeapCollector } from './heap-collector.ts';
+import type { CredentialSink } from './ports.ts';
 import type { Logger } from './logger.ts';
 import { SidecarError } from './errors.ts';
+import { createHealthTracker } from './subscribers/health.ts';
+import { logSubscriber } from './subscribers/log.ts';
+import { metricsSubscriber } from './subscribers/metrics.ts';
+import { createServedCredentials } from './subscribers/credentials.ts';
+import { createHeapCollector } from './subscribers/heap.ts';
+import { formatEndpointAddress } from './config/load.ts';
 
 /** flex-auth answers are a few hundred bytes; a cap stops a hostile or broken server from filling memory. */
 const MAX_POLICY_RESPONSE_BYTES = 64 * 1024;
+/** An IdP token answer is a few KiB (the access token plus a little JSON). */
+const MAX_IDP_RESPONSE_BYTES = 64 * 1024;
 
 /** What the composition root needs from the outside world; main.ts provides it. */
 export interface AppContext {
@@ -34,6 +36,8 @@ export interface AppContext {
   readonly logger: Logger;
   readonly readTextFile: (path: string) => string;
   readonly random?: () => number;
+  /** Sends a signal to a process (the PID-file notification); main.ts passes process.kill. */
+  readonly kill?: (pid: number, signal: NodeJS.Signals) => void;
 }
 
 interface Wiring {
@@ -65,11 +69,35 @@ function trustedCas(ctx: AppContext): string[] | undefined {
   return [...rootCertificates, pem];
 }
 
-function wire(ctx: AppContext, report: LeaseReporter): Wiring {
+function wire(
+  ctx: AppContext,
+  report: LeaseReporter,
+  wrapSink: (sink: CredentialSink) => CredentialSink = (sink) => sink,
+): Wiring {
   const c = ctx.config;
   const timeoutMs = c.requestTimeoutSeconds * 1000;
   const ca = trustedCas(ctx);
-  const tokens = new FileTokenSource({ path: c.tokenFile, audience: c.tokenAudience, now: systemClock.now });
+  // With the exchange on, the projected token's aud is the IdP's business (its issuer URL, for Keycloak);
+  // STS_SIDECAR_TOKEN_AUDIENCE then applies to the exchanged token, the one flex-auth and the STS see.
+  const tokens = new FileTokenSource({
+    path: c.tokenFile,
+    audience: c.identityExchange === 'none' ? c.tokenAudience : undefined,
+    now: systemClock.now,
+  });
+  const identity =
+    c.identityExchange !== 'none' && c.idpTokenUrl !== undefined
+      ? new IdpIdentityExchange({
+          mode: c.identityExchange,
+          tokenUrl: c.idpTokenUrl,
+          clientId: c.idpClientId,
+          audience: c.idpAudience,
+          scope: c.idpScope,
+          tokenAudience: c.tokenAudience,
+          transport: createHttpTransport({ ...(ca ? { ca } : {}), maxResponseBytes: MAX_IDP_RESPONSE_BYTES }),
+          timeoutMs,
+          now: systemClock.now,
+        })
+      : undefined;
   const sink = new CredentialDirectory({ dir: c.outputDir, fileMode: c.fileMode });
   const stsClient = new STSClient({
     region: c.stsRegion,
@@ -104,8 +132,8 @@ function wire(ctx: AppContext, report: LeaseReporter): Wiring {
         backoffMaxMs: c.backoffMaxSeconds * 1000,
       },
       // token read + three calls with their deadlines (flex-auth, STS, the STS step-down retry) + the
-      // write, with room to spare.
-      attemptDeadlineMs: 3 * timeoutMs + 10_000,
+      // write, with room to spare; one more call when the identity exchange is on.
+      attemptDeadlineMs: (identity ? 4 : 3) * timeoutMs + 10_000,
     },
     {
       tokens,
@@ -117,39 +145,24 @@ function wire(ctx: AppContext, report: LeaseReporter): Wiring {
         }),
         timeoutMs,
       }),
-      issuer: new StsCredentialIssuer({ client: stsClient, timeoutMs }),
-      sink,
+      issuer: new StsCredentialIssuer({
+        client: stsClient,
+        timeoutMs,
+        dialect: c.backend === 'seaweedfs' ? 'seaweedfs' : 'aws',
+      }),
+      sink: wrapSink(sink),
       clock: systemClock,
       random: ctx.random ?? Math.random,
       report,
+      identity,
     },
   );
   return { loop, tokens, sink, close: () => stsClient.destroy() };
 }
 
-const LOG_MESSAGES: Partial<Record<LeaseEvent['event'], [level: 'info' | 'warn', message: string]>> = {
-  'lease.acquired': ['info', 'lease acquired'],
-  'lease.renewed': ['info', 'lease renewed'],
-  'lease.denied': ['warn', 'lease denied'],
-  'lease.failed': ['warn', 'lease attempt failed'],
-  'lease.expired': ['warn', 'lease expired'],
-  'lease.revoked': ['warn', 'lease revoked'],
-};
-
-/** One log line per outcome; loop and call events only at trace level. */
-function logEvent(logger: Logger, event: LeaseEvent): void {
-  const entry = LOG_MESSAGES[event.event];
-  if (!entry) {
-    logger.trace(event, event.event);
-    return;
-  }
-  const { expires_at_ms: _ms, ...fields } = event as LeaseEvent & { expires_at_ms?: number };
-  logger[entry[0]](fields, entry[1]);
-}
-
 /** `once`: write one set and return; throws the attempt's error. */
 export async function runOnce(ctx: AppContext, signal: AbortSignal): Promise<void> {
-  const w = wire(ctx, (e) => logEvent(ctx.logger, e));
+  const w = wire(ctx, logSubscriber(ctx.logger));
   try {
     await w.sink.prepare();
     await w.loop.acquire(signal);
@@ -160,7 +173,7 @@ export async function runOnce(ctx: AppContext, signal: AbortSignal): Promise<voi
 
 /** `credential-process`: one exchange, nothing written; returns the credential_process JSON. */
 export async function runCredentialProcess(ctx: AppContext, signal: AbortSignal): Promise<string> {
-  const w = wire(ctx, (e) => logEvent(ctx.logger, e));
+  const w = wire(ctx, logSubscriber(ctx.logger));
   try {
     const exchange = await w.loop.exchange(signal);
     return JSON.stringify(toCredentialProcess(exchange.credentials));
@@ -175,6 +188,8 @@ export interface Daemon {
   readonly done: Promise<void>;
   /** Port of the health server, when it listens. */
   readonly port: number | undefined;
+  /** Port of the credentials endpoint, when it listens. */
+  readonly credentialsPort: number | undefined;
   refreshNow(): void;
 }
 
@@ -183,7 +198,8 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
   const { config, logger } = ctx;
   const now = systemClock.now;
   const marginMs = config.readyMarginSeconds * 1000;
-  let health: HealthState = initialHealth(now());
+  const tracker = createHealthTracker(now);
+  const health = () => tracker.state();
   const stop = new AbortController();
   const stopAll = () => stop.abort();
   signal.addEventListener('abort', stopAll, { once: true });
@@ -193,46 +209,34 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
     import('./http/metrics.ts'),
     import('./http/server.ts'),
   ]);
-  const metrics = createMetrics({ now, isReady: () => isReady(health, now(), marginMs) });
-  const collectHeap = createHeapCollector();
+  const metrics = createMetrics({ now, isReady: () => isReady(health(), now(), marginMs) });
 
-  const report: LeaseReporter = (event) => {
-    switch (event.event) {
-      case 'loop.attempt':
-        health = applyHealthEvent(health, {
-          type: 'attempt-started',
-          atMs: event.at_ms,
-          deadlineMs: event.deadline_ms,
-        });
-        break;
-      case 'loop.sleep':
-        health = applyHealthEvent(health, { type: 'sleeping', atMs: event.at_ms, untilMs: event.until_ms });
-        break;
-      case 'lease.acquired':
-      case 'lease.renewed':
-        health = applyHealthEvent(health, {
-          type: 'lease-written',
-          atMs: now(),
-          expiresAtMs: event.expires_at_ms,
-        });
-        break;
-      case 'lease.failed':
-      case 'lease.denied':
-        health = applyHealthEvent(health, { type: 'attempt-failed', atMs: now(), code: event.code });
-        break;
-      case 'lease.expired':
-      case 'lease.revoked':
-        health = applyHealthEvent(health, { type: 'lease-removed', atMs: now() });
-        break;
-      default:
-        break;
-    }
-    metrics.observe(event);
-    logEvent(logger, event);
-    collectHeap(event);
-  };
+  const served = createServedCredentials();
+  // Loaded only when configured: most pods use the files and never pay for these.
+  const notifier =
+    config.notifySignal || config.notifyUrl || config.notifyCommand
+      ? (await import('./subscribers/notifier.ts')).createNotifier({
+          ...(config.notifySignal && config.notifyPidFile
+            ? { signal: { name: config.notifySignal, pidFile: config.notifyPidFile } }
+            : {}),
+          ...(config.notifyUrl ? { url: config.notifyUrl } : {}),
+          ...(config.notifyCommand ? { command: config.notifyCommand } : {}),
+          timeoutMs: config.requestTimeoutSeconds * 1000,
+          logger,
+          stop: stop.signal,
+          kill: ctx.kill ?? noKill,
+        })
+      : undefined;
+  const report: LeaseReporter = fanOut(
+    tracker.subscriber,
+    metricsSubscriber(metrics),
+    logSubscriber(logger),
+    served.subscriber,
+    ...(notifier ? [notifier.subscriber] : []),
+    createHeapCollector(),
+  );
 
-  const w = wire(ctx, report);
+  const w = wire(ctx, report, served.wrap);
   // Liveness grace: a wake-up may be late by GC pauses or a busy node; minutes late means stuck.
   const graceMs = 60_000;
   const server = config.listen
@@ -241,12 +245,12 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
         port: config.listen.port,
         view: {
           live: () => ({
-            ok: isLive(health, now(), graceMs),
-            body: { live: isLive(health, now(), graceMs) },
+            ok: isLive(health(), now(), graceMs),
+            body: { live: isLive(health(), now(), graceMs) },
           }),
           ready: () => ({
-            ok: isReady(health, now(), marginMs),
-            body: describeHealth(health, now(), marginMs),
+            ok: isReady(health(), now(), marginMs),
+            body: describeHealth(health(), now(), marginMs),
           }),
           metrics: async () => ({
             contentType: metrics.registry.contentType,
@@ -260,6 +264,14 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
           `STS_SIDECAR_LISTEN: cannot listen on ${config.listen?.host}:${config.listen?.port} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
           { cause: err },
         );
+      })
+    : undefined;
+
+  const endpoint = config.credentialsEndpoint
+    ? await startEndpoint(ctx, served.current, now).catch(async (err: unknown) => {
+        w.close();
+        await server?.close();
+        throw err;
       })
     : undefined;
 
@@ -308,8 +320,19 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
       ttl_seconds: config.ttlSeconds,
       flex_auth_url: d.STS_SIDECAR_FLEX_AUTH_URL,
       sts_endpoint: d.STS_SIDECAR_STS_ENDPOINT,
+      identity_exchange: config.identityExchange,
+      idp_token_url: d.STS_SIDECAR_IDP_TOKEN_URL,
       output_dir: config.outputDir,
       listen: server ? `${config.listen?.host}:${server.port}` : 'off',
+      credentials_endpoint:
+        endpoint && config.credentialsEndpoint
+          ? formatEndpointAddress({ ...config.credentialsEndpoint, port: endpoint.port })
+          : 'off',
+      notify: [
+        ...(config.notifySignal ? ['signal'] : []),
+        ...(config.notifyUrl ? ['url'] : []),
+        ...(config.notifyCommand ? ['command'] : []),
+      ],
     },
     'sidecar started',
   );
@@ -318,9 +341,9 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
     try {
       await w.loop.run(stop.signal);
     } finally {
-      health = applyHealthEvent(health, { type: 'stopped', atMs: now() });
+      tracker.stopped(now());
       signal.removeEventListener('abort', stopAll);
-      await Promise.allSettled([watcher?.close(), server?.close()]);
+      await Promise.allSettled([watcher?.close(), server?.close(), endpoint?.close()]);
       if (config.wipeOnExit) {
         await w.loop
           .wipe()
@@ -332,9 +355,52 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
           );
       }
       w.close();
+      await notifier?.idle();
       logger.info({ event: 'sidecar.stopped', wiped: config.wipeOnExit }, 'sidecar stopped');
     }
   })();
 
-  return { done, port: server?.port, refreshNow: () => w.loop.refreshNow() };
+  return {
+    done,
+    port: server?.port,
+    credentialsPort: endpoint?.port,
+    refreshNow: () => w.loop.refreshNow(),
+  };
+}
+
+/** The credentials endpoint and its caller token; loaded only when configured (esbuild inlines it). */
+async function startEndpoint(
+  ctx: AppContext,
+  current: (nowMs: number) => CredentialSet | undefined,
+  now: () => number,
+) {
+  const { config, logger } = ctx;
+  const address = config.credentialsEndpoint!;
+  const [{ startCredentialsEndpoint }, { loadOrCreateEndpointToken }] = await Promise.all([
+    import('./http/credentials-endpoint.ts'),
+    import('./adapters/endpoint-token.ts'),
+  ]);
+  const token = await loadOrCreateEndpointToken(config.credentialsEndpointTokenFile!, config.fileMode);
+  return startCredentialsEndpoint({
+    host: address.host,
+    port: address.port,
+    token,
+    current,
+    now,
+    onRefused: (reason, status, suppressed) =>
+      logger.warn(
+        { event: 'endpoint.refused', reason, status, suppressed_since_last: suppressed },
+        'credentials request refused',
+      ),
+  }).catch((err: unknown) => {
+    throw new SidecarError(
+      'ERR_CONFIG',
+      `STS_SIDECAR_CREDENTIALS_ENDPOINT: cannot listen on ${formatEndpointAddress(address)} (${(err as NodeJS.ErrnoException).code ?? 'error'})`,
+      { cause: err },
+    );
+  });
+}
+
+function noKill(): void {
+  throw new Error('signals are not available here');
 }

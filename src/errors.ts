@@ -29,7 +29,11 @@ export type ErrorCode =
   | 'ERR_STS_REJECTED'
   | 'ERR_OUTPUT_DIR'
   | 'ERR_OUTPUT_WRITE'
-  | 'ERR_ABORTED';
+  | 'ERR_ABORTED'
+  | 'ERR_IDP_UNAVAILABLE'
+  | 'ERR_IDP_INVALID_RESPONSE'
+  | 'ERR_IDP_REFUSED'
+  | 'ERR_TOKEN_TENANT_MISSING';
 
 /** Base class of every error the sidecar raises on purpose. */
 export class SidecarError extends Error {
@@ -103,6 +107,25 @@ export class OutputError extends SidecarError {
   constructor(code: ErrorCode, message: string, options: { cause?: unknown } = {}) {
     super(code, message, { retryable: true, ...options });
     this.name = 'OutputError';
+  }
+}
+
+/**
+ * The identity provider (STS_SIDECAR_IDP_TOKEN_URL) failed or refused. `oauthError` is the OAuth error
+ * code of a refusal (e.g. invalid_client); the IdP's error_description is never kept, as it may echo a token.
+ */
+export class IdpError extends SidecarError {
+  readonly oauthError: string | undefined;
+  readonly httpStatus: number | undefined;
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { cause?: unknown; oauthError?: string; httpStatus?: number } = {},
+  ) {
+    super(code, message, { retryable: true, cause: options.cause });
+    this.name = 'IdpError';
+    this.oauthError = options.oauthError;
+    this.httpStatus = options.httpStatus;
   }
 }
 

@@ -9,6 +9,11 @@ export interface LeaseAudit {
   readonly prefix: string;
   readonly backend: string;
   readonly attempt: number;
+  /** IAM Profile claims of the token flex-auth and the STS saw (identity exchange on). */
+  readonly principal_type?: string | undefined;
+  readonly assurance?: string | undefined;
+  /** The workload's service-account subject (the projected token's sub). */
+  readonly workload_subject?: string | undefined;
 }
 
 /**
@@ -23,6 +28,11 @@ export type LeaseEvent =
       readonly ttl_seconds: number;
       readonly requested_ttl_seconds: number;
       readonly stepped_down: boolean;
+      /**
+       * The STS gave less than asked and the credentials end when the projected token does (SeaweedFS caps
+       * a lease at the web token's `exp`): the token's expirationSeconds bounds the lease.
+       */
+      readonly capped_by_token_exp: boolean;
       readonly expiration: string;
       readonly expires_at_ms: number;
       readonly access_key_id: string;
@@ -64,9 +74,19 @@ export type LeaseEvent =
   | { readonly event: 'loop.sleep'; readonly at_ms: number; readonly until_ms: number }
   | {
       readonly event: 'call.finished';
-      readonly target: 'flex_auth' | 'sts';
+      readonly target: 'flex_auth' | 'sts' | 'idp';
       readonly outcome: string;
       readonly seconds: number;
     };
 
 export type LeaseReporter = (event: LeaseEvent) => void;
+
+/** One reaction to lease events (health, metrics, log, notifier, credentials endpoint, ...). */
+export type LeaseSubscriber = LeaseReporter;
+
+/** The loop's reporter: hands every event to each subscriber in order, so none knows of another. */
+export function fanOut(...subscribers: readonly LeaseSubscriber[]): LeaseReporter {
+  return (event) => {
+    for (const subscriber of subscribers) subscriber(event);
+  };
+}

@@ -84,6 +84,7 @@ function harness(overrides: Partial<LeaseSettings> = {}) {
     assumedRoleArn: undefined,
   });
   let tokenTenant: string | undefined;
+  let tokenLifetimeMs = 3600_000;
   let removeFails = false;
   let writeFailsCommitted = false;
   const calls = {
@@ -103,7 +104,7 @@ function harness(overrides: Partial<LeaseSettings> = {}) {
         audience: ['sts'],
         tenant: tokenTenant,
         issuedAtMs: clock.now(),
-        expiresAtMs: clock.now() + 3600_000,
+        expiresAtMs: clock.now() + tokenLifetimeMs,
       } satisfies Token;
     },
   };
@@ -174,6 +175,8 @@ function harness(overrides: Partial<LeaseSettings> = {}) {
     setPolicy: (f: () => Promise<AllowAnswer>) => (policyAnswer = f),
     setSts: (f: (r: AssumeRequest) => Promise<AssumeResult>) => (stsAnswer = f),
     setTokenTenant: (t: string | undefined) => (tokenTenant = t),
+    setTokenExpiresInMs: (ms: number) => (tokenLifetimeMs = ms),
+    settings,
     setRemoveFails: (v: boolean) => (removeFails = v),
     setWriteFailsCommitted: (v: boolean) => (writeFailsCommitted = v),
     start: () => loop.run(controller.signal),
@@ -199,6 +202,35 @@ describe('LeaseLoop', () => {
     await h.clock.advanceTo(18 * MIN + 27 * MIN);
     expect(h.written).toHaveLength(3);
     expect(h.onDisk()?.accessKeyId).toBe('AK2');
+    h.stop();
+    await done;
+  });
+
+  it('a lease the STS ends at the token exp (SeaweedFS): refresh from the lifetime received, flagged capped_by_token_exp', async () => {
+    const h = harness({ schedule: { ...harness().settings.schedule, readyMarginMs: MIN } });
+    // The token expires in 20 min; the STS ends the credentials with it although 60 min were asked.
+    h.setTokenExpiresInMs(20 * MIN);
+    h.setSts(async () => issued('AKcapped', h.clock.now() + 20 * MIN));
+    const done = h.start();
+    await h.clock.advanceTo(0);
+    const acquired = h.events.find((e) => e.event === 'lease.acquired');
+    expect(acquired).toMatchObject({ ttl_seconds: 3600, capped_by_token_exp: true });
+    // First lease: half of the 20 min received minus the first-lease jitter (0.4 * 20 min * 0.5 = 4 min).
+    expect(acquired).toMatchObject({ next_refresh: new Date(6 * MIN).toISOString() });
+    await h.clock.advanceTo(6 * MIN - 1);
+    expect(h.written).toHaveLength(1);
+    await h.clock.advanceTo(6 * MIN);
+    expect(h.written).toHaveLength(2);
+    h.stop();
+    await done;
+  });
+
+  it('a lease shorter than asked but not ending with the token is not flagged capped_by_token_exp', async () => {
+    const h = harness();
+    h.setSts(async () => issued('AKshort', h.clock.now() + 20 * MIN));
+    const done = h.start();
+    await h.clock.advanceTo(0);
+    expect(h.events.find((e) => e.event === 'lease.acquired')).toMatchObject({ capped_by_token_exp: false });
     h.stop();
     await done;
   });

@@ -12,6 +12,7 @@ import { buildSessionPolicy, sessionNameFromSubject } from './domain/session-pol
 import {
   errorCode,
   isSidecarError,
+  IdpError,
   PolicyDeniedError,
   SidecarError,
   StsError,
@@ -24,6 +25,7 @@ import type {
   CredentialIssuer,
   CredentialSink,
   DecisionRequest,
+  IdentityExchange,
   PolicyClient,
   Token,
   TokenSource,
@@ -54,12 +56,19 @@ export interface LeaseLoopDeps {
   /** Uniform in [0, 1). */
   readonly random: () => number;
   readonly report: LeaseReporter;
+  /**
+   * When set, the projected token is traded for an IAM Profile token at every attempt; only the
+   * exchanged token reaches flex-auth and the STS, and it must carry the tenant claim.
+   */
+  readonly identity?: IdentityExchange | undefined;
 }
 
 /** A credential set with everything the audit trail needs. */
 export interface Exchange {
   readonly credentials: CredentialSet;
   readonly token: Token;
+  /** The projected service-account token's subject (the workload), for the audit trail. */
+  readonly workloadSubject: string;
   readonly decisionId: string;
   readonly actions: readonly ActionGroup[];
   readonly ttlSeconds: number;
@@ -79,6 +88,8 @@ const DENY_CODES: ReadonlySet<ErrorCode | 'ERR_UNEXPECTED'> = new Set<ErrorCode 
   'ERR_TTL_BELOW_STS_MINIMUM',
   'ERR_POLICY_OBLIGATION_UNSUPPORTED',
   'ERR_TOKEN_TENANT_MISMATCH',
+  'ERR_IDP_REFUSED',
+  'ERR_TOKEN_TENANT_MISSING',
 ]);
 
 export function isDenial(err: unknown): boolean {
@@ -103,6 +114,7 @@ export class LeaseLoop {
   #wake: AbortController | undefined;
   #wakeRequested = false;
   #lastToken: Token | undefined;
+  #lastWorkloadSubject: string | undefined;
   #sinkQueue: Promise<unknown> = Promise.resolve();
 
   constructor(settings: LeaseSettings, deps: LeaseLoopDeps) {
@@ -127,8 +139,19 @@ export class LeaseLoop {
     const s = this.#s;
     const startedAtMs = clock.now();
     this.#attempt++;
-    const token = await this.#d.tokens.read(signal);
+    const workload = await this.#d.tokens.read(signal);
+    this.#lastWorkloadSubject = workload.subject;
+    const identity = this.#d.identity;
+    // A failed exchange must not be audited under the previous attempt's IAM Profile identity.
+    this.#lastToken = identity ? undefined : workload;
+    const token = identity ? await this.#timed('idp', () => identity.exchange(workload, signal)) : workload;
     this.#lastToken = token;
+    if (identity && token.tenant === undefined) {
+      throw new SidecarError(
+        'ERR_TOKEN_TENANT_MISSING',
+        'the identity provider issued a token without a tenant claim; refusing to ask for credentials',
+      );
+    }
     if (token.tenant !== undefined && token.tenant !== s.tenant) {
       throw new SidecarError(
         'ERR_TOKEN_TENANT_MISMATCH',
@@ -181,6 +204,7 @@ export class LeaseLoop {
     return {
       credentials: result.credentials,
       token,
+      workloadSubject: workload.subject,
       decisionId: answer.decisionId,
       actions: grant.actions,
       ttlSeconds,
@@ -223,6 +247,7 @@ export class LeaseLoop {
       ttl_seconds: exchange.ttlSeconds,
       requested_ttl_seconds: this.#s.ttlSeconds,
       stepped_down: exchange.steppedDown,
+      capped_by_token_exp: cappedByTokenExp(exchange),
       expiration: formatExpiration(exchange.credentials.expiresAtMs),
       expires_at_ms: exchange.credentials.expiresAtMs,
       access_key_id: exchange.credentials.accessKeyId,
@@ -368,7 +393,12 @@ export class LeaseLoop {
         ...audit,
         code: errorCode(err) as ErrorCode,
         decision_id: err instanceof PolicyDeniedError ? err.decisionId : undefined,
-        reasons: err instanceof PolicyDeniedError ? err.reasons : [errorCode(err)],
+        reasons:
+          err instanceof PolicyDeniedError
+            ? err.reasons
+            : err instanceof IdpError && err.oauthError !== undefined
+              ? [errorCode(err), err.oauthError]
+              : [errorCode(err)],
         message,
         next_attempt: new Date(nextAtMs).toISOString(),
       });
@@ -381,7 +411,7 @@ export class LeaseLoop {
       message,
       retryable: isSidecarError(err) ? err.retryable : true,
       sts_request_id: err instanceof StsError ? err.requestId : undefined,
-      http_status: err instanceof StsError ? err.httpStatus : undefined,
+      http_status: err instanceof StsError || err instanceof IdpError ? err.httpStatus : undefined,
       set_kept_until: this.#onDisk ? formatExpiration(this.#onDisk.expiresAtMs) : undefined,
       next_attempt: new Date(nextAtMs).toISOString(),
     });
@@ -421,10 +451,12 @@ export class LeaseLoop {
       prefix: this.#s.prefix,
       backend: this.#s.backend,
       attempt: this.#attempt,
+      ...(this.#d.identity ? { principal_type: token?.principalType, assurance: token?.assurance } : {}),
+      workload_subject: this.#lastWorkloadSubject,
     };
   }
 
-  async #timed<T>(target: 'flex_auth' | 'sts', call: () => Promise<T>): Promise<T> {
+  async #timed<T>(target: 'flex_auth' | 'sts' | 'idp', call: () => Promise<T>): Promise<T> {
     const start = this.#d.clock.now();
     let outcome = 'ok';
     try {
@@ -441,4 +473,21 @@ export class LeaseLoop {
       });
     }
   }
+}
+
+/** Slack for clock rounding: STS expirations are whole seconds, the token's `exp` too. */
+const TOKEN_EXP_SLACK_MS = 2_000;
+
+/**
+ * True when the STS granted less than asked and the credentials expire with the web token: the lease was
+ * bounded by the token's `exp`, not by DurationSeconds. The refresh is scheduled from the real expiration
+ * either way; this only says why the lease is short.
+ */
+export function cappedByTokenExp(exchange: Exchange): boolean {
+  const { expiresAtMs } = exchange.credentials;
+  const askedUntil = exchange.startedAtMs + exchange.ttlSeconds * 1000;
+  return (
+    expiresAtMs < askedUntil - TOKEN_EXP_SLACK_MS &&
+    Math.abs(expiresAtMs - exchange.token.expiresAtMs) <= TOKEN_EXP_SLACK_MS
+  );
 }

@@ -58,6 +58,11 @@ function configWarnings(config: Config): string[] {
       'STS_SIDECAR_READY_MARGIN_SECONDS is not shorter than STS_SIDECAR_STS_MIN_DURATION_SECONDS: a lease at the STS minimum never makes the sidecar ready',
     );
   }
+  if (config.backend === 'seaweedfs') {
+    warnings.push(
+      `STS_SIDECAR_BACKEND is seaweedfs: SeaweedFS up to 4.44 ends every lease at the projected token's exp, so there the token's expirationSeconds bounds the lease (lease events then say capped_by_token_exp); project it for at least STS_SIDECAR_TTL_SECONDS (${config.ttlSeconds}s)`,
+    );
+  }
   return warnings;
 }
 
@@ -106,7 +111,12 @@ async function main(argv: readonly string[]): Promise<number> {
     level: command === 'credential-process' && config.logLevel === 'info' ? 'warn' : config.logLevel,
     destination: pino.destination({ dest: command === 'credential-process' ? 2 : 1, sync: true }),
   });
-  const ctx = { config, logger, readTextFile: (p: string) => readFileSync(p, 'utf8') };
+  const ctx = {
+    config,
+    logger,
+    readTextFile: (p: string) => readFileSync(p, 'utf8'),
+    kill: (pid: number, signal: NodeJS.Signals) => process.kill(pid, signal),
+  };
   const controller = new AbortController();
   const onStop = () => controller.abort();
   process.once('SIGTERM', onStop);

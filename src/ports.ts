@@ -11,11 +11,24 @@ export interface Token {
   readonly tenant: string | undefined;
   readonly issuedAtMs: number | undefined;
   readonly expiresAtMs: number;
+  /** IAM Profile claims, when the token carries them (audit only). */
+  readonly principalType?: string | undefined;
+  readonly assurance?: string | undefined;
 }
 
 /** Reads the current token; throws a TokenError (with a stable code) when it fails a local check. */
 export interface TokenSource {
   read(signal?: AbortSignal): Promise<Token>;
+}
+
+/**
+ * Trades the workload's service-account token for an IAM Profile token at an identity provider (Keycloak
+ * federated client authentication, or RFC 8693 token exchange). Called at every attempt: an IdP token is
+ * never cached. Resolves with the exchanged token after the local checks (exp, nbf, aud); rejects with
+ * IdpError (ERR_IDP_UNAVAILABLE / ERR_IDP_INVALID_RESPONSE / ERR_IDP_REFUSED) or a TokenError.
+ */
+export interface IdentityExchange {
+  exchange(workloadToken: Token, signal?: AbortSignal): Promise<Token>;
 }
 
 /** The decision request, exactly as sent to flex-auth (see docs/flex-auth-contract.md). */

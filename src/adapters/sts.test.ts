@@ -91,6 +91,26 @@ describe('StsCredentialIssuer', () => {
     expect(String((err as Error).message)).not.toContain(token);
   });
 
+  it.each([
+    ['seaweedfs', { message: 'invalid token: signature' }, 'ERR_STS_INVALID_TOKEN'],
+    [
+      'seaweedfs',
+      { message: 'DurationSeconds must be between 900 and 3600 seconds' },
+      'ERR_STS_DURATION_OUT_OF_RANGE',
+    ],
+    ['aws', { message: 'invalid token: signature' }, 'ERR_STS_REJECTED'],
+  ] as const)('the %s dialect maps InvalidParameterValue %o to %s', async (dialect, extra, code) => {
+    sts.setFault({ kind: 'error', status: 400, code: 'InvalidParameterValue', ...extra });
+    const a = new StsCredentialIssuer({
+      client: new STSClient({ region: 'us-east-1', endpoint: sts.endpoint, maxAttempts: 1 }),
+      timeoutMs: 1000,
+      dialect,
+    });
+    const err = await a.assume(request()).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code, httpStatus: 400 });
+    expect(String((err as Error).message)).not.toContain(token);
+  });
+
   it('an unreachable endpoint is ERR_STS_UNREACHABLE', async () => {
     const a = new StsCredentialIssuer({
       client: new STSClient({ region: 'us-east-1', endpoint: 'http://127.0.0.1:9', maxAttempts: 1 }),

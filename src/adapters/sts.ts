@@ -64,10 +64,13 @@ const RAW_BODY = Symbol('stsSidecarRawErrorBody');
 export class StsCredentialIssuer implements CredentialIssuer {
   readonly #client: STSClient;
   readonly #timeoutMs: number;
+  readonly #dialect: StsDialect;
 
-  constructor(options: { client: STSClient; timeoutMs: number }) {
+  /** `dialect` is the backend's error vocabulary (STS_SIDECAR_BACKEND); unset means the AWS one. */
+  constructor(options: { client: STSClient; timeoutMs: number; dialect?: StsDialect }) {
     this.#client = options.client;
     this.#timeoutMs = options.timeoutMs;
+    this.#dialect = options.dialect ?? 'aws';
     const stack = this.#client.middlewareStack;
     if (!stack.identify().some((m) => m.startsWith('stsSidecarBodyCap'))) {
       stack.add(
@@ -118,7 +121,7 @@ export class StsCredentialIssuer implements CredentialIssuer {
         { abortSignal },
       );
     } catch (err) {
-      throw translateStsError(err, deadline.aborted);
+      throw translateStsError(err, deadline.aborted, this.#dialect);
     }
     const c = output.Credentials;
     const requestId = output.$metadata.requestId;
@@ -147,8 +150,15 @@ export class StsCredentialIssuer implements CredentialIssuer {
   }
 }
 
+/**
+ * Whose error vocabulary an STS answer is in. SeaweedFS answers a bad signature, issuer, audience or a
+ * missing claim with InvalidParameterValue (never InvalidIdentityToken), the same code as a DurationSeconds
+ * out of range; the message tells the two apart.
+ */
+export type StsDialect = 'aws' | 'seaweedfs';
+
 /** Foreign SDK, network and parser errors to a stable code; the message never carries the token. */
-export function translateStsError(err: unknown, timedOut: boolean): StsError {
+export function translateStsError(err: unknown, timedOut: boolean, dialect: StsDialect = 'aws'): StsError {
   const e = (typeof err === 'object' && err !== null ? err : {}) as SdkErrorShape;
   const status = e.$metadata?.httpStatusCode ?? e.$response?.statusCode;
   const requestId = e.$metadata?.requestId;
@@ -209,6 +219,12 @@ export function translateStsError(err: unknown, timedOut: boolean): StsError {
       rawCode === 'InvalidArgument' && rawMessage !== null && (rawMessage[1] ?? '').trim() === '';
     if (/duration/i.test(e.message ?? '') || rgwBlankInvalidArgument) {
       return new StsError('ERR_STS_DURATION_OUT_OF_RANGE', `STS refused DurationSeconds (${detail})`, base);
+    }
+    if (dialect === 'seaweedfs' && stsCode === 'InvalidParameterValue') {
+      return new StsError('ERR_STS_INVALID_TOKEN', `STS refused the exchange (${detail})`, {
+        ...base,
+        retryable: true,
+      });
     }
     return new StsError('ERR_STS_REJECTED', `STS rejected the request (${detail})`, base);
   }

@@ -141,6 +141,8 @@ export function checkToken(raw: string, file: string, audience: string | undefin
     );
   }
   const tenant = claims['tenant'];
+  const principalType = claims['principal_type'];
+  const assurance = claims['assurance'];
   return {
     raw,
     issuer: claims.iss,
@@ -149,6 +151,8 @@ export function checkToken(raw: string, file: string, audience: string | undefin
     tenant: typeof tenant === 'string' ? tenant : tenant === undefined ? undefined : String(tenant),
     issuedAtMs: typeof claims.iat === 'number' ? claims.iat * 1000 : undefined,
     expiresAtMs: claims.exp * 1000,
+    ...(typeof principalType === 'string' ? { principalType } : {}),
+    ...(typeof assurance === 'string' ? { assurance } : {}),
   };
 }
 

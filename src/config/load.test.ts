@@ -107,6 +107,9 @@ describe('loadConfig', () => {
       'STS_SIDECAR_ROLE_ARN: required when the backend is aws',
     ]);
     expect(issues({ ...base, STS_SIDECAR_ROLE_ARN: undefined, STS_SIDECAR_BACKEND: 'minio' })).toEqual([]);
+    expect(issues({ ...base, STS_SIDECAR_ROLE_ARN: undefined, STS_SIDECAR_BACKEND: 'seaweedfs' })).toEqual([
+      'STS_SIDECAR_ROLE_ARN: required when the backend is seaweedfs',
+    ]);
     expect(issues({ ...base, STS_SIDECAR_TTL_SECONDS: '600' })[0]).toMatch(
       /^STS_SIDECAR_TTL_SECONDS: must be at least/,
     );

@@ -1,10 +1,12 @@
 import { ConfigError } from '../errors.ts';
+import { deliveryIssues, type EndpointAddress, type NotifySignal } from './delivery.ts';
 import {
   REQUIRED_VARIABLES,
   VARIABLES,
   VARIABLE_NAMES,
   type Backend,
   type Config,
+  type IdentityExchangeMode,
   type VariableName,
 } from './schema.ts';
 
@@ -71,7 +73,7 @@ export function loadConfig(
   const backoffInitial = get<number>('STS_SIDECAR_BACKOFF_INITIAL_SECONDS');
   const backoffMax = get<number>('STS_SIDECAR_BACKOFF_MAX_SECONDS');
 
-  if ((backend === 'aws' || backend === 'ceph-rgw') && roleArn === undefined) {
+  if ((backend === 'aws' || backend === 'ceph-rgw' || backend === 'seaweedfs') && roleArn === undefined) {
     issues.push(`STS_SIDECAR_ROLE_ARN: required when the backend is ${backend}`);
   }
   if (minDuration > maxDuration) {
@@ -90,6 +92,25 @@ export function loadConfig(
   }
   if (backoffInitial > backoffMax) {
     issues.push('STS_SIDECAR_BACKOFF_INITIAL_SECONDS: must not exceed STS_SIDECAR_BACKOFF_MAX_SECONDS');
+  }
+  const credentialsEndpoint = get<EndpointAddress | undefined>('STS_SIDECAR_CREDENTIALS_ENDPOINT');
+  const credentialsEndpointTokenFile = get<string | undefined>('STS_SIDECAR_CREDENTIALS_ENDPOINT_TOKEN_FILE');
+  const notifySignal = get<NotifySignal | undefined>('STS_SIDECAR_NOTIFY_SIGNAL');
+  const notifyPidFile = get<string | undefined>('STS_SIDECAR_NOTIFY_PID_FILE');
+  issues.push(
+    ...deliveryIssues({
+      endpoint: credentialsEndpoint,
+      tokenFile: credentialsEndpointTokenFile,
+      signal: notifySignal,
+      pidFile: notifyPidFile,
+    }),
+  );
+  const identityExchange = get<IdentityExchangeMode>('STS_SIDECAR_IDENTITY_EXCHANGE');
+  const idpTokenUrl = get<string | undefined>('STS_SIDECAR_IDP_TOKEN_URL');
+  if (identityExchange !== 'none' && idpTokenUrl === undefined) {
+    issues.push(
+      `STS_SIDECAR_IDP_TOKEN_URL: required when STS_SIDECAR_IDENTITY_EXCHANGE is ${identityExchange}`,
+    );
   }
   if (issues.length > 0) throw new ConfigError(issues);
 
@@ -133,6 +154,17 @@ export function loadConfig(
     backoffMaxSeconds: backoffMax,
     requestTimeoutSeconds: get<number>('STS_SIDECAR_REQUEST_TIMEOUT_SECONDS'),
     configFile: get<string | undefined>('STS_SIDECAR_CONFIG_FILE'),
+    credentialsEndpoint: credentialsEndpoint && Object.freeze(credentialsEndpoint),
+    credentialsEndpointTokenFile,
+    notifySignal,
+    notifyPidFile,
+    notifyUrl: get<string | undefined>('STS_SIDECAR_NOTIFY_URL'),
+    notifyCommand: get<string[] | undefined>('STS_SIDECAR_NOTIFY_COMMAND'),
+    identityExchange,
+    idpTokenUrl,
+    idpClientId: get<string | undefined>('STS_SIDECAR_IDP_CLIENT_ID'),
+    idpAudience: get<string | undefined>('STS_SIDECAR_IDP_AUDIENCE'),
+    idpScope: get<string | undefined>('STS_SIDECAR_IDP_SCOPE'),
   });
 }
 
@@ -167,7 +199,25 @@ export function describeConfig(config: Config): Record<string, string | number |
     STS_SIDECAR_BACKOFF_MAX_SECONDS: config.backoffMaxSeconds,
     STS_SIDECAR_REQUEST_TIMEOUT_SECONDS: config.requestTimeoutSeconds,
     STS_SIDECAR_CONFIG_FILE: config.configFile ?? null,
+    STS_SIDECAR_CREDENTIALS_ENDPOINT: config.credentialsEndpoint
+      ? formatEndpointAddress(config.credentialsEndpoint)
+      : 'off',
+    STS_SIDECAR_CREDENTIALS_ENDPOINT_TOKEN_FILE: config.credentialsEndpointTokenFile ?? null,
+    STS_SIDECAR_NOTIFY_SIGNAL: config.notifySignal ?? null,
+    STS_SIDECAR_NOTIFY_PID_FILE: config.notifyPidFile ?? null,
+    STS_SIDECAR_NOTIFY_URL: config.notifyUrl === undefined ? null : redactUrl(config.notifyUrl),
+    STS_SIDECAR_NOTIFY_COMMAND: config.notifyCommand === undefined ? null : [...config.notifyCommand],
+    STS_SIDECAR_IDENTITY_EXCHANGE: config.identityExchange,
+    STS_SIDECAR_IDP_TOKEN_URL: config.idpTokenUrl === undefined ? null : redactUrl(config.idpTokenUrl),
+    STS_SIDECAR_IDP_CLIENT_ID: config.idpClientId ?? null,
+    STS_SIDECAR_IDP_AUDIENCE: config.idpAudience ?? null,
+    STS_SIDECAR_IDP_SCOPE: config.idpScope ?? null,
   };
+}
+
+/** `127.0.0.1:port` or `[::1]:port`. */
+export function formatEndpointAddress(a: EndpointAddress): string {
+  return a.host === '::1' ? `[::1]:${a.port}` : `${a.host}:${a.port}`;
 }
 
 /** URLs may carry basic-auth credentials or signed query strings; show neither. */

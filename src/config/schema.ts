@@ -1,12 +1,23 @@
 import { z } from 'zod';
+import {
+  NOTIFY_SIGNALS,
+  commandArgvString,
+  credentialsEndpointString,
+  type EndpointAddress,
+  type NotifySignal,
+} from './delivery.ts';
 
 /** The S3 action groups flex-auth can grant. */
 export const ACTION_GROUPS = ['read', 'write', 'list', 'delete'] as const;
 export type ActionGroup = (typeof ACTION_GROUPS)[number];
 
 /** STS flavours whose quirks the sidecar knows (see docs/backends.md). */
-export const BACKENDS = ['aws', 'ceph-rgw', 'minio', 'generic'] as const;
+export const BACKENDS = ['aws', 'ceph-rgw', 'minio', 'generic', 'seaweedfs'] as const;
 export type Backend = (typeof BACKENDS)[number];
+
+/** How the projected token is traded for an IAM Profile token before flex-auth (docs/identity.md). */
+export const IDENTITY_EXCHANGES = ['none', 'client-assertion', 'token-exchange'] as const;
+export type IdentityExchangeMode = (typeof IDENTITY_EXCHANGES)[number];
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -139,7 +150,7 @@ export const VARIABLES = {
   STS_SIDECAR_BACKEND: {
     schema: z.enum(BACKENDS).optional(),
     default: undefined,
-    help: 'STS flavour: aws, ceph-rgw, minio or generic; unset means aws without an endpoint, generic with one.',
+    help: 'STS flavour: aws, ceph-rgw, minio, seaweedfs, generic; unset: aws without an endpoint, else generic.',
   },
   STS_SIDECAR_STS_MIN_DURATION_SECONDS: {
     schema: intString(1, 43200),
@@ -212,6 +223,70 @@ export const VARIABLES = {
     default: undefined,
     help: 'Optional JSON file of these variables; the environment wins over it.',
   },
+  STS_SIDECAR_CREDENTIALS_ENDPOINT: {
+    schema: credentialsEndpointString,
+    default: 'off',
+    help: 'Container-credentials endpoint (/v1/credentials) on 127.0.0.1:port or [::1]:port; off disables.',
+  },
+  STS_SIDECAR_CREDENTIALS_ENDPOINT_TOKEN_FILE: {
+    schema: z.string().min(1).optional(),
+    default: undefined,
+    help: 'Token callers send in Authorization; read if the file exists, else generated and written there.',
+  },
+  STS_SIDECAR_NOTIFY_SIGNAL: {
+    schema: z.enum(NOTIFY_SIGNALS).optional(),
+    default: undefined,
+    help: 'Signal sent to the process in STS_SIDECAR_NOTIFY_PID_FILE after every new set and removal.',
+  },
+  STS_SIDECAR_NOTIFY_PID_FILE: {
+    schema: z.string().min(1).optional(),
+    default: undefined,
+    help: 'File the app writes its PID to (needs shareProcessNamespace); read at every notification.',
+  },
+  STS_SIDECAR_NOTIFY_URL: {
+    schema: httpUrl.optional(),
+    default: undefined,
+    help: 'URL POSTed the lease event (no secrets) after every new set and removal.',
+  },
+  STS_SIDECAR_NOTIFY_COMMAND: {
+    schema: commandArgvString.optional(),
+    default: undefined,
+    help: 'JSON argv run without a shell after every new set and removal; the event is on stdin.',
+  },
+  STS_SIDECAR_IDENTITY_EXCHANGE: {
+    schema: z.enum(IDENTITY_EXCHANGES),
+    default: 'none',
+    help: 'Trade the token for an IAM Profile token first: none, client-assertion or token-exchange.',
+  },
+  STS_SIDECAR_IDP_TOKEN_URL: {
+    schema: httpUrl.optional(),
+    default: undefined,
+    help: "Identity provider's token endpoint; required when the identity exchange is on.",
+  },
+  STS_SIDECAR_IDP_CLIENT_ID: {
+    schema: z
+      .string()
+      .regex(/^[\x21-\x7e]{1,256}$/, 'must be 1-256 printable characters without spaces')
+      .optional(),
+    default: undefined,
+    help: 'client_id sent to the identity provider; unset means not sent.',
+  },
+  STS_SIDECAR_IDP_AUDIENCE: {
+    schema: z
+      .string()
+      .regex(/^[\x21-\x7e]{1,512}$/, 'must be 1-512 printable characters without spaces')
+      .optional(),
+    default: undefined,
+    help: 'audience parameter sent to the identity provider; unset means not sent.',
+  },
+  STS_SIDECAR_IDP_SCOPE: {
+    schema: z
+      .string()
+      .regex(/^[\x21-\x7e]+( [\x21-\x7e]+)*$/, 'must be space-separated scope names')
+      .optional(),
+    default: undefined,
+    help: 'scope parameter sent to the identity provider; unset means not sent.',
+  },
 } as const;
 
 export type VariableName = keyof typeof VARIABLES;
@@ -257,4 +332,15 @@ export interface Config {
   readonly backoffMaxSeconds: number;
   readonly requestTimeoutSeconds: number;
   readonly configFile: string | undefined;
+  readonly credentialsEndpoint: EndpointAddress | undefined;
+  readonly credentialsEndpointTokenFile: string | undefined;
+  readonly notifySignal: NotifySignal | undefined;
+  readonly notifyPidFile: string | undefined;
+  readonly notifyUrl: string | undefined;
+  readonly notifyCommand: readonly string[] | undefined;
+  readonly identityExchange: IdentityExchangeMode;
+  readonly idpTokenUrl: string | undefined;
+  readonly idpClientId: string | undefined;
+  readonly idpAudience: string | undefined;
+  readonly idpScope: string | undefined;
 }

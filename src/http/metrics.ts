@@ -25,7 +25,7 @@ export function createMetrics(options: { now: () => number; isReady: () => boole
   });
   const calls = new Histogram({
     name: 'sts_sidecar_request_duration_seconds',
-    help: 'Duration of outbound calls by target (flex_auth, sts) and outcome (ok or error code).',
+    help: 'Duration of outbound calls by target (flex_auth, sts, idp) and outcome (ok or error code).',
     labelNames: ['target', 'outcome'] as const,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],

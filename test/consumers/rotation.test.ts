@@ -10,7 +10,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../stack/local-stack.ts';
 import { startSidecar } from '../support/sidecar-process.ts';
-import { assertRgwUsable, lowerRgwMinDuration, readDiskSet, rgwGate, skipRgw } from '../rgw/support.ts';
+import {
+  assertRgwUsable,
+  lowerRgwMinDuration,
+  readDiskSet,
+  rgwGate,
+  skipRgw,
+} from '../conformance/support.ts';
 import { awsConfig, boto3Available, runBoto3 } from './support.ts';
 
 const BUCKET = 'consumers-rotation';

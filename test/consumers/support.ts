@@ -25,7 +25,8 @@ export function boto3Available(): { ok: true } | { ok: false; reason: string } {
   return { ok: true };
 }
 
-function runProcess(
+/** Runs one consumer program with exactly `env` (plus a minimal PATH and TZ); parses its last stdout line. */
+export function runProcess(
   file: string,
   args: string[],
   env: Record<string, string>,

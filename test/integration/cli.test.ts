@@ -41,6 +41,21 @@ describe('sts-sidecar CLI', () => {
     expect(Object.keys(out.config).sort()).toEqual([...VARIABLE_NAMES].sort());
   });
 
+  it('check-config with STS_SIDECAR_BACKEND=seaweedfs warns that the token lifetime may bound the lease', async () => {
+    const plain = JSON.parse((await runSidecarCommand(s.env, ['check-config'])).stdout);
+    expect(plain.warnings.join('\n')).not.toContain('capped_by_token_exp');
+    const r = await runSidecarCommand(
+      { ...s.env, STS_SIDECAR_BACKEND: 'seaweedfs', STS_SIDECAR_ROLE_ARN: 'arn:aws:iam::role/sidecar' },
+      ['check-config'],
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.config.STS_SIDECAR_BACKEND).toBe('seaweedfs');
+    expect(out.warnings).toContainEqual(
+      expect.stringMatching(/expirationSeconds bounds the lease.*capped_by_token_exp/),
+    );
+  });
+
   it('check-config rejects bad settings naming each variable, without echoing values', async () => {
     const secretish = 'hunter2-super-secret-value';
     recordSecret(secretish);

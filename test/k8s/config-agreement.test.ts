@@ -170,10 +170,20 @@ describe('example and README workloads agree with the sidecar config', () => {
           const sat = isObject(src?.serviceAccountToken) ? src.serviceAccountToken : undefined;
           expect(sat, 'token volume is a projected serviceAccountToken').toBeDefined();
           expect(sat?.path).toBe(tokenFile.slice(dirname(tokenFile).length + 1));
-          expect(sat?.audience).toBe('sts.example.com');
           expect(Number(sat?.expirationSeconds)).toBeGreaterThanOrEqual(600);
           const aud = env.get('STS_SIDECAR_TOKEN_AUDIENCE');
-          if (aud !== undefined) expect(aud).toBe(sat?.audience);
+          const exchange = env.get('STS_SIDECAR_IDENTITY_EXCHANGE');
+          if (exchange !== undefined && exchange !== 'none') {
+            // The projected token goes only to the IdP: its audience is the IdP's issuer (docs/identity.md),
+            // and STS_SIDECAR_TOKEN_AUDIENCE applies to the exchanged token.
+            expect(String(env.get('STS_SIDECAR_IDP_TOKEN_URL'))).toMatch(
+              new RegExp(`^${String(sat?.audience).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}/`),
+            );
+            expect(aud).toBe('sts.example.com');
+          } else {
+            expect(sat?.audience).toBe('sts.example.com');
+            if (aud !== undefined) expect(aud).toBe(sat?.audience);
+          }
         });
 
         it(`${c.name}: writes into a tmpfs emptyDir mounted read-write at STS_SIDECAR_OUTPUT_DIR`, () => {

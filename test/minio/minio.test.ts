@@ -16,7 +16,7 @@ import type { AddressInfo } from 'node:net';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../stack/local-stack.ts';
-import { readDiskSet } from '../rgw/support.ts';
+import { readDiskSet } from '../conformance/support.ts';
 import { runSidecarCommand } from '../support/sidecar-process.ts';
 
 const MINIO_IMAGE = process.env.STSTEST_MINIO_IMAGE ?? 'minio/minio:RELEASE.2024-12-18T13-15-44Z';

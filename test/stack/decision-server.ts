@@ -16,6 +16,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { serveLoopback } from './loopback-server.ts';
+import { recordSecret } from '../support/secrets.ts';
 
 export interface PolicyRule {
   tenant: string;
@@ -72,9 +73,11 @@ export async function startDecisionServer(options: {
   audience: string;
   host?: string;
   port?: number;
+  /** Where the issuer publishes its keys (Keycloak: <realm>/protocol/openid-connect/certs); default <issuer>/jwks. */
+  jwksUrl?: string;
 }): Promise<DecisionServer> {
   // Keys are cached (jose's defaults), as a real flex-auth would: an issuer outage does not turn into denies.
-  const jwks = createRemoteJWKSet(new URL(`${options.issuerUrl}/jwks`));
+  const jwks = createRemoteJWKSet(new URL(options.jwksUrl ?? `${options.issuerUrl}/jwks`));
   const decisions: DecisionLogEntry[] = [];
   let requestCount = 0;
 
@@ -120,6 +123,9 @@ export async function startDecisionServer(options: {
       });
       subject = payload.sub ?? '';
       tokenTenant = payload['tenant'];
+      // Every bearer flex-auth sees (e.g. an IAM Profile token from Keycloak) is a secret the suite's scan
+      // must never find in the sidecar's output.
+      recordSecret(auth.slice(7));
     } catch {
       return deny(403, ['invalid_token']);
     }

@@ -12,8 +12,14 @@ import { writeProjectedToken } from './projected-token.ts';
 import { startStsStandIn, type StsStandIn } from './sts-stand-in.ts';
 import { ensureRgw, rgwUsable, setupTenant, type RgwStack, type RgwTenantSetup } from './ceph-rgw.ts';
 import { recordSecret } from '../support/secrets.ts';
+import {
+  ensureSeaweedfs,
+  ensureSeaweedfsBucket,
+  mintSeaweedfsToken,
+  type SeaweedfsStack,
+} from './seaweedfs.ts';
 
-export type StsChoice = 'ceph-rgw' | 'stand-in' | 'auto';
+export type StsChoice = 'ceph-rgw' | 'seaweedfs' | 'stand-in' | 'auto';
 
 export interface LocalStackOptions {
   sts?: StsChoice;
@@ -26,6 +32,8 @@ export interface LocalStackOptions {
   tokenTtlSeconds?: number;
   /** Stand-in only: lease length regardless of DurationSeconds. */
   leaseSeconds?: number;
+  /** Stand-in only: end leases at the token's exp (SeaweedFS up to 4.44). */
+  capAtTokenExp?: boolean;
   /** Stand-in only: DurationSeconds bounds. */
   minDurationSeconds?: number;
   maxDurationSeconds?: number;
@@ -33,6 +41,11 @@ export interface LocalStackOptions {
   roleMaxSessionDuration?: number;
   roleName?: string;
   policy?: PolicyFile;
+  /**
+   * SeaweedFS only: the issuer to use instead of the stack's shared one (the issuer-outage case starts its
+   * own on the stack's outage port). Closed by the caller, not by close().
+   */
+  issuer?: OidcIssuer;
   /** Extra claims on minted tokens (e.g. tenant). */
   claims?: Record<string, unknown>;
 }
@@ -44,9 +57,11 @@ export interface LocalStack {
   readonly policyFile: string;
   readonly issuer: OidcIssuer;
   readonly decision: DecisionServer;
-  readonly stsKind: 'ceph-rgw' | 'stand-in';
+  readonly stsKind: 'ceph-rgw' | 'seaweedfs' | 'stand-in';
   readonly standIn: StsStandIn | undefined;
   readonly rgw: { stack: RgwStack; tenant: RgwTenantSetup } | undefined;
+  /** SeaweedFS only: the shared stack (its issuer is the stack's, see test/stack/seaweedfs.sh). */
+  readonly seaweedfs: SeaweedfsStack | undefined;
   readonly tenant: string;
   readonly bucket: string;
   readonly prefix: string;
@@ -85,11 +100,19 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
 
   let standIn: StsStandIn | undefined;
   let rgw: LocalStack['rgw'];
-  const issuer = await startOidcIssuer({ path: `/issuer-${path.basename(dir).slice(-6).toLowerCase()}` });
+  // SeaweedFS reads its OIDC providers once, at start: its tests use the stack's fixed-port issuer.
+  const seaweedfs = options.sts === 'seaweedfs' ? await ensureSeaweedfs() : undefined;
+  const issuer = seaweedfs
+    ? (options.issuer ?? sharedIssuer(seaweedfs))
+    : await startOidcIssuer({ path: `/issuer-${path.basename(dir).slice(-6).toLowerCase()}` });
   const decision = await startDecisionServer({ policyFile, issuerUrl: issuer.url, audience });
   // Whatever fails from here on must not leave servers running (a test process would never exit).
   const closeStarted = async () => {
-    await Promise.allSettled([issuer.close(), decision.close(), standIn?.close()]);
+    await Promise.allSettled([
+      options.issuer ? undefined : issuer.close(),
+      decision.close(),
+      standIn?.close(),
+    ]);
     await rm(dir, { recursive: true, force: true });
   };
 
@@ -142,11 +165,21 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         STS_SIDECAR_ROLE_ARN: t.roleArn,
         STS_SIDECAR_BACKEND: 'ceph-rgw',
       });
+    } else if (choice === 'seaweedfs' && seaweedfs) {
+      recordSecret(seaweedfs.admin.secretAccessKey);
+      await ensureSeaweedfsBucket(seaweedfs, bucket);
+      Object.assign(env, {
+        STS_SIDECAR_STS_ENDPOINT: seaweedfs.endpoint,
+        STS_SIDECAR_STS_REGION: seaweedfs.region,
+        STS_SIDECAR_ROLE_ARN: seaweedfs.roleArn,
+        STS_SIDECAR_BACKEND: 'seaweedfs',
+      });
     } else {
       standIn = await startStsStandIn({
         issuerUrl: issuer.url,
         audience,
         leaseSeconds: options.leaseSeconds,
+        capAtTokenExp: options.capAtTokenExp,
         minDurationSeconds: options.minDurationSeconds,
         maxDurationSeconds: options.maxDurationSeconds,
       });
@@ -172,6 +205,7 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     stsKind: choice,
     standIn,
     rgw,
+    seaweedfs,
     tenant,
     bucket,
     prefix,
@@ -181,5 +215,20 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     writePolicy,
     rotateToken,
     close: closeStarted,
+  };
+}
+
+/** The SeaweedFS stack's issuer as an OidcIssuer: it mints with the stack's key; it cannot be paused here. */
+function sharedIssuer(stack: SeaweedfsStack): OidcIssuer {
+  const notHere = () =>
+    Promise.reject(new Error('the SeaweedFS stack issuer is shared by all test files; it is not paused'));
+  return {
+    url: stack.issuerUrl,
+    thumbprint: '',
+    requestCount: 0,
+    mint: (claims, opts) => mintSeaweedfsToken(stack, claims, opts),
+    pause: notHere,
+    resume: notHere,
+    close: () => Promise.resolve(),
   };
 }

@@ -4,7 +4,15 @@
  * JWKS whose first (signing) key carries x5c/kid/alg/use, as Ceph RGW 16.2 demands. Every answer carries
  * `Connection: close` so RGW never reuses a stale keep-alive connection to the issuer.
  */
-import { createHash, KeyObject, randomBytes, sign as cryptoSign, X509Certificate } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  KeyObject,
+  randomBytes,
+  sign as cryptoSign,
+  X509Certificate,
+} from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, SignJWT, type JWK } from 'jose';
@@ -127,17 +135,31 @@ export async function startOidcIssuer(opts?: {
   host?: string;
   port?: number;
   path?: string;
+  /**
+   * A private RSA JWK to sign with instead of a fresh key (a fixed-port issuer whose key outlives the
+   * process, see test/stack/seaweedfs-issuer.ts). The `kid` stays the JWK thumbprint.
+   */
+  privateJwk?: JWK;
 }): Promise<OidcIssuer> {
   const host = opts?.host ?? '127.0.0.1';
   const rawPath = opts?.path ?? '/issuer';
   const path = rawPath === '' || rawPath === '/' ? '' : `/${rawPath.replace(/^\/+|\/+$/g, '')}`;
 
-  const { privateKey, publicKey } = await generateKeyPair('RS256', {
-    modulusLength: 2048,
-    extractable: true,
-  });
-  const privKeyObj = KeyObject.from(privateKey);
-  const pubKeyObj = KeyObject.from(publicKey);
+  let privKeyObj: KeyObject;
+  let pubKeyObj: KeyObject;
+  if (opts?.privateJwk) {
+    privKeyObj = createPrivateKey({
+      key: opts.privateJwk as import('node:crypto').JsonWebKey,
+      format: 'jwk',
+    });
+    pubKeyObj = createPublicKey(privKeyObj);
+  } else {
+    const pair = await generateKeyPair('RS256', { modulusLength: 2048, extractable: true });
+    privKeyObj = KeyObject.from(pair.privateKey);
+    pubKeyObj = KeyObject.from(pair.publicKey);
+  }
+  const privateKey = privKeyObj;
+  const publicKey = pubKeyObj;
   const certDer = selfSignedCertDer(privKeyObj, pubKeyObj, 'sts-sidecar test issuer');
   // Sanity: the certificate parses and verifies with its own key.
   if (!new X509Certificate(certDer).verify(pubKeyObj))

@@ -54,6 +54,8 @@ export async function startStsStandIn(options: {
   minDurationSeconds?: number;
   maxDurationSeconds?: number;
   leaseSeconds?: number;
+  /** End every lease at the web token's exp when that comes first (what SeaweedFS up to 4.44 did). */
+  capAtTokenExp?: boolean;
 }): Promise<StsStandIn> {
   const jwks = createRemoteJWKSet(new URL(`${options.issuerUrl}/jwks`), {
     cooldownDuration: 0,
@@ -120,12 +122,14 @@ export async function startStsStandIn(options: {
       return xmlError(res, 400, 'InvalidAction', 'unsupported action');
     const token = form.get('WebIdentityToken') ?? '';
     let sub: string;
+    let tokenExpMs = Number.POSITIVE_INFINITY;
     try {
       const { payload } = await jwtVerify(token, jwks, {
         issuer: options.issuerUrl,
         audience: options.audience,
       });
       sub = payload.sub ?? '';
+      if (options.capAtTokenExp && payload.exp !== undefined) tokenExpMs = payload.exp * 1000;
     } catch (err) {
       calls.push({ ...call, outcome: 'error' });
       const expired = (err as { code?: string }).code === 'ERR_JWT_EXPIRED';
@@ -157,7 +161,9 @@ export async function startStsStandIn(options: {
     issued.push(creds);
     calls.push({ ...call, outcome: 'issued', accessKeyId: creds.accessKeyId });
     const expiresAt =
-      f?.kind === 'expired' ? Date.now() - 60_000 : Date.now() + (leaseSeconds ?? duration) * 1000;
+      f?.kind === 'expired'
+        ? Date.now() - 60_000
+        : Math.min(Date.now() + (leaseSeconds ?? duration) * 1000, tokenExpMs);
     const field = (name: string, value: string) =>
       f?.kind === 'missing' && f.field === name ? '' : `<${name}>${value}</${name}>`;
     const requestId = randomUUID();

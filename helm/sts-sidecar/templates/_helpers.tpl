@@ -52,7 +52,7 @@ the HTTP listener off. Keys are tested with hasKey, not .once, so helm lint --st
 */}}
 {{- define "sts-sidecar.env" -}}
 {{- $backend := include "sts-sidecar.backend" . -}}
-{{- if and (has $backend (list "aws" "ceph-rgw")) (not .Values.roleArn) -}}
+{{- if and (has $backend (list "aws" "ceph-rgw" "seaweedfs")) (not .Values.roleArn) -}}
 {{- fail (printf "sts-sidecar: roleArn is required when the backend is %s" $backend) -}}
 {{- end -}}
 {{- if and .Values.ca.configMap .Values.ca.secret -}}
@@ -96,6 +96,24 @@ the HTTP listener off. Keys are tested with hasKey, not .once, so helm lint --st
 - name: STS_SIDECAR_TOKEN_AUDIENCE
   value: {{ .Values.audience | quote }}
 {{- end }}
+{{- if ne .Values.identity.exchange "none" }}
+- name: STS_SIDECAR_IDENTITY_EXCHANGE
+  value: {{ .Values.identity.exchange | quote }}
+- name: STS_SIDECAR_IDP_TOKEN_URL
+  value: {{ required "sts-sidecar: identity.tokenUrl is required when identity.exchange is on" .Values.identity.tokenUrl | quote }}
+{{- if .Values.identity.clientId }}
+- name: STS_SIDECAR_IDP_CLIENT_ID
+  value: {{ .Values.identity.clientId | quote }}
+{{- end }}
+{{- if .Values.identity.audience }}
+- name: STS_SIDECAR_IDP_AUDIENCE
+  value: {{ .Values.identity.audience | quote }}
+{{- end }}
+{{- if .Values.identity.scope }}
+- name: STS_SIDECAR_IDP_SCOPE
+  value: {{ .Values.identity.scope | quote }}
+{{- end }}
+{{- end }}
 - name: STS_SIDECAR_OUTPUT_DIR
   value: {{ .Values.credentials.mountPath | quote }}
 - name: STS_SIDECAR_FILE_MODE
@@ -112,6 +130,26 @@ the HTTP listener off. Keys are tested with hasKey, not .once, so helm lint --st
   value: {{ .Values.logLevel | quote }}
 - name: STS_SIDECAR_READY_MARGIN_SECONDS
   value: {{ int .Values.readyMarginSeconds | quote }}
+{{- if and .Values.credentialsEndpoint.enabled (not (hasKey . "once")) }}
+- name: STS_SIDECAR_CREDENTIALS_ENDPOINT
+  value: {{ printf "127.0.0.1:%d" (int .Values.credentialsEndpoint.port) | quote }}
+- name: STS_SIDECAR_CREDENTIALS_ENDPOINT_TOKEN_FILE
+  value: {{ printf "%s/token" .Values.credentialsEndpoint.tokenMountPath | quote }}
+{{- end }}
+{{- if and (not (hasKey . "once")) (or .Values.notify.signal .Values.notify.pidFile) }}
+- name: STS_SIDECAR_NOTIFY_SIGNAL
+  value: {{ required "sts-sidecar: notify.signal is required with notify.pidFile" .Values.notify.signal | quote }}
+- name: STS_SIDECAR_NOTIFY_PID_FILE
+  value: {{ required "sts-sidecar: notify.pidFile is required with notify.signal" .Values.notify.pidFile | quote }}
+{{- end }}
+{{- if and .Values.notify.url (not (hasKey . "once")) }}
+- name: STS_SIDECAR_NOTIFY_URL
+  value: {{ .Values.notify.url | quote }}
+{{- end }}
+{{- if and .Values.notify.command (not (hasKey . "once")) }}
+- name: STS_SIDECAR_NOTIFY_COMMAND
+  value: {{ toJson .Values.notify.command | quote }}
+{{- end }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
@@ -151,6 +189,10 @@ seccompProfile:
   readOnly: true
 - name: sts-sidecar-credentials
   mountPath: {{ .Values.credentials.mountPath }}
+{{- if .Values.credentialsEndpoint.enabled }}
+- name: sts-sidecar-endpoint
+  mountPath: {{ .Values.credentialsEndpoint.tokenMountPath }}
+{{- end }}
 {{- if include "sts-sidecar.hasCA" . }}
 - name: sts-sidecar-ca
   mountPath: {{ include "sts-sidecar.caDir" . }}
@@ -243,6 +285,15 @@ exits non-zero so the pod does not start without credentials. Used by mode legac
 {{- end -}}
 {{- end -}}
 
+{{/* Projected token audience: the IdP's issuer URL with the identity exchange on, else audience. */}}
+{{- define "sts-sidecar.projectedAudience" -}}
+{{- if ne .Values.identity.exchange "none" -}}
+{{ required "sts-sidecar: identity.tokenAudience (the IdP's issuer URL) is required when identity.exchange is on" .Values.identity.tokenAudience }}
+{{- else -}}
+{{ .Values.audience }}
+{{- end -}}
+{{- end -}}
+
 {{/* Pod volumes: projected token, tmpfs credential dir, optional CA and AWS config. */}}
 {{- define "sts-sidecar.volumes" -}}
 - name: sts-sidecar-token
@@ -251,13 +302,19 @@ exits non-zero so the pod does not start without credentials. Used by mode legac
       - serviceAccountToken:
           path: token
           expirationSeconds: {{ int .Values.token.expirationSeconds }}
-          {{- if .Values.audience }}
-          audience: {{ .Values.audience | quote }}
+          {{- with include "sts-sidecar.projectedAudience" . }}
+          audience: {{ . | quote }}
           {{- end }}
 - name: sts-sidecar-credentials
   emptyDir:
     medium: Memory
     sizeLimit: {{ .Values.credentials.sizeLimit }}
+{{- if .Values.credentialsEndpoint.enabled }}
+- name: sts-sidecar-endpoint
+  emptyDir:
+    medium: Memory
+    sizeLimit: 1Mi
+{{- end }}
 {{- if .Values.ca.configMap }}
 - name: sts-sidecar-ca
   configMap:
@@ -299,6 +356,12 @@ exits non-zero so the pod does not start without credentials. Used by mode legac
 - name: AWS_SDK_LOAD_CONFIG
   value: "1"
 {{- end }}
+{{- if .Values.credentialsEndpoint.enabled }}
+- name: AWS_CONTAINER_CREDENTIALS_FULL_URI
+  value: {{ printf "http://127.0.0.1:%d/v1/credentials" (int .Values.credentialsEndpoint.port) | quote }}
+- name: AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE
+  value: {{ printf "%s/token" .Values.credentialsEndpoint.tokenMountPath | quote }}
+{{- end }}
 {{- end -}}
 
 {{/* Mounts for app containers: the credential dir read-only (and the AWS config). */}}
@@ -306,6 +369,11 @@ exits non-zero so the pod does not start without credentials. Used by mode legac
 - name: sts-sidecar-credentials
   mountPath: {{ .Values.credentials.mountPath }}
   readOnly: true
+{{- if .Values.credentialsEndpoint.enabled }}
+- name: sts-sidecar-endpoint
+  mountPath: {{ .Values.credentialsEndpoint.tokenMountPath }}
+  readOnly: true
+{{- end }}
 {{- if .Values.app.awsConfig.enabled }}
 - name: sts-sidecar-aws-config
   mountPath: {{ .Values.app.awsConfig.mountPath }}

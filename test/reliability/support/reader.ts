@@ -10,10 +10,18 @@
  *  - json: read the visible `credentials.json` alone; complete and self-consistent.
  *  - visible: the five visible names one by one (NOT the documented way): mixing is possible and only
  *    counted, as an illustration of why apps must resolve `..data` once.
+ *  - recipe: the four visible names read with the README's consistent-read recipe (test/consumers/
+ *    consistent-read.ts: `..data` resolved before and after; and the access-key-first-and-last variant),
+ *    the way apps given four paths must read them. Every set it returns must be one generation.
  */
 import { existsSync } from 'node:fs';
 import { readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
+import {
+  readConsistentPaths,
+  readConsistentSet,
+  type ConsistentRead,
+} from '../../consumers/consistent-read.ts';
 import { CREDENTIAL_FILES, classifyCredentialsJson, classifyFile } from './generation.ts';
 
 const [dir, stopFile] = process.argv.slice(2);
@@ -30,6 +38,10 @@ const counts = {
   vanished: 0,
   empty: 0,
   visibleMixedInformational: 0,
+  recipeReads: 0,
+  recipeTorn: 0,
+  recipeMixed: 0,
+  recipeRetries: 0,
   distinctGenerations: 0,
   examples: [] as string[],
 };
@@ -110,12 +122,44 @@ async function readVisible(): Promise<void> {
   else if (new Set(results).size !== 1) counts.visibleMixedInformational++;
 }
 
+async function readRecipe(variant: 'data' | 'paths'): Promise<void> {
+  const p = (name: string) => path.join(dir!, name);
+  const r: ConsistentRead | undefined =
+    variant === 'data'
+      ? await readConsistentSet(dir!)
+      : await readConsistentPaths({
+          accessKey: p('access-key'),
+          secretKey: p('secret-key'),
+          sessionToken: p('session-token'),
+          expiration: p('expiration'),
+        });
+  if (!r) {
+    counts.empty++;
+    return;
+  }
+  counts.recipeReads++;
+  counts.recipeRetries += r.retries;
+  const results = [
+    classifyFile('access-key', r.set.accessKeyId),
+    classifyFile('secret-key', r.set.secretAccessKey),
+    classifyFile('session-token', r.set.sessionToken),
+    classifyFile('expiration', r.set.expiration),
+  ];
+  if (results.includes('torn')) counts.recipeTorn++;
+  else if (new Set(results).size !== 1) {
+    counts.recipeMixed++;
+    if (counts.examples.length < 5)
+      counts.examples.push(`recipe ${variant} mixed: ${JSON.stringify(results)}`);
+  }
+}
+
 process.stdout.write('ready\n');
 for (let i = 0; !existsSync(stopFile); i++) {
-  const style = i % 3;
+  const style = i % 5;
   if (style === 0) await readGeneration();
   else if (style === 1) await readJson();
-  else await readVisible();
+  else if (style === 2) await readVisible();
+  else await readRecipe(style === 3 ? 'data' : 'paths');
 }
 counts.distinctGenerations = seen.size;
 process.stdout.write(JSON.stringify(counts) + '\n');

@@ -17,6 +17,10 @@ export interface RotationResult {
   readonly vanished: number;
   readonly empty: number;
   readonly visibleMixedInformational: number;
+  readonly recipeReads: number;
+  readonly recipeTorn: number;
+  readonly recipeMixed: number;
+  readonly recipeRetries: number;
   readonly distinctGenerations: number;
   readonly examples: string[];
 }
@@ -57,6 +61,9 @@ export function rotationVerdict(r: RotationResult): string[] {
   if (r.mixed !== 0) problems.push(`${r.mixed} mixed sets`);
   if (r.jsonTorn !== 0) problems.push(`${r.jsonTorn} torn credentials.json`);
   if (r.jsonMixed !== 0) problems.push(`${r.jsonMixed} mixed credentials.json`);
+  if (r.recipeTorn !== 0) problems.push(`${r.recipeTorn} torn reads with the consistent-read recipe`);
+  if (r.recipeMixed !== 0) problems.push(`${r.recipeMixed} mixed sets with the consistent-read recipe`);
+  if (r.recipeReads < r.rotations / 4) problems.push(`only ${r.recipeReads} recipe reads`);
   // The proof is only worth something if the reader really read during the rotations.
   if (r.generationReads < r.rotations / 4) problems.push(`only ${r.generationReads} generation reads`);
   if (r.jsonReads < r.rotations / 4) problems.push(`only ${r.jsonReads} credentials.json reads`);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createHeapCollector, fullGc } from './heap-collector.ts';
-import type { LeaseEvent } from './lease-events.ts';
+import { createHeapCollector, fullGc } from './heap.ts';
+import type { LeaseEvent } from '../lease-events.ts';
 
 const written = (event: 'lease.acquired' | 'lease.renewed') => ({ event }) as unknown as LeaseEvent;
 const other = (event: string) => ({ event }) as unknown as LeaseEvent;

@@ -1,6 +1,6 @@
 import v8 from 'node:v8';
 import vm from 'node:vm';
-import type { LeaseEvent } from './lease-events.ts';
+import type { LeaseEvent } from '../lease-events.ts';
 
 /** Options of {@link createHeapCollector}; the defaults are what the daemon uses. */
 export interface HeapCollectorOptions {

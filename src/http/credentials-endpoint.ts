@@ -1,0 +1,169 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import http from 'node:http';
+import net from 'node:net';
+import { formatExpiration, type CredentialSet } from '../domain/credentials.ts';
+
+/** Why a request was refused; each is logged at most once a minute. */
+export type EndpointRefusal =
+  | 'token_missing'
+  | 'token_invalid'
+  | 'host_forbidden'
+  | 'no_credentials'
+  | 'not_found'
+  | 'method_not_allowed'
+  | 'body_not_allowed';
+
+/** Stable `code` of each refusal's JSON body. */
+const REFUSALS: Record<EndpointRefusal, { status: number; code: string; message: string }> = {
+  token_missing: {
+    status: 401,
+    code: 'ERR_ENDPOINT_TOKEN_MISSING',
+    message: 'Authorization header required',
+  },
+  token_invalid: {
+    status: 403,
+    code: 'ERR_ENDPOINT_TOKEN_INVALID',
+    message: 'Authorization token not accepted',
+  },
+  host_forbidden: {
+    status: 403,
+    code: 'ERR_ENDPOINT_HOST_FORBIDDEN',
+    message: 'Host must be 127.0.0.1, [::1] or localhost',
+  },
+  no_credentials: {
+    status: 503,
+    code: 'ERR_ENDPOINT_NO_CREDENTIALS',
+    message: 'no valid credential set right now; retry later',
+  },
+  not_found: { status: 404, code: 'ERR_ENDPOINT_NOT_FOUND', message: 'only /v1/credentials is served' },
+  method_not_allowed: { status: 405, code: 'ERR_ENDPOINT_METHOD', message: 'only GET is allowed' },
+  body_not_allowed: { status: 413, code: 'ERR_ENDPOINT_BODY', message: 'requests carry no body' },
+};
+
+export const CREDENTIALS_PATH = '/v1/credentials';
+/** SDK requests are a few hundred bytes; anything near this is not an SDK. */
+const MAX_HEADER_BYTES = 4096;
+/** Every container of the pod shares loopback; a handful of SDK clients never need more. */
+const MAX_CONNECTIONS = 64;
+/** Per-socket idle/slow-client deadline (no server-wide interval timer, see startCredentialsEndpoint). */
+const SOCKET_TIMEOUT_MS = 10_000;
+const LOG_EVERY_MS = 60_000;
+const HOST = /^(127\.0\.0\.1|\[::1\]|localhost)(:\d{1,5})?$/i;
+
+/** What the endpoint needs from the daemon. */
+export interface CredentialsEndpointOptions {
+  readonly host: string;
+  readonly port: number;
+  /** The caller's expected Authorization value (secret). */
+  readonly token: string;
+  /** The set to serve now (undefined: 503). */
+  readonly current: (nowMs: number) => CredentialSet | undefined;
+  readonly now: () => number;
+  /** Called for a refusal at most once per reason and minute; `suppressed` counts the quiet ones. */
+  readonly onRefused: (reason: EndpointRefusal, status: number, suppressed: number) => void;
+}
+
+export interface CredentialsEndpoint {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/**
+ * Serves the AWS container-credentials protocol on loopback. The net.Server owns the socket and hands
+ * connections to an http.Server that never listens itself: a listening http.Server starts a 30 s
+ * connections-checking interval, and this server must add no periodic timer to an idle sidecar.
+ */
+export async function startCredentialsEndpoint(
+  options: CredentialsEndpointOptions,
+): Promise<CredentialsEndpoint> {
+  const expected = digest(options.token);
+  const lastLogged = new Map<EndpointRefusal, { atMs: number; suppressed: number }>();
+
+  const refuse = (res: http.ServerResponse, reason: EndpointRefusal) => {
+    const r = REFUSALS[reason];
+    const now = options.now();
+    const seen = lastLogged.get(reason);
+    if (seen === undefined || now - seen.atMs >= LOG_EVERY_MS) {
+      options.onRefused(reason, r.status, seen?.suppressed ?? 0);
+      lastLogged.set(reason, { atMs: now, suppressed: 0 });
+    } else {
+      seen.suppressed++;
+    }
+    const headers: http.OutgoingHttpHeaders = {
+      'content-type': 'application/json',
+      'cache-control': 'no-store',
+    };
+    if (r.status === 503) headers['retry-after'] = '1';
+    if (r.status === 405) headers.allow = 'GET';
+    res.writeHead(r.status, headers);
+    res.end(JSON.stringify({ code: r.code, message: r.message }));
+  };
+
+  const server = http.createServer(
+    {
+      maxHeaderSize: MAX_HEADER_BYTES,
+      requestTimeout: 0,
+      headersTimeout: 0,
+      keepAliveTimeout: SOCKET_TIMEOUT_MS,
+    },
+    (req, res) => {
+      // No SDK request has a body: one that announces a body is refused unread and its connection closed.
+      const length = req.headers['content-length'];
+      if ((length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined) {
+        res.shouldKeepAlive = false;
+        res.on('finish', () => req.socket.destroy());
+        return refuse(res, 'body_not_allowed');
+      }
+      req.resume();
+      if ((req.url ?? '/').split('?')[0] !== CREDENTIALS_PATH) return refuse(res, 'not_found');
+      if (req.method !== 'GET') return refuse(res, 'method_not_allowed');
+      if (!HOST.test(req.headers.host ?? '')) return refuse(res, 'host_forbidden');
+      const given = req.headers.authorization;
+      if (given === undefined || given === '') return refuse(res, 'token_missing');
+      if (!timingSafeEqual(digest(given), expected)) return refuse(res, 'token_invalid');
+      const set = options.current(options.now());
+      if (!set) return refuse(res, 'no_credentials');
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+      res.end(
+        JSON.stringify({
+          AccessKeyId: set.accessKeyId,
+          SecretAccessKey: set.secretAccessKey,
+          Token: set.sessionToken,
+          Expiration: formatExpiration(set.expiresAtMs),
+        }),
+      );
+    },
+  );
+  server.timeout = SOCKET_TIMEOUT_MS;
+  server.on('timeout', (socket: net.Socket) => socket.destroy());
+  server.on('clientError', (_err, socket: net.Socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    else socket.destroy();
+  });
+
+  const sockets = new Set<net.Socket>();
+  const listener = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    server.emit('connection', socket);
+  });
+  listener.maxConnections = MAX_CONNECTIONS;
+  await new Promise<void>((resolve, reject) => {
+    listener.once('error', reject);
+    listener.listen(options.port, options.host, () => {
+      listener.off('error', reject);
+      resolve();
+    });
+  });
+  const address = listener.address();
+  return {
+    port: typeof address === 'object' && address ? address.port : options.port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        listener.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      }),
+  };
+}

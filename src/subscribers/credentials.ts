@@ -1,0 +1,49 @@
+import type { CredentialSet } from '../domain/credentials.ts';
+import type { LeaseSubscriber } from '../lease-events.ts';
+import type { CredentialSink } from '../ports.ts';
+
+/** The EKS Pod Identity Agent's rule, which SDKs are built around: a set this close to expiry is never served. */
+export const MIN_SERVED_REMAINING_MS = 15_000;
+
+/**
+ * The set the loop last wrote, held in memory for the credentials endpoint. It is taken from the very
+ * write that produced the files (the sink is wrapped), so the endpoint and the files never disagree;
+ * lease events clear it, so nothing is served after a deny or an expiry.
+ */
+export interface ServedCredentials {
+  /** Wraps the sink: a set is held once it went live on disk, dropped once it is removed. */
+  wrap(sink: CredentialSink): CredentialSink;
+  readonly subscriber: LeaseSubscriber;
+  /** The set to serve now, or undefined (none, or 15 s or less left). */
+  current(nowMs: number): CredentialSet | undefined;
+}
+
+export function createServedCredentials(): ServedCredentials {
+  let held: CredentialSet | undefined;
+  return {
+    wrap: (sink) => ({
+      prepare: () => sink.prepare(),
+      write: async (set) => {
+        try {
+          await sink.write(set);
+        } catch (err) {
+          // Live on disk although a later step failed (see CredentialSink.write): the files hold it.
+          if ((err as { committed?: boolean }).committed === true) held = set;
+          throw err;
+        }
+        held = set;
+      },
+      remove: async () => {
+        held = undefined;
+        await sink.remove();
+      },
+    }),
+    subscriber: (event) => {
+      // A deny ends serving at once, even if removing the files fails and is retried later.
+      if (event.event === 'lease.denied' || event.event === 'lease.revoked') held = undefined;
+      if (event.event === 'lease.expired' && held?.accessKeyId === event.access_key_id) held = undefined;
+    },
+    current: (nowMs) =>
+      held !== undefined && held.expiresAtMs - nowMs > MIN_SERVED_REMAINING_MS ? held : undefined,
+  };
+}

@@ -1,0 +1,96 @@
+/**
+ * The real STSs the conformance suite runs every case on: Ceph RGW (test/stack/ceph-rgw.sh) and SeaweedFS
+ * (test/stack/seaweedfs.sh). Each backend has its own gate: skipped with a one-line reason when its server
+ * cannot run here, mandatory when CI sets its STSTEST_REQUIRE_* variable. A case one backend cannot
+ * support is declared with `unsupported` and shows up as a skipped test whose title says why.
+ */
+import type { S3Client } from '@aws-sdk/client-s3';
+import { it, type TestOptions } from 'vitest';
+import { rgwS3Client, rgwUsable } from '../stack/ceph-rgw.ts';
+import { startLocalStack, type LocalStack, type LocalStackOptions } from '../stack/local-stack.ts';
+import { seaweedfsS3Client, seaweedfsUsable } from '../stack/seaweedfs.ts';
+import type { DiskSet } from './support.ts';
+
+export type BackendName = 'ceph-rgw' | 'seaweedfs';
+
+export interface ConformanceBackend {
+  readonly name: BackendName;
+  /** Why the backend's server cannot run here, or undefined. */
+  readonly unusableReason: string | undefined;
+  /** Skip the backend's describe block (unusable and not required). */
+  readonly skip: boolean;
+  /** Title suffix (the unusable reason) for the describe block; logs the skip once per file. */
+  gate(file: string): string;
+  /** First thing in beforeAll: an unusable required backend fails instead of skipping. */
+  assertUsable(): void;
+  start(options?: Omit<LocalStackOptions, 'sts'>): Promise<LocalStack>;
+  /** An S3 client on the backend with the given credentials. */
+  s3(stack: LocalStack, set: Pick<DiskSet, 'accessKeyId' | 'secretAccessKey' | 'sessionToken'>): S3Client;
+  endpoint(stack: LocalStack): string;
+}
+
+function backend(
+  name: BackendName,
+  usable: { ok: true } | { ok: false; reason: string },
+  requireVar: string,
+  s3: ConformanceBackend['s3'],
+  endpoint: ConformanceBackend['endpoint'],
+): ConformanceBackend {
+  const unusableReason = 'reason' in usable ? usable.reason : undefined;
+  const required = process.env[requireVar] === '1';
+  const skip = unusableReason !== undefined && !required;
+  return {
+    name,
+    unusableReason,
+    skip,
+    gate(file) {
+      if (skip) console.warn(`[${file}] ${name} skipped: ${unusableReason}`);
+      return unusableReason ? ` (${name} unusable: ${unusableReason})` : '';
+    },
+    assertUsable() {
+      if (unusableReason !== undefined)
+        throw new Error(`${requireVar}=1 but the ${name} stack is unusable: ${unusableReason}`);
+    },
+    start: (options) => startLocalStack({ ...options, sts: name }),
+    // Only the three keys: a DiskSet's string `expiration` would be taken for the SDK's Date.
+    s3: (stack, set) =>
+      s3(stack, {
+        accessKeyId: set.accessKeyId,
+        secretAccessKey: set.secretAccessKey,
+        sessionToken: set.sessionToken,
+      }),
+    endpoint,
+  };
+}
+
+export const BACKENDS: readonly ConformanceBackend[] = [
+  backend(
+    'ceph-rgw',
+    rgwUsable(),
+    'STSTEST_REQUIRE_RGW',
+    (stack, set) => rgwS3Client(stack.rgw!.stack, set),
+    (stack) => stack.rgw!.stack.endpoint,
+  ),
+  backend(
+    'seaweedfs',
+    seaweedfsUsable(),
+    'STSTEST_REQUIRE_SEAWEEDFS',
+    (stack, set) => seaweedfsS3Client(stack.seaweedfs!, set),
+    (stack) => stack.seaweedfs!.endpoint,
+  ),
+];
+
+/**
+ * `it` for one backend: a case listed as unsupported for it becomes `it.skip` with the reason in the
+ * title, so a skip is never silent.
+ */
+export function caseFor(
+  b: ConformanceBackend,
+  unsupported: Partial<Record<BackendName, string>> = {},
+): (title: string, options: TestOptions, fn: () => Promise<void>) => void {
+  const reason = unsupported[b.name];
+  return (title, options, fn) => {
+    if (reason !== undefined) it.skip(`${title} [skipped on ${b.name}: ${reason}]`, options, fn);
+    else it(title, options, fn);
+  };
+}

@@ -1,0 +1,165 @@
+/**
+ * An OIDC issuer outage while the daemon runs, on every real STS. A forced refresh during the outage fails;
+ * the set on disk must stay as it is, and the next attempt after the issuer is back must succeed. The
+ * policy server allows without looking at the token, so only the STS depends on the issuer.
+ *
+ * RGW 16.2 fetches the issuer's discovery document and JWKS on every AssumeRoleWithWebIdentity (no cache):
+ * any outage fails the refresh. SeaweedFS caches the JWKS for an hour (4.53 ignores the provider's
+ * jwksCacheTTLSeconds in the IAM config file) and refetches only on an unknown `kid`: during an outage a
+ * token signed with a known key still works (asserted), one signed with a new key (the issuer rotated its
+ * key) fails. This file starts its own issuer on the stack's outage port ("outage-issuer" provider), since
+ * the shared issuer must stay up for the other files.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { VARIABLES } from '../../src/config/schema.ts';
+import type { LocalStack } from '../stack/local-stack.ts';
+import { startOidcIssuer, type OidcIssuer } from '../stack/oidc-issuer.ts';
+import { writeProjectedToken } from '../stack/projected-token.ts';
+import { readSeaweedfsStack } from '../stack/seaweedfs.ts';
+import { recordSecret } from '../support/secrets.ts';
+import { startSidecar } from '../support/sidecar-process.ts';
+import { BACKENDS } from './backends.ts';
+import { FAST_RETRY_ENV, outcome, readDiskSet, startAllowAllPolicy, type AllowAllPolicy } from './support.ts';
+
+const BUCKET = 'conf-issuer-outage';
+
+/** What the STS answers while it cannot reach the issuer. */
+const OUTAGE_FAILURE = {
+  'ceph-rgw': { code: 'ERR_STS_ACCESS_DENIED', http_status: 403 },
+  seaweedfs: { code: 'ERR_STS_ACCESS_DENIED', http_status: 403 },
+} as const;
+
+for (const b of BACKENDS) {
+  describe.skipIf(b.skip)(`[${b.name}] issuer outage${b.gate('conformance/issuer-outage')}`, () => {
+    let stack: LocalStack;
+    let policy: AllowAllPolicy;
+    let ownIssuer: OidcIssuer | undefined;
+
+    beforeAll(async () => {
+      b.assertUsable();
+      if (b.name === 'seaweedfs') {
+        const sw = await readSeaweedfsStack().catch(() => undefined);
+        ownIssuer = await startOidcIssuer({
+          port: sw?.outageIssuerPort ?? Number(process.env.SEAWEEDFS_OUTAGE_ISSUER_PORT ?? 18535),
+          path: '/issuer',
+        });
+      }
+      [stack, policy] = await Promise.all([
+        b.start({ bucket: BUCKET, issuer: ownIssuer }),
+        startAllowAllPolicy(),
+      ]);
+    });
+    afterAll(async () => {
+      await stack?.issuer.resume().catch(() => undefined);
+      await Promise.allSettled([stack?.close(), policy?.close(), ownIssuer?.close()]);
+    });
+
+    it(`${b.name === 'seaweedfs' ? 'an outage is not felt while the JWKS is cached; a token with a new key then fails' : 'a refresh during the outage fails'} with ${OUTAGE_FAILURE[b.name].code} and keeps the set; after it, the lease is renewed`, async () => {
+      const proc = startSidecar({ ...stack.env, ...FAST_RETRY_ENV, STS_SIDECAR_FLEX_AUTH_URL: policy.url }, [
+        'run',
+      ]);
+      try {
+        const acquired = await proc.waitForEvent('lease.acquired', 15_000);
+        const first = await readDiskSet(stack.outputDir);
+        expect(first.accessKeyId).toBe(acquired.access_key_id);
+
+        await stack.issuer.pause();
+        let before = first;
+        if (b.name === 'seaweedfs') {
+          // The cached JWKS still verifies the current token: the outage is not felt yet.
+          const cachedMark = proc.lines.length;
+          proc.child.kill('SIGHUP');
+          const cached = await proc.waitForEvent('lease.renewed', 15_000, cachedMark);
+          before = await readDiskSet(stack.outputDir);
+          expect(before.accessKeyId).toBe(cached.access_key_id);
+          // The issuer rotated its signing key (a kid SeaweedFS has not seen) while it is down.
+          const rotated = await startOidcIssuer({ path: '/rotated-key' });
+          try {
+            const token = await rotated.mint({
+              sub: stack.subject,
+              aud: stack.audience,
+              iss: stack.issuer.url,
+            });
+            recordSecret(token);
+            await writeProjectedToken(path.dirname(stack.tokenFile), token);
+          } finally {
+            await rotated.close();
+          }
+        }
+        const generation = await readFile(path.join(stack.outputDir, '..data', 'credentials.json'), 'utf8');
+        const mark = proc.lines.length;
+        proc.child.kill('SIGHUP');
+        const failed = await proc.waitForEvent('lease.failed', 15_000, mark);
+        expect(failed).toMatchObject({
+          ...OUTAGE_FAILURE[b.name],
+          retryable: true,
+          set_kept_until: before.expiration,
+        });
+        // The set has most of its life left, so the retry is drawn over a sixteenth of the time until
+        // the readiness margin (src/domain/schedule.ts), not the 1 s backoff: check the announced time,
+        // and drive the attempts with SIGHUP as an operator would.
+        const failedAt = Date.parse(String(failed.time));
+        const untilMargin =
+          Date.parse(before.expiration) -
+          Number(
+            stack.env.STS_SIDECAR_READY_MARGIN_SECONDS ?? VARIABLES.STS_SIDECAR_READY_MARGIN_SECONDS.default,
+          ) *
+            1000 -
+          failedAt;
+        const retryIn = Date.parse(String(failed.next_attempt)) - failedAt;
+        expect(retryIn).toBeGreaterThan(0);
+        expect(retryIn).toBeLessThanOrEqual(Math.max(500, untilMargin / 16) + 1000);
+        // A second failed attempt, to show the outage persists and the set still stays.
+        proc.child.kill('SIGHUP');
+        await proc.waitFor(
+          (l) => l.event === 'lease.failed' && proc.lines.indexOf(l) > proc.lines.indexOf(failed),
+          10_000,
+          'second lease.failed',
+        );
+        expect(
+          proc.lines.slice(mark).some((l) => l.event === 'lease.revoked' || l.event === 'lease.renewed'),
+        ).toBe(false);
+        expect(await readFile(path.join(stack.outputDir, 'credentials.json'), 'utf8')).toBe(generation);
+        const s3 = b.s3(stack, before);
+        try {
+          expect(
+            await outcome(
+              s3.send(
+                new PutObjectCommand({ Bucket: BUCKET, Key: `${stack.prefix}during-outage.txt`, Body: 'x' }),
+              ),
+            ),
+          ).toBe('ok');
+        } finally {
+          s3.destroy();
+        }
+
+        await stack.issuer.resume();
+        // SeaweedFS: the kubelet's next token is signed with the key the issuer serves again.
+        if (b.name === 'seaweedfs') await stack.rotateToken();
+        proc.child.kill('SIGHUP');
+        const renewed = await proc.waitForEvent('lease.renewed', 15_000, mark);
+        expect(renewed.access_key_id).not.toBe(before.accessKeyId);
+        const after = await readDiskSet(stack.outputDir);
+        expect(after.accessKeyId).toBe(renewed.access_key_id);
+        const s3b = b.s3(stack, after);
+        try {
+          expect(
+            await outcome(
+              s3b.send(
+                new PutObjectCommand({ Bucket: BUCKET, Key: `${stack.prefix}after-outage.txt`, Body: 'y' }),
+              ),
+            ),
+          ).toBe('ok');
+        } finally {
+          s3b.destroy();
+        }
+      } finally {
+        proc.kill();
+        await proc.exited;
+      }
+    });
+  });
+}

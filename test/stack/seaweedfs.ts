@@ -1,0 +1,179 @@
+/**
+ * TypeScript side of the SeaweedFS test stack (test/stack/seaweedfs.sh): is `weed` built, start/stop the
+ * stack, read its coordinates, mint tokens with the stack issuer's key, S3 clients and bucket creation
+ * (with the stack's static admin identity: SeaweedFS 4.44 denies CreateBucket to federated sessions).
+ */
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { accessSync, constants as fsConstants, readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  BucketAlreadyExists,
+  BucketAlreadyOwnedByYou,
+  CreateBucketCommand,
+  S3Client,
+} from '@aws-sdk/client-s3';
+import { importJWK, SignJWT, type JWK } from 'jose';
+import { z } from 'zod';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const SCRIPT = join(here, 'seaweedfs.sh');
+const REPO_ROOT = resolve(here, '..', '..');
+export const SEAWEEDFS_STACK_DIR = join(REPO_ROOT, '.stack', 'seaweedfs');
+
+/** The seaweedfs version test/stack/seaweedfs/go.mod pins (the cache key of the built binary). */
+export function weedVersion(): string {
+  const mod = readFileSync(join(here, 'seaweedfs', 'go.mod'), 'utf8');
+  const m = /github\.com\/seaweedfs\/seaweedfs (v\S+)/.exec(mod);
+  if (!m?.[1]) throw new Error('test/stack/seaweedfs/go.mod does not require github.com/seaweedfs/seaweedfs');
+  return m[1];
+}
+
+export function weedBinary(): string {
+  const root = process.env.WEED_CACHE_DIR ?? join(homedir(), '.cache', 'sts-sidecar');
+  return join(root, `weed-${weedVersion()}`, 'weed');
+}
+
+export function seaweedfsUsable(): { ok: true } | { ok: false; reason: string } {
+  if (process.platform !== 'linux')
+    return { ok: false, reason: `SeaweedFS stack needs Linux (${process.platform})` };
+  try {
+    accessSync(weedBinary(), fsConstants.X_OK);
+  } catch {
+    return {
+      ok: false,
+      reason: `weed ${weedVersion()} not built; run bash test/stack/seaweedfs.sh install`,
+    };
+  }
+  return { ok: true };
+}
+
+export interface SeaweedfsStack {
+  endpoint: string;
+  region: string;
+  roleArn: string;
+  issuerUrl: string;
+  outageIssuerUrl: string;
+  outageIssuerPort: number;
+  audience: string;
+  version: string;
+  admin: { accessKeyId: string; secretAccessKey: string };
+  issuerKey: { kid: string; privateJwk: JWK };
+}
+
+const EnvJson = z.object({
+  endpoint: z.string(),
+  region: z.string(),
+  roleArn: z.string(),
+  issuerUrl: z.string(),
+  outageIssuerUrl: z.string(),
+  outageIssuerPort: z.number(),
+  audience: z.string(),
+  issuerKeyFile: z.string(),
+  version: z.string(),
+  accessKeyId: z.string(),
+  secretAccessKey: z.string(),
+});
+const KeyJson = z.object({ kid: z.string(), privateJwk: z.record(z.string(), z.unknown()) });
+
+export async function readSeaweedfsStack(stackDir = SEAWEEDFS_STACK_DIR): Promise<SeaweedfsStack> {
+  const e = EnvJson.parse(JSON.parse(await readFile(join(stackDir, 'env.json'), 'utf8')));
+  const key = KeyJson.parse(JSON.parse(await readFile(e.issuerKeyFile, 'utf8')));
+  return {
+    endpoint: e.endpoint,
+    region: e.region,
+    roleArn: e.roleArn,
+    issuerUrl: e.issuerUrl,
+    outageIssuerUrl: e.outageIssuerUrl,
+    outageIssuerPort: e.outageIssuerPort,
+    audience: e.audience,
+    version: e.version,
+    admin: { accessKeyId: e.accessKeyId, secretAccessKey: e.secretAccessKey },
+    issuerKey: { kid: key.kid, privateJwk: key.privateJwk as JWK },
+  };
+}
+
+function runScript(command: string, timeoutMs: number): Promise<{ stdout: string; stderr: string }> {
+  return new Promise((resolvePromise, reject) => {
+    execFile(
+      'bash',
+      [SCRIPT, command],
+      { env: { ...process.env, STACK_DIR: SEAWEEDFS_STACK_DIR }, timeout: timeoutMs, maxBuffer: 4 << 20 },
+      (err, stdout, stderr) => {
+        if (err) {
+          const tail = String(stderr).trim().split('\n').slice(-15).join('\n');
+          reject(new Error(`seaweedfs.sh ${command} failed: ${err.message}\n${tail}`, { cause: err }));
+        } else resolvePromise({ stdout: String(stdout), stderr: String(stderr) });
+      },
+    );
+  });
+}
+
+export async function isSeaweedfsUp(): Promise<boolean> {
+  return runScript('status', 15_000).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** `seaweedfs.sh up` (idempotent, serialized by a lock file); returns the stack's coordinates. */
+export async function ensureSeaweedfs(): Promise<SeaweedfsStack> {
+  const usable = seaweedfsUsable();
+  if (!usable.ok) throw new Error(usable.reason);
+  const { stderr } = await runScript('up', 180_000);
+  if (!stderr.includes('already up') && stderr.trim() !== '') process.stderr.write(stderr);
+  return readSeaweedfsStack();
+}
+
+export async function stopSeaweedfs(): Promise<void> {
+  await runScript('down', 60_000);
+}
+
+/** Mints a token from the stack's issuer (kid in the header, as SeaweedFS requires). */
+export async function mintSeaweedfsToken(
+  stack: SeaweedfsStack,
+  claims: { sub: string; aud: string | string[]; [k: string]: unknown },
+  opts?: { ttlSeconds?: number },
+): Promise<string> {
+  const key = await importJWK(stack.issuerKey.privateJwk, 'RS256');
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({
+    iss: stack.issuerUrl,
+    iat: now - 1,
+    nbf: now - 1,
+    exp: now + (opts?.ttlSeconds ?? 3600),
+    jti: randomBytes(12).toString('hex'),
+    ...claims,
+  })
+    .setProtectedHeader({ alg: 'RS256', kid: stack.issuerKey.kid, typ: 'JWT' })
+    .sign(key);
+}
+
+export function seaweedfsS3Client(
+  stack: SeaweedfsStack,
+  credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string },
+): S3Client {
+  return new S3Client({
+    endpoint: stack.endpoint,
+    region: stack.region,
+    forcePathStyle: true,
+    credentials: credentials ?? stack.admin,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: 1,
+  });
+}
+
+export async function ensureSeaweedfsBucket(stack: SeaweedfsStack, bucket: string): Promise<void> {
+  const s3 = seaweedfsS3Client(stack);
+  try {
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }), { abortSignal: AbortSignal.timeout(20_000) });
+  } catch (e) {
+    if (!(e instanceof BucketAlreadyOwnedByYou) && !(e instanceof BucketAlreadyExists)) throw e;
+  } finally {
+    s3.destroy();
+  }
+}
