@@ -86,7 +86,7 @@ ENV MALLOC_ARENA_MAX=2
 # Started from the startup snapshot (about half the start-up time of the plain bundle; docs/benchmarks.md).
 # `--` ends Node's options: without a script path, `--version` would otherwise be Node's own.
 # --max-semi-space-size=1: a 1 MiB young generation; the sidecar allocates little, and the default sizing
-# grows RSS under churn. It does not change V8's flag hash, so the snapshot still loads. No
+# grows RSS under churn. It does not change V8's flag hash (flags that do make Node drop its code cache). No
 # --no-memory-reducer any more: the sidecar runs a full GC after each write, after which the reducer
 # stops by itself and the idle process is not woken at all, with or without flags.
 ENTRYPOINT ["/nodejs/bin/node", "--max-semi-space-size=1", "--snapshot-blob", "/app/sts-sidecar.blob", "--"]
