@@ -23,6 +23,8 @@ export default defineConfig({
   test: {
     ...base.test,
     include: SNAPSHOT_SUITES,
+    // None of these suites talks to Keycloak: do not start it a second time.
+    globalSetup: (base.test?.globalSetup as string[]).filter((g) => !g.includes('keycloak')),
     env: { STSTEST_LAUNCHER: 'snapshot' },
   },
 });
