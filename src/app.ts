@@ -7,13 +7,14 @@ import { describeConfig } from './config/load.ts';
 import { toCredentialProcess, type CredentialSet } from './domain/credentials.ts';
 import { describeHealth, isLive, isReady } from './domain/health.ts';
 import { CredentialDirectory } from './adapters/credential-dir.ts';
+import { createSecretSink } from './adapters/secret-sink-wiring.ts';
 import { FlexAuthClient } from './adapters/flex-auth.ts';
 import { createHttpTransport } from './adapters/http-transport.ts';
 import { IdpIdentityExchange } from './adapters/identity-exchange.ts';
 import { StsCredentialIssuer } from './adapters/sts.ts';
 import { systemClock } from './adapters/system-clock.ts';
 import { FileTokenSource, watchTokenDirectory } from './adapters/token-file.ts';
-import { fanOut, type LeaseReporter } from './lease-events.ts';
+import { fanOutIsolated, type LeaseReporter } from './lease-events.ts';
 import { LeaseLoop } from './lease-loop.ts';
 import type { CredentialSink } from './ports.ts';
 import type { Logger } from './logger.ts';
@@ -24,6 +25,10 @@ import { metricsSubscriber } from './subscribers/metrics.ts';
 import { createServedCredentials } from './subscribers/credentials.ts';
 import { createHeapCollector } from './subscribers/heap.ts';
 import { formatEndpointAddress } from './config/load.ts';
+import { idpTokenUrlWarning } from './config/idp-url.ts';
+
+/** How long shutdown waits for notifications in flight, and again after aborting them. */
+const NOTIFY_DRAIN_MS = 2000;
 
 /** flex-auth answers are a few hundred bytes; a cap stops a hostile or broken server from filling memory. */
 const MAX_POLICY_RESPONSE_BYTES = 64 * 1024;
@@ -43,7 +48,7 @@ export interface AppContext {
 interface Wiring {
   readonly loop: LeaseLoop;
   readonly tokens: FileTokenSource;
-  readonly sink: CredentialDirectory;
+  readonly sink: CredentialSink;
   readonly close: () => void;
 }
 
@@ -77,6 +82,9 @@ function wire(
   const c = ctx.config;
   const timeoutMs = c.requestTimeoutSeconds * 1000;
   const ca = trustedCas(ctx);
+  const insecureIdp = c.identityExchange === 'none' ? undefined : idpTokenUrlWarning(c.idpTokenUrl);
+  if (insecureIdp !== undefined)
+    ctx.logger.warn({ event: 'sidecar.config_warning', message: insecureIdp }, insecureIdp);
   // With the exchange on, the projected token's aud is the IdP's business (its issuer URL, for Keycloak);
   // STS_SIDECAR_TOKEN_AUDIENCE then applies to the exchanged token, the one flex-auth and the STS see.
   const tokens = new FileTokenSource({
@@ -98,7 +106,9 @@ function wire(
           now: systemClock.now,
         })
       : undefined;
-  const sink = new CredentialDirectory({ dir: c.outputDir, fileMode: c.fileMode });
+  const sink: CredentialSink = c.secret
+    ? createSecretSink(c.secret, { readTextFile: ctx.readTextFile, timeoutMs })
+    : new CredentialDirectory({ dir: c.outputDir, fileMode: c.fileMode });
   const stsClient = new STSClient({
     region: c.stsRegion,
     ...(c.stsEndpoint === undefined ? {} : { endpoint: c.stsEndpoint }),
@@ -164,8 +174,7 @@ function wire(
 export async function runOnce(ctx: AppContext, signal: AbortSignal): Promise<void> {
   const w = wire(ctx, logSubscriber(ctx.logger));
   try {
-    await w.sink.prepare();
-    await w.loop.acquire(signal);
+    await w.loop.attemptOnce(signal, { write: true });
   } finally {
     w.close();
   }
@@ -175,7 +184,7 @@ export async function runOnce(ctx: AppContext, signal: AbortSignal): Promise<voi
 export async function runCredentialProcess(ctx: AppContext, signal: AbortSignal): Promise<string> {
   const w = wire(ctx, logSubscriber(ctx.logger));
   try {
-    const exchange = await w.loop.exchange(signal);
+    const exchange = await w.loop.attemptOnce(signal, { write: false });
     return JSON.stringify(toCredentialProcess(exchange.credentials));
   } finally {
     w.close();
@@ -213,25 +222,38 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
 
   const served = createServedCredentials();
   // Loaded only when configured: most pods use the files and never pay for these.
-  const notifier =
+  const notifyModule =
     config.notifySignal || config.notifyUrl || config.notifyCommand
-      ? (await import('./subscribers/notifier.ts')).createNotifier({
-          ...(config.notifySignal && config.notifyPidFile
-            ? { signal: { name: config.notifySignal, pidFile: config.notifyPidFile } }
-            : {}),
-          ...(config.notifyUrl ? { url: config.notifyUrl } : {}),
-          ...(config.notifyCommand ? { command: config.notifyCommand } : {}),
-          timeoutMs: config.requestTimeoutSeconds * 1000,
-          logger,
-          stop: stop.signal,
-          kill: ctx.kill ?? noKill,
-        })
+      ? await import('./subscribers/notifier.ts')
       : undefined;
-  const report: LeaseReporter = fanOut(
+  const notifier = notifyModule
+    ? notifyModule.createNotifier({
+        ...(config.notifySignal && config.notifyPidFile
+          ? { signal: { name: config.notifySignal, pidFile: config.notifyPidFile } }
+          : {}),
+        ...(config.notifyUrl ? { url: config.notifyUrl } : {}),
+        ...(config.notifyCommand ? { command: config.notifyCommand } : {}),
+        timeoutMs: config.requestTimeoutSeconds * 1000,
+        logger,
+        kill: ctx.kill ?? noKill,
+      })
+    : undefined;
+  const subscriberFailed = new Set<number>();
+  const report: LeaseReporter = fanOutIsolated(
+    (err, index) => {
+      // Once per subscriber: a broken one would otherwise log on every event.
+      if (subscriberFailed.has(index)) return;
+      subscriberFailed.add(index);
+      logger.error(
+        { event: 'subscriber.failed', subscriber: index, error: err instanceof Error ? err.name : 'error' },
+        'lease event subscriber failed',
+      );
+    },
+    // First: a deny clears the served set whatever the subscribers after it do.
+    served.subscriber,
     tracker.subscriber,
     metricsSubscriber(metrics),
     logSubscriber(logger),
-    served.subscriber,
     ...(notifier ? [notifier.subscriber] : []),
     createHeapCollector(),
   );
@@ -299,7 +321,8 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
           'token rotated',
         );
         // A loop that is failing (often on an expired or missing token) should try the new one at once.
-        if (w.loop.failures > 0) w.loop.refreshNow();
+        // So should one whose lease ended with the old token's exp (re-sending it gets no longer lease).
+        if (w.loop.failures > 0 || w.loop.awaitingNewToken) w.loop.refreshNow();
       });
     },
     watchFailed,
@@ -328,11 +351,7 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
         endpoint && config.credentialsEndpoint
           ? formatEndpointAddress({ ...config.credentialsEndpoint, port: endpoint.port })
           : 'off',
-      notify: [
-        ...(config.notifySignal ? ['signal'] : []),
-        ...(config.notifyUrl ? ['url'] : []),
-        ...(config.notifyCommand ? ['command'] : []),
-      ],
+      notify: notifyModule?.notifyChannels(config) ?? [],
     },
     'sidecar started',
   );
@@ -355,7 +374,8 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
           );
       }
       w.close();
-      await notifier?.idle();
+      // After the wipe, so its lease.revoked is still sent; bounded, so SIGTERM never hangs on it.
+      await notifier?.close(NOTIFY_DRAIN_MS);
       logger.info({ event: 'sidecar.stopped', wiped: config.wipeOnExit }, 'sidecar stopped');
     }
   })();
@@ -376,15 +396,14 @@ async function startEndpoint(
 ) {
   const { config, logger } = ctx;
   const address = config.credentialsEndpoint!;
-  const [{ startCredentialsEndpoint }, { loadOrCreateEndpointToken }] = await Promise.all([
-    import('./http/credentials-endpoint.ts'),
-    import('./adapters/endpoint-token.ts'),
-  ]);
+  const [{ startCredentialsEndpoint }, { loadOrCreateEndpointToken, endpointTokenReloader }] =
+    await Promise.all([import('./http/credentials-endpoint.ts'), import('./adapters/endpoint-token.ts')]);
   const token = await loadOrCreateEndpointToken(config.credentialsEndpointTokenFile!, config.fileMode);
   return startCredentialsEndpoint({
     host: address.host,
     port: address.port,
     token,
+    reloadToken: endpointTokenReloader(config.credentialsEndpointTokenFile!),
     current,
     now,
     onRefused: (reason, status, suppressed) =>

@@ -33,7 +33,11 @@ export type ErrorCode =
   | 'ERR_IDP_UNAVAILABLE'
   | 'ERR_IDP_INVALID_RESPONSE'
   | 'ERR_IDP_REFUSED'
-  | 'ERR_TOKEN_TENANT_MISSING';
+  | 'ERR_TOKEN_TENANT_MISSING'
+  | 'ERR_SECRET_FORBIDDEN'
+  | 'ERR_SECRET_NOT_FOUND'
+  | 'ERR_SECRET_CONFLICT'
+  | 'ERR_SECRET_UNAVAILABLE';
 
 /** Base class of every error the sidecar raises on purpose. */
 export class SidecarError extends Error {

@@ -38,7 +38,8 @@ export type LeaseEvent =
       readonly access_key_id: string;
       readonly sts_request_id: string | undefined;
       readonly session_name: string;
-      readonly next_refresh: string;
+      /** Absent for the one-shot commands (`once`, `credential-process`): nothing refreshes. */
+      readonly next_refresh: string | undefined;
     })
   | (LeaseAudit & {
       readonly event: 'lease.denied';
@@ -46,7 +47,8 @@ export type LeaseEvent =
       readonly decision_id: string | undefined;
       readonly reasons: readonly string[];
       readonly message: string;
-      readonly next_attempt: string;
+      /** Absent for the one-shot commands: they do not try again. */
+      readonly next_attempt: string | undefined;
     })
   | (LeaseAudit & {
       readonly event: 'lease.failed';
@@ -56,7 +58,8 @@ export type LeaseEvent =
       readonly sts_request_id: string | undefined;
       readonly http_status: number | undefined;
       readonly set_kept_until: string | undefined;
-      readonly next_attempt: string;
+      /** Absent for the one-shot commands: they do not try again. */
+      readonly next_attempt: string | undefined;
     })
   | {
       readonly event: 'lease.expired';
@@ -86,7 +89,37 @@ export type LeaseSubscriber = LeaseReporter;
 
 /** The loop's reporter: hands every event to each subscriber in order, so none knows of another. */
 export function fanOut(...subscribers: readonly LeaseSubscriber[]): LeaseReporter {
+  return fanOutIsolated(
+    (err) => {
+      throw err;
+    },
+    ...subscribers,
+  );
+}
+
+/**
+ * Like fanOut, but a subscriber that throws never keeps the event from the ones after it: its error
+ * goes to `onError` (with the subscriber's position) once every subscriber has had the event.
+ */
+export function fanOutIsolated(
+  onError: (err: unknown, index: number) => void,
+  ...subscribers: readonly LeaseSubscriber[]
+): LeaseReporter {
   return (event) => {
-    for (const subscriber of subscribers) subscriber(event);
+    const failed: [unknown, number][] = [];
+    subscribers.forEach((subscriber, i) => {
+      try {
+        subscriber(event);
+      } catch (err) {
+        failed.push([err, i]);
+      }
+    });
+    for (const [err, i] of failed) onError(err, i);
   };
+}
+
+/** The event as logs and notifications show it: the internal millisecond expiry dropped (no secrets). */
+export function publicFields(event: LeaseEvent): Record<string, unknown> {
+  const { expires_at_ms: _ms, ...fields } = event as LeaseEvent & { expires_at_ms?: number };
+  return fields;
 }

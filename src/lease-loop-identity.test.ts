@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { IdpError } from './errors.ts';
+import { IdpError, TokenError } from './errors.ts';
 import type { LeaseEvent } from './lease-events.ts';
 import { LeaseLoop } from './lease-loop.ts';
 import type { AssumeRequest, IdentityExchange, Token } from './ports.ts';
@@ -29,8 +29,11 @@ const iamToken = (now: number, tenant: string | undefined): Token => ({
   assurance: 'k8s-projected-sa',
 });
 
-/** One attempt of the real loop (time frozen; it sleeps until stopped), with an existing set on disk. */
-async function oneAttempt(exchange: IdentityExchange['exchange']) {
+/** The real loop over recording ports (time frozen), with an existing set on disk. */
+function buildLoop(
+  exchange: IdentityExchange['exchange'],
+  readToken: () => Promise<Token> = async () => saToken(1_000_000),
+) {
   const now = 1_000_000;
   const events: LeaseEvent[] = [];
   const calls = {
@@ -60,7 +63,7 @@ async function oneAttempt(exchange: IdentityExchange['exchange']) {
       attemptDeadlineMs: 30_000,
     },
     {
-      tokens: { read: async () => saToken(now) },
+      tokens: { read: readToken },
       identity: {
         exchange: (t, signal) => {
           calls.exchange.push(t);
@@ -103,6 +106,12 @@ async function oneAttempt(exchange: IdentityExchange['exchange']) {
       report: (e) => events.push(e),
     },
   );
+  return { loop, events, calls };
+}
+
+/** One attempt of the real loop (it sleeps until stopped). */
+async function oneAttempt(exchange: IdentityExchange['exchange']) {
+  const { loop, events, calls } = buildLoop(exchange);
   const stop = new AbortController();
   const done = loop.run(stop.signal);
   for (let i = 0; i < 50 && !events.some((e) => e.event === 'loop.sleep'); i++) {
@@ -182,5 +191,62 @@ describe('LeaseLoop with the identity exchange on', () => {
     expect(lease).toHaveLength(1);
     expect(lease[0]).toMatchObject({ event: 'lease.failed', code: 'ERR_IDP_UNAVAILABLE', retryable: true });
     expect((lease[0] as { set_kept_until?: string }).set_kept_until).toBeDefined();
+  });
+
+  it('a failed token read is audited without the previous attempt identities', async () => {
+    let reads = 0;
+    const { loop, events } = buildLoop(
+      async () => iamToken(1_000_000, 'team-a'),
+      async () => {
+        if (++reads > 1) throw new TokenError('ERR_TOKEN_MISSING', 'token file /t does not exist');
+        return saToken(1_000_000);
+      },
+    );
+    await loop.attemptOnce(undefined, { write: false });
+    await expect(loop.attemptOnce(undefined, { write: false })).rejects.toMatchObject({
+      code: 'ERR_TOKEN_MISSING',
+    });
+    const lease = events.filter((e) => e.event.startsWith('lease.'));
+    expect(lease.map((e) => e.event)).toEqual(['lease.acquired', 'lease.failed']);
+    expect(lease[0]).toMatchObject({
+      subject: 'svc-user-1',
+      workload_subject: 'system:serviceaccount:team-a:app',
+    });
+    expect(lease[1]).toMatchObject({ attempt: 2, code: 'ERR_TOKEN_MISSING' });
+    expect(lease[1]).toMatchObject({
+      subject: undefined,
+      workload_subject: undefined,
+      principal_type: undefined,
+    });
+  });
+
+  it('attemptOnce reports exactly one outcome: lease.denied for a deny, lease.failed otherwise, with no next attempt', async () => {
+    const denied = buildLoop(async () => {
+      throw new IdpError('ERR_IDP_REFUSED', 'refused', { oauthError: 'invalid_client' });
+    });
+    await expect(denied.loop.attemptOnce(undefined, { write: true })).rejects.toMatchObject({
+      code: 'ERR_IDP_REFUSED',
+    });
+    const d = denied.events.filter((e) => e.event.startsWith('lease.'));
+    expect(d).toHaveLength(1);
+    expect(d[0]).toMatchObject({
+      event: 'lease.denied',
+      reasons: ['ERR_IDP_REFUSED', 'invalid_client'],
+      next_attempt: undefined,
+      workload_subject: 'system:serviceaccount:team-a:app',
+    });
+    const failed = buildLoop(async () => {
+      throw new IdpError('ERR_IDP_UNAVAILABLE', 'down');
+    });
+    await expect(failed.loop.attemptOnce(undefined, { write: false })).rejects.toMatchObject({
+      code: 'ERR_IDP_UNAVAILABLE',
+    });
+    const f = failed.events.filter((e) => e.event.startsWith('lease.'));
+    expect(f).toHaveLength(1);
+    expect(f[0]).toMatchObject({
+      event: 'lease.failed',
+      code: 'ERR_IDP_UNAVAILABLE',
+      next_attempt: undefined,
+    });
   });
 });

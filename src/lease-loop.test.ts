@@ -215,11 +215,14 @@ describe('LeaseLoop', () => {
     await h.clock.advanceTo(0);
     const acquired = h.events.find((e) => e.event === 'lease.acquired');
     expect(acquired).toMatchObject({ ttl_seconds: 3600, capped_by_token_exp: true });
-    // First lease: half of the 20 min received minus the first-lease jitter (0.4 * 20 min * 0.5 = 4 min).
-    expect(acquired).toMatchObject({ next_refresh: new Date(6 * MIN).toISOString() });
-    await h.clock.advanceTo(6 * MIN - 1);
+    // Not half of the 20 min received (6 min with the first-lease jitter): the same token would get the same
+    // expiry back. The refresh waits for the token's replacement at 80% of its life (16 min), which is
+    // before the latest moment the margin allows (20 - 1 margin - 1 slack = 18 min).
+    expect(acquired).toMatchObject({ next_refresh: new Date(16 * MIN).toISOString() });
+    expect(h.loop.awaitingNewToken).toBe(true);
+    await h.clock.advanceTo(16 * MIN - 1);
     expect(h.written).toHaveLength(1);
-    await h.clock.advanceTo(6 * MIN);
+    await h.clock.advanceTo(16 * MIN);
     expect(h.written).toHaveLength(2);
     h.stop();
     await done;
@@ -231,6 +234,7 @@ describe('LeaseLoop', () => {
     const done = h.start();
     await h.clock.advanceTo(0);
     expect(h.events.find((e) => e.event === 'lease.acquired')).toMatchObject({ capped_by_token_exp: false });
+    expect(h.loop.awaitingNewToken).toBe(false);
     h.stop();
     await done;
   });

@@ -4,6 +4,7 @@ import { narrowGrant, type DurationLimits } from './domain/grant.ts';
 import {
   firstLeaseSchedule,
   nextRefreshAt,
+  cappedLeaseRefreshAt,
   retryDelayMs,
   type LeaseWindow,
   type SchedulePolicy,
@@ -109,6 +110,7 @@ export class LeaseLoop {
   readonly #d: LeaseLoopDeps;
   #onDisk: OnDisk | undefined;
   #wroteThisRun = false;
+  #awaitingNewToken = false;
   #attempt = 0;
   #failures = 0;
   #wake: AbortController | undefined;
@@ -127,7 +129,15 @@ export class LeaseLoop {
     return this.#failures;
   }
 
-  /** Wake the loop and refresh now (SIGHUP, or a token rotation after a failure). */
+  /**
+   * True while the lease on disk was capped at the token's exp: only a new token gets a longer lease, so a
+   * token rotation should wake the loop (see refreshNow).
+   */
+  get awaitingNewToken(): boolean {
+    return this.#awaitingNewToken;
+  }
+
+  /** Wake the loop and refresh now (SIGHUP, or a token rotation after a failure or a capped lease). */
   refreshNow(): void {
     this.#wakeRequested = true;
     this.#wake?.abort();
@@ -139,6 +149,9 @@ export class LeaseLoop {
     const s = this.#s;
     const startedAtMs = clock.now();
     this.#attempt++;
+    // Every attempt's audit starts empty: a failed token read must not name the previous attempt's identity.
+    this.#lastWorkloadSubject = undefined;
+    this.#lastToken = undefined;
     const workload = await this.#d.tokens.read(signal);
     this.#lastWorkloadSubject = workload.subject;
     const identity = this.#d.identity;
@@ -221,7 +234,11 @@ export class LeaseLoop {
     const window = { issuedAtMs: exchange.startedAtMs, expiresAtMs: exchange.credentials.expiresAtMs };
     // The first lease of a run spreads its refresh over most of the refresh window (see firstLeaseSchedule).
     const schedule = this.#wroteThisRun ? this.#s.schedule : firstLeaseSchedule(this.#s.schedule);
-    const nextRefreshAtMs = nextRefreshAt(window, schedule, this.#d.random());
+    const capped = cappedByTokenExp(exchange);
+    const normalAt = nextRefreshAt(window, schedule, this.#d.random());
+    const nextRefreshAtMs = capped
+      ? cappedLeaseRefreshAt(window, schedule, normalAt, exchange.token)
+      : normalAt;
     let renewed = false;
     // Serialised with the expiry removal, which may fire while this attempt is in flight.
     await this.#serial(async () => {
@@ -238,7 +255,13 @@ export class LeaseLoop {
       renewed = this.#wroteThisRun && this.#onDisk !== undefined;
       this.#onDisk = { ...window, accessKeyId: exchange.credentials.accessKeyId };
       this.#wroteThisRun = true;
+      this.#awaitingNewToken = capped;
     });
+    this.#reportAcquired(exchange, renewed, nextRefreshAtMs);
+    return { exchange, nextRefreshAtMs };
+  }
+
+  #reportAcquired(exchange: Exchange, renewed: boolean, nextRefreshAtMs: number | undefined): void {
     this.#d.report({
       event: renewed ? 'lease.renewed' : 'lease.acquired',
       ...this.#audit(exchange.token),
@@ -253,9 +276,28 @@ export class LeaseLoop {
       access_key_id: exchange.credentials.accessKeyId,
       sts_request_id: exchange.stsRequestId,
       session_name: exchange.sessionName,
-      next_refresh: new Date(nextRefreshAtMs).toISOString(),
+      next_refresh: nextRefreshAtMs === undefined ? undefined : new Date(nextRefreshAtMs).toISOString(),
     });
-    return { exchange, nextRefreshAtMs };
+  }
+
+  /**
+   * One attempt for a one-shot command: `once` (write: the set goes to the sink) or `credential-process`
+   * (nothing written). Its outcome is reported exactly once, lease.acquired, lease.denied or lease.failed,
+   * like the daemon's (without a next attempt), then it returns or rethrows.
+   */
+  async attemptOnce(signal: AbortSignal | undefined, opts: { write: boolean }): Promise<Exchange> {
+    try {
+      if (opts.write) {
+        await this.#d.sink.prepare();
+        return (await this.acquire(signal)).exchange;
+      }
+      const exchange = await this.exchange(signal);
+      this.#reportAcquired(exchange, false, undefined);
+      return exchange;
+    } catch (err) {
+      this.#reportFailure(err, isDenial(err), undefined);
+      throw err;
+    }
   }
 
   /** Runs until `signal` aborts. Never throws for an attempt's failure; reports it and retries. */
@@ -271,7 +313,7 @@ export class LeaseLoop {
         this.#onDisk = {
           issuedAtMs: this.#d.clock.now(),
           expiresAtMs: existing.expiresAtMs,
-          accessKeyId: undefined,
+          accessKeyId: existing.set?.accessKeyId,
         };
       }
       let nextAt = this.#d.clock.now();
@@ -384,7 +426,7 @@ export class LeaseLoop {
       });
   }
 
-  #reportFailure(err: unknown, denied: boolean, nextAtMs: number): void {
+  #reportFailure(err: unknown, denied: boolean, nextAtMs: number | undefined): void {
     const audit = this.#audit(this.#lastToken);
     const message = err instanceof Error ? err.message : String(err);
     if (denied) {
@@ -400,7 +442,7 @@ export class LeaseLoop {
               ? [errorCode(err), err.oauthError]
               : [errorCode(err)],
         message,
-        next_attempt: new Date(nextAtMs).toISOString(),
+        next_attempt: nextAtMs === undefined ? undefined : new Date(nextAtMs).toISOString(),
       });
       return;
     }
@@ -413,7 +455,7 @@ export class LeaseLoop {
       sts_request_id: err instanceof StsError ? err.requestId : undefined,
       http_status: err instanceof StsError || err instanceof IdpError ? err.httpStatus : undefined,
       set_kept_until: this.#onDisk ? formatExpiration(this.#onDisk.expiresAtMs) : undefined,
-      next_attempt: new Date(nextAtMs).toISOString(),
+      next_attempt: nextAtMs === undefined ? undefined : new Date(nextAtMs).toISOString(),
     });
   }
 

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { startupSnapshot } from 'node:v8';
+import { idpTokenUrlWarning } from './config/idp-url.ts';
 import { loadConfig, describeConfig } from './config/load.ts';
 import { VARIABLES, VARIABLE_NAMES, REQUIRED_VARIABLES, type Config } from './config/schema.ts';
 import { ConfigError, errorCode, isSidecarError } from './errors.ts';
@@ -58,6 +59,8 @@ function configWarnings(config: Config): string[] {
       'STS_SIDECAR_READY_MARGIN_SECONDS is not shorter than STS_SIDECAR_STS_MIN_DURATION_SECONDS: a lease at the STS minimum never makes the sidecar ready',
     );
   }
+  const idpUrl = idpTokenUrlWarning(config.idpTokenUrl);
+  if (idpUrl !== undefined) warnings.push(idpUrl);
   if (config.backend === 'seaweedfs') {
     warnings.push(
       `STS_SIDECAR_BACKEND is seaweedfs: SeaweedFS up to 4.44 ends every lease at the projected token's exp, so there the token's expirationSeconds bounds the lease (lease events then say capped_by_token_exp); project it for at least STS_SIDECAR_TTL_SECONDS (${config.ttlSeconds}s)`,
@@ -106,9 +109,10 @@ async function main(argv: readonly string[]): Promise<number> {
     return EXIT.ok;
   }
 
-  // credential_process owns stdout: its JSON is the only thing that may appear there.
+  // credential_process owns stdout: its JSON is the only thing that may appear there. The log (one outcome
+  // line at info, the lease's audit event) goes to stderr instead.
   const logger: Logger = createLogger({
-    level: command === 'credential-process' && config.logLevel === 'info' ? 'warn' : config.logLevel,
+    level: config.logLevel,
     destination: pino.destination({ dest: command === 'credential-process' ? 2 : 1, sync: true }),
   });
   const ctx = {

@@ -71,8 +71,11 @@ export interface CredentialIssuer {
 
 /** Where credential sets live. Every write replaces the whole set atomically. */
 export interface CredentialSink {
-  /** Removes leftovers of an interrupted write; returns the expiry of a complete set already there. */
-  prepare(): Promise<{ expiresAtMs: number } | undefined>;
+  /**
+   * Removes leftovers of an interrupted write; returns the expiry of a complete set already there and,
+   * when all of it could be read back, the set itself (the endpoint serves it across a restart).
+   */
+  prepare(): Promise<{ expiresAtMs: number; set?: CredentialSet } | undefined>;
   /**
    * Replaces the set. On failure the error carries `committed: true` when the new set had already gone
    * live (only a later step failed), so the caller keeps tracking it for removal at its expiry.

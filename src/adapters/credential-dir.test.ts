@@ -128,7 +128,7 @@ describe('CredentialDirectory', () => {
     await mkdir(path.join(dir, '..2031_01_01_00_00_00.abcdef'));
     await symlink('..2031_01_01_00_00_00.abcdef', path.join(dir, '..data_tmp'));
     const found = await sink.prepare();
-    expect(found).toEqual({ expiresAtMs: Date.UTC(2030, 0, 1, 0, 1) });
+    expect(found).toEqual({ expiresAtMs: Date.UTC(2030, 0, 1, 0, 1), set: set(1) });
     const left = (await readdir(dir)).sort();
     expect(left.filter((e) => e.startsWith('..2'))).toHaveLength(1);
     expect(left).not.toContain('..data_tmp');

@@ -51,18 +51,27 @@ export class CredentialDirectory implements CredentialSink {
     return this.#dir;
   }
 
-  async prepare(): Promise<{ expiresAtMs: number } | undefined> {
+  async prepare(): Promise<{ expiresAtMs: number; set?: CredentialSet } | undefined> {
     await this.#checkDir();
     const current = await this.#currentGeneration();
     await this.#removeStale(current);
     if (!current) return undefined;
-    try {
-      const text = await fs.readFile(path.join(this.#dir, current, 'expiration'), 'utf8');
-      const ms = Date.parse(text.trim());
-      return Number.isFinite(ms) ? { expiresAtMs: ms } : undefined;
-    } catch {
-      return undefined;
-    }
+    const read = (name: CredentialFile) =>
+      fs.readFile(path.join(this.#dir, current, name), 'utf8').then(
+        (t) => t.trim(),
+        () => '',
+      );
+    const expiresAtMs = Date.parse(await read('expiration'));
+    if (!Number.isFinite(expiresAtMs)) return undefined;
+    // One generation directory: the four files are one set (it is never modified once swapped in).
+    const [accessKeyId, secretAccessKey, sessionToken] = await Promise.all([
+      read('access-key'),
+      read('secret-key'),
+      read('session-token'),
+    ]);
+    return accessKeyId && secretAccessKey && sessionToken
+      ? { expiresAtMs, set: { accessKeyId, secretAccessKey, sessionToken, expiresAtMs } }
+      : { expiresAtMs };
   }
 
   async write(set: CredentialSet): Promise<void> {

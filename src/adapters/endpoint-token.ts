@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import writeFileAtomic from 'write-file-atomic';
 import { SidecarError } from '../errors.ts';
@@ -45,4 +45,31 @@ export async function loadOrCreateEndpointToken(file: string, fileMode: number):
     );
   }
   return token;
+}
+
+/** What identifies one version of the file (a Kubernetes Secret update swaps in a new inode). */
+async function version(file: string): Promise<string | undefined> {
+  try {
+    const s = await stat(file);
+    return `${s.dev}:${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Re-reads the token file only when it changed (one stat, called on a refused token, so a rotated
+ * Secret is picked up without a restart and without a periodic timer). Resolves to the new token, or
+ * undefined when the file is unchanged, unreadable or holds no valid token (the current one stays).
+ */
+export function endpointTokenReloader(file: string): () => Promise<string | undefined> {
+  // Unknown at first: the first refusal reads the file once, so a change during start-up is not missed.
+  let seen: string | undefined;
+  return async () => {
+    const now = await version(file);
+    if (now === undefined || now === seen) return undefined;
+    seen = now;
+    const text = await readFile(file, 'utf8').catch(() => undefined);
+    return text !== undefined && TOKEN.test(text) ? text : undefined;
+  };
 }

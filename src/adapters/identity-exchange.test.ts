@@ -2,6 +2,7 @@ import { createServer, type IncomingHttpHeaders, type Server, type ServerRespons
 import type { AddressInfo } from 'node:net';
 import { generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isDenial } from '../lease-loop.ts';
 import type { Token } from '../ports.ts';
 import { createHttpTransport } from './http-transport.ts';
 import { IdpIdentityExchange, type ExchangeMode } from './identity-exchange.ts';
@@ -155,13 +156,59 @@ describe('IdpIdentityExchange (real loopback HTTP server)', () => {
     },
   );
 
-  it('an error code that is not an OAuth word is not repeated', async () => {
+  it('an error code that is not an OAuth word is not repeated, and is not a deny', async () => {
     answer(400, JSON.stringify({ error: `bad ${SA_RAW}` }));
     const err = await exchange()
       .exchange(workload)
       .catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'ERR_IDP_REFUSED', oauthError: 'unrecognised_error' });
+    expect(err).toMatchObject({ code: 'ERR_IDP_INVALID_RESPONSE', oauthError: 'unrecognised_error' });
+    expect(isDenial(err)).toBe(false);
     expect(messages(err)).not.toContain(SA_RAW);
+  });
+
+  it.each([
+    ['invalid_request', 400],
+    ['unsupported_grant_type', 400],
+    ['invalid_scope', 400],
+    ['access_denied', 403],
+    ['some_future_error', 400],
+  ])(
+    '%s (HTTP %s) is a bad request or IdP setup, not a verdict: ERR_IDP_INVALID_RESPONSE, set kept',
+    async (error, status) => {
+      answer(status, JSON.stringify({ error, error_description: `subject ${SA_RAW} is not welcome` }));
+      const err = await exchange()
+        .exchange(workload)
+        .catch((e: unknown) => e);
+      expect(err).toMatchObject({
+        code: 'ERR_IDP_INVALID_RESPONSE',
+        oauthError: error,
+        httpStatus: status,
+        retryable: true,
+      });
+      expect(isDenial(err)).toBe(false);
+      expect(messages(err)).toContain(error);
+      expect(messages(err)).not.toContain('not welcome');
+      expect(messages(err)).not.toContain(SA_RAW);
+    },
+  );
+
+  it('the refusal codes are a deny for the loop', async () => {
+    answer(401, JSON.stringify({ error: 'invalid_client' }));
+    const err = await exchange()
+      .exchange(workload)
+      .catch((e: unknown) => e);
+    expect(isDenial(err)).toBe(true);
+  });
+
+  it('a token_type from the IdP is never repeated in the error', async () => {
+    const odd = `DPoP-${SA_RAW.slice(0, 20)}`;
+    answer(200, JSON.stringify({ access_token: await mint({}), token_type: odd }));
+    const err = await exchange()
+      .exchange(workload)
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'ERR_IDP_INVALID_RESPONSE' });
+    expect(messages(err)).not.toContain('DPoP');
+    expect(messages(err)).toContain('token_type is not Bearer');
   });
 
   it.each([
@@ -218,6 +265,20 @@ describe('IdpIdentityExchange (real loopback HTTP server)', () => {
     setTimeout(() => ac.abort(), 50);
     await expect(exchange().exchange(workload, ac.signal)).rejects.toMatchObject({ code: 'ERR_ABORTED' });
   });
+
+  it.each([[['team-a']], [null], [42]])(
+    'an exchanged token whose tenant claim is %j is ERR_TOKEN_TENANT_MISSING (a deny), never coerced',
+    async (tenant) => {
+      answer(200, JSON.stringify({ access_token: await mint({ tenant }) }));
+      const err = await exchange()
+        .exchange(workload)
+        .catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'ERR_TOKEN_TENANT_MISSING' });
+      expect(isDenial(err)).toBe(true);
+      expect(messages(err)).toMatch(/^the access token in the identity provider answer/);
+      expect(messages(err)).not.toContain('token file');
+    },
+  );
 
   it('the exchanged token goes through the token-file checks: aud, exp', async () => {
     answer(200, JSON.stringify({ access_token: await mint({ aud: 'account' }) }));

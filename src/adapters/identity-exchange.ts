@@ -25,8 +25,8 @@ const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const JWT_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:jwt';
 const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
 
-/** Where the exchanged token's local-check messages point. */
-const SOURCE = 'the identity provider answer (STS_SIDECAR_IDP_TOKEN_URL)';
+/** How the exchanged token's local-check messages name it. */
+const SOURCE = 'the access token in the identity provider answer (STS_SIDECAR_IDP_TOKEN_URL)';
 
 const successSchema = z.object({
   access_token: z
@@ -42,9 +42,22 @@ const errorSchema = z.object({ error: z.string() });
 const OAUTH_ERROR_CODE = /^[a-z][a-z0-9_]{0,63}$/;
 
 /**
- * The identity-exchange call over an injected transport. A refusal (any OAuth error in a 4xx answer, e.g.
- * invalid_client for a service account without a client) is ERR_IDP_REFUSED, which the loop treats as a
- * deny; outages, 5xx and answers it cannot use are retried. The IdP's error_description is never kept.
+ * The OAuth errors that are a verdict on this workload (RFC 6749 5.2): its credentials or grant are not
+ * accepted. Every other code (invalid_request, unsupported_grant_type, invalid_scope, unknown ones) says
+ * the request or the IdP setup is wrong, which a deny would punish the workload for.
+ */
+const REFUSAL_CODES: ReadonlySet<string> = new Set([
+  'invalid_client',
+  'unauthorized_client',
+  'invalid_grant',
+]);
+
+/**
+ * The identity-exchange call over an injected transport. A refusal (invalid_client, unauthorized_client or
+ * invalid_grant in a 4xx answer, e.g. invalid_client for a service account without a client) is
+ * ERR_IDP_REFUSED, which the loop treats as a deny; any other OAuth error, outages, 5xx and answers it
+ * cannot use are retried with the set kept. Only the sanitised OAuth error code is kept, never the IdP's
+ * error_description or any other text from its answer.
  */
 export class IdpIdentityExchange implements IdentityExchange {
   readonly #o: IdentityExchangeOptions;
@@ -118,9 +131,16 @@ export class IdpIdentityExchange implements IdentityExchange {
       const refusal = errorSchema.safeParse(body);
       if (status < 500 && refusal.success) {
         const code = OAUTH_ERROR_CODE.test(refusal.data.error) ? refusal.data.error : 'unrecognised_error';
+        if (REFUSAL_CODES.has(code)) {
+          throw new IdpError(
+            'ERR_IDP_REFUSED',
+            `identity provider at ${where} refused this workload (${code}, HTTP ${status})`,
+            { oauthError: code, httpStatus: status },
+          );
+        }
         throw new IdpError(
-          'ERR_IDP_REFUSED',
-          `identity provider at ${where} refused this workload (${code}, HTTP ${status})`,
+          'ERR_IDP_INVALID_RESPONSE',
+          `identity provider at ${where} rejected the request (${code}, HTTP ${status}); check the STS_SIDECAR_IDP_* settings`,
           { oauthError: code, httpStatus: status },
         );
       }
@@ -142,7 +162,7 @@ export class IdpIdentityExchange implements IdentityExchange {
     if (ok.data.token_type !== undefined && ok.data.token_type.toLowerCase() !== 'bearer') {
       throw new IdpError(
         'ERR_IDP_INVALID_RESPONSE',
-        `identity provider at ${where} issued a ${ok.data.token_type.slice(0, 32).replace(/[^\w-]/g, '?')} token, not a bearer token`,
+        `identity provider at ${where} issued a token whose token_type is not Bearer`,
       );
     }
     // The same local checks as the projected token (exp, nbf, aud); the tenant rule is the loop's.

@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { SignJWT, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FileTokenSource, watchTokenDirectory } from './token-file.ts';
+import { isDenial } from '../lease-loop.ts';
+import { checkToken, FileTokenSource, watchTokenDirectory } from './token-file.ts';
 import { writeProjectedToken } from '../../test/stack/projected-token.ts';
 
 let dir: string;
@@ -65,6 +66,41 @@ describe('FileTokenSource', () => {
       code: 'ERR_TOKEN_AUDIENCE',
       message: expect.stringContaining('STS_SIDECAR_TOKEN_AUDIENCE'),
     });
+  });
+
+  it('tenant: a string is kept, an absent claim is undefined (the loop decides)', async () => {
+    expect((await (await source(await jwt({ tenant: 'team-a' }))).read()).tenant).toBe('team-a');
+    expect((await (await source(await jwt({}))).read()).tenant).toBeUndefined();
+  });
+
+  it.each([
+    ['an array', ['team-a'], 'array'],
+    ['null', null, 'null'],
+    ['a number', 7, 'number'],
+    ['an object', { name: 'team-a' }, 'object'],
+    ['a boolean', true, 'boolean'],
+  ])(
+    'tenant claim that is %s never passes: ERR_TOKEN_TENANT_MISSING, a deny, naming the source',
+    async (_name, tenant, kind) => {
+      const src = await source(await jwt({ tenant }));
+      const err = await src.read().catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'ERR_TOKEN_TENANT_MISSING', retryable: false });
+      expect(isDenial(err)).toBe(true);
+      const message = (err as Error).message;
+      expect(message).toMatch(/^token file .* has a tenant claim that is not a string/);
+      expect(message).toContain(`(${kind})`);
+      expect(message).not.toContain('team-a');
+    },
+  );
+
+  it('checkToken names the source it is given, not a "token file"', async () => {
+    const raw = await jwt({ tenant: ['team-a'] });
+    expect(() => checkToken(raw, 'the access token in the IdP answer', undefined, Date.now())).toThrow(
+      /^the access token in the IdP answer has a tenant claim that is not a string/,
+    );
+    expect(() => checkToken('opaque', 'the access token in the IdP answer', undefined, Date.now())).toThrow(
+      /^the access token in the IdP answer is not a JWT/,
+    );
   });
 
   it('skips the audience check when no audience is configured', async () => {

@@ -30,7 +30,7 @@ export class FileTokenSource implements TokenSource {
 
   async read(): Promise<Token> {
     const raw = await this.#readRaw();
-    return checkToken(raw, this.#o.path, this.#o.audience, this.#o.now());
+    return checkToken(raw, `token file ${this.#o.path}`, this.#o.audience, this.#o.now());
   }
 
   /**
@@ -104,43 +104,55 @@ export class FileTokenSource implements TokenSource {
   }
 }
 
-/** The local pre-checks, pure but for the clock reading passed in. */
-export function checkToken(raw: string, file: string, audience: string | undefined, nowMs: number): Token {
+/**
+ * The local pre-checks, pure but for the clock reading passed in. `what` names the token and where it came
+ * from, as the start of a sentence in the messages: "token file /var/run/...", or the IdP answer.
+ */
+export function checkToken(raw: string, what: string, audience: string | undefined, nowMs: number): Token {
   let claims;
   try {
     claims = decodeJwt(raw);
   } catch (err) {
     const why = err instanceof joseErrors.JOSEError ? err.code : 'not a JWT';
-    throw new TokenError('ERR_TOKEN_MALFORMED', `token file ${file} does not hold a JWT (${why})`, {
+    throw new TokenError('ERR_TOKEN_MALFORMED', `${what} is not a JWT (${why})`, {
       cause: err,
       retryable: true,
     });
   }
-  if (typeof claims.exp !== 'number')
-    throw new TokenError('ERR_TOKEN_MALFORMED', `token in ${file} has no exp claim`);
+  if (typeof claims.exp !== 'number') throw new TokenError('ERR_TOKEN_MALFORMED', `${what} has no exp claim`);
   if (typeof claims.sub !== 'string' || claims.sub === '')
-    throw new TokenError('ERR_TOKEN_MALFORMED', `token in ${file} has no sub claim`);
+    throw new TokenError('ERR_TOKEN_MALFORMED', `${what} has no sub claim`);
   const nowSec = nowMs / 1000;
   if (claims.exp <= nowSec) {
     throw new TokenError(
       'ERR_TOKEN_EXPIRED',
-      `token in ${file} expired at ${new Date(claims.exp * 1000).toISOString()}`,
+      `${what} expired at ${new Date(claims.exp * 1000).toISOString()}`,
     );
   }
   if (typeof claims.nbf === 'number' && claims.nbf > nowSec) {
     throw new TokenError(
       'ERR_TOKEN_NOT_YET_VALID',
-      `token in ${file} is not valid before ${new Date(claims.nbf * 1000).toISOString()}`,
+      `${what} is not valid before ${new Date(claims.nbf * 1000).toISOString()}`,
     );
   }
   const aud = claims.aud === undefined ? [] : Array.isArray(claims.aud) ? claims.aud : [claims.aud];
   if (audience !== undefined && !aud.includes(audience)) {
     throw new TokenError(
       'ERR_TOKEN_AUDIENCE',
-      `token in ${file} is not for audience ${audience} (STS_SIDECAR_TOKEN_AUDIENCE); it has ${aud.length === 0 ? 'no aud' : aud.join(', ')}`,
+      `${what} is not for audience ${audience} (STS_SIDECAR_TOKEN_AUDIENCE); it has ${aud.length === 0 ? 'no aud' : aud.join(', ')}`,
     );
   }
   const tenant = claims['tenant'];
+  // Only a string names a tenant. An absent claim is the loop's call (allowed on the direct path, refused
+  // with the exchange on); a present claim of any other type (["team-a"], null, 7) must never be coerced
+  // into one that compares equal, so it is refused here, on both paths, as a token without a usable tenant.
+  if (tenant !== undefined && typeof tenant !== 'string') {
+    throw new TokenError(
+      'ERR_TOKEN_TENANT_MISSING',
+      `${what} has a tenant claim that is not a string (${tenant === null ? 'null' : Array.isArray(tenant) ? 'array' : typeof tenant}); refusing to ask for credentials`,
+      { retryable: false },
+    );
+  }
   const principalType = claims['principal_type'];
   const assurance = claims['assurance'];
   return {
@@ -148,7 +160,7 @@ export function checkToken(raw: string, file: string, audience: string | undefin
     issuer: claims.iss,
     subject: claims.sub,
     audience: aud,
-    tenant: typeof tenant === 'string' ? tenant : tenant === undefined ? undefined : String(tenant),
+    tenant,
     issuedAtMs: typeof claims.iat === 'number' ? claims.iat * 1000 : undefined,
     expiresAtMs: claims.exp * 1000,
     ...(typeof principalType === 'string' ? { principalType } : {}),

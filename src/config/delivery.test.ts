@@ -84,4 +84,23 @@ describe('delivery settings', () => {
     }
     expect(issues({ ...base, STS_SIDECAR_NOTIFY_URL: 'ftp://x' })[0]).toMatch(/^STS_SIDECAR_NOTIFY_URL: /);
   });
+
+  it('reject user:password in the notify URL (ERR_CONFIG naming the variable, value never echoed)', () => {
+    for (const bad of ['https://user:s3cr3t-pw@hooks.example/x', 'http://only-user@127.0.0.1:8080/']) {
+      let caught: unknown;
+      try {
+        loadConfig({ ...base, STS_SIDECAR_NOTIFY_URL: bad });
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught, bad).toMatchObject({ code: 'ERR_CONFIG' });
+      const text = JSON.stringify(caught) + String((caught as Error).message);
+      expect(text).toMatch(/STS_SIDECAR_NOTIFY_URL: must not contain user:password@/);
+      expect(text).not.toContain('s3cr3t-pw');
+      expect(text).not.toContain('only-user');
+    }
+    expect(loadConfig({ ...base, STS_SIDECAR_NOTIFY_URL: 'https://hooks.example/x' }).notifyUrl).toBe(
+      'https://hooks.example/x',
+    );
+  });
 });

@@ -76,3 +76,18 @@ export function deliveryIssues(d: {
   }
   return issues;
 }
+
+/**
+ * A notification URL must not carry user:password: Node's fetch refuses such URLs with an error that
+ * quotes the whole URL, credentials included.
+ */
+export function hasNoUserinfo(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return u.username === '' && u.password === '';
+  } catch {
+    return true; // not a URL: the URL check reports it
+  }
+}
+export const NO_USERINFO_MESSAGE =
+  'must not contain user:password@ (a credential in the URL would end up in error messages)';

@@ -90,6 +90,10 @@ export function loadConfig(
   if (get<number>('STS_SIDECAR_REFRESH_JITTER') >= get<number>('STS_SIDECAR_REFRESH_FRACTION')) {
     issues.push('STS_SIDECAR_REFRESH_JITTER: must be smaller than STS_SIDECAR_REFRESH_FRACTION');
   }
+  const sink = get<'directory' | 'secret'>('STS_SIDECAR_SINK');
+  if (sink === 'secret' && get<string | undefined>('STS_SIDECAR_SECRET_NAME') === undefined) {
+    issues.push('STS_SIDECAR_SECRET_NAME: required when STS_SIDECAR_SINK is secret');
+  }
   if (backoffInitial > backoffMax) {
     issues.push('STS_SIDECAR_BACKOFF_INITIAL_SECONDS: must not exceed STS_SIDECAR_BACKOFF_MAX_SECONDS');
   }
@@ -165,6 +169,18 @@ export function loadConfig(
     idpClientId: get<string | undefined>('STS_SIDECAR_IDP_CLIENT_ID'),
     idpAudience: get<string | undefined>('STS_SIDECAR_IDP_AUDIENCE'),
     idpScope: get<string | undefined>('STS_SIDECAR_IDP_SCOPE'),
+    sink,
+    secret:
+      sink === 'secret'
+        ? Object.freeze({
+            name: get<string>('STS_SIDECAR_SECRET_NAME'),
+            namespace: get<string | undefined>('STS_SIDECAR_SECRET_NAMESPACE'),
+            keys: Object.freeze(get<[string, string, string, string]>('STS_SIDECAR_SECRET_KEYS')),
+            apiUrl: get<string>('STS_SIDECAR_KUBE_API_URL'),
+            tokenFile: get<string>('STS_SIDECAR_KUBE_TOKEN_FILE'),
+            caFile: get<string>('STS_SIDECAR_KUBE_CA_FILE'),
+          })
+        : undefined,
   });
 }
 
@@ -212,6 +228,13 @@ export function describeConfig(config: Config): Record<string, string | number |
     STS_SIDECAR_IDP_CLIENT_ID: config.idpClientId ?? null,
     STS_SIDECAR_IDP_AUDIENCE: config.idpAudience ?? null,
     STS_SIDECAR_IDP_SCOPE: config.idpScope ?? null,
+    STS_SIDECAR_SINK: config.sink,
+    STS_SIDECAR_SECRET_NAME: config.secret?.name ?? null,
+    STS_SIDECAR_SECRET_NAMESPACE: config.secret?.namespace ?? null,
+    STS_SIDECAR_SECRET_KEYS: config.secret ? [...config.secret.keys] : null,
+    STS_SIDECAR_KUBE_API_URL: config.secret ? redactUrl(config.secret.apiUrl) : null,
+    STS_SIDECAR_KUBE_TOKEN_FILE: config.secret?.tokenFile ?? null,
+    STS_SIDECAR_KUBE_CA_FILE: config.secret?.caFile ?? null,
   };
 }
 

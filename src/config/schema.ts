@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import {
   NOTIFY_SIGNALS,
+  hasNoUserinfo,
+  NO_USERINFO_MESSAGE,
   commandArgvString,
   credentialsEndpointString,
   type EndpointAddress,
@@ -72,6 +74,22 @@ const prefix = z
   .string()
   .refine((p) => !p.startsWith('/'), 'must not start with /')
   .refine((p) => !/[*?\s"]/.test(p), 'must not contain *, ?, quotes or white space');
+
+// Secret sink: a DNS-1123 name and four distinct Secret data keys.
+const kubeName = z
+  .string()
+  .regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, 'must be a Kubernetes object name (lowercase DNS-1123)');
+const secretKeys = z
+  .string()
+  .transform((v) => v.split(',').map((s) => s.trim()))
+  .pipe(
+    z
+      .array(
+        z.string().regex(/^[-._a-zA-Z0-9]{1,253}$/, 'each key must be a valid Secret key ([-._a-zA-Z0-9])'),
+      )
+      .length(4, 'must name exactly four keys: access key id, secret key, session token, expiration')
+      .refine((a) => new Set(a).size === 4, 'the four keys must differ'),
+  );
 
 /**
  * One entry per environment variable. This table is the interface: config parsing, `check-config`,
@@ -244,7 +262,7 @@ export const VARIABLES = {
     help: 'File the app writes its PID to (needs shareProcessNamespace); read at every notification.',
   },
   STS_SIDECAR_NOTIFY_URL: {
-    schema: httpUrl.optional(),
+    schema: httpUrl.refine(hasNoUserinfo, NO_USERINFO_MESSAGE).optional(),
     default: undefined,
     help: 'URL POSTed the lease event (no secrets) after every new set and removal.',
   },
@@ -286,6 +304,41 @@ export const VARIABLES = {
       .optional(),
     default: undefined,
     help: 'scope parameter sent to the identity provider; unset means not sent.',
+  },
+  STS_SIDECAR_SINK: {
+    schema: z.enum(['directory', 'secret']),
+    default: 'directory',
+    help: 'Where sets go: directory (STS_SIDECAR_OUTPUT_DIR) or secret (one Kubernetes Secret).',
+  },
+  STS_SIDECAR_SECRET_NAME: {
+    schema: kubeName.optional(),
+    default: undefined,
+    help: 'Secret the set is written into (sink secret; it must exist). Required with sink secret.',
+  },
+  STS_SIDECAR_SECRET_NAMESPACE: {
+    schema: kubeName.optional(),
+    default: undefined,
+    help: "Namespace of that Secret; unset means the pod's own (service-account namespace file).",
+  },
+  STS_SIDECAR_SECRET_KEYS: {
+    schema: secretKeys,
+    default: 'ACCESS_KEY_ID,ACCESS_SECRET_KEY,ACCESS_SESSION_TOKEN,EXPIRATION',
+    help: 'Secret keys for access key id, secret key, session token and expiration, in that order.',
+  },
+  STS_SIDECAR_KUBE_API_URL: {
+    schema: httpUrl,
+    default: 'https://kubernetes.default.svc',
+    help: 'Kubernetes API server the secret sink talks to.',
+  },
+  STS_SIDECAR_KUBE_TOKEN_FILE: {
+    schema: z.string().min(1),
+    default: '/var/run/secrets/kubernetes.io/serviceaccount/token',
+    help: "The pod's service-account token for the API server (secret sink); re-read at every call.",
+  },
+  STS_SIDECAR_KUBE_CA_FILE: {
+    schema: z.string().min(1),
+    default: '/var/run/secrets/kubernetes.io/serviceaccount/ca.crt',
+    help: "CA bundle of the API server (secret sink): the cluster's, trusted instead of the public roots.",
   },
 } as const;
 
@@ -343,4 +396,16 @@ export interface Config {
   readonly idpClientId: string | undefined;
   readonly idpAudience: string | undefined;
   readonly idpScope: string | undefined;
+  readonly sink: 'directory' | 'secret';
+  /** Set exactly when sink is secret. */
+  readonly secret:
+    | {
+        readonly name: string;
+        readonly namespace: string | undefined;
+        readonly keys: readonly [string, string, string, string];
+        readonly apiUrl: string;
+        readonly tokenFile: string;
+        readonly caFile: string;
+      }
+    | undefined;
 }

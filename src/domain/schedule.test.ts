@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import {
   backoffCapMs,
+  cappedLeaseRefreshAt,
+  latestRefreshAt,
   firstLeaseSchedule,
   FIRST_RETRY_SPREAD_FRACTION,
   nextRefreshAt,
@@ -175,5 +177,40 @@ describe('firstLeaseSchedule', () => {
 
   it('never narrows a jitter that is already wider', () => {
     expect(firstLeaseSchedule({ ...policy, refreshJitter: 0.45 }).refreshJitter).toBe(0.45);
+  });
+});
+
+describe('cappedLeaseRefreshAt (a lease the STS ended at the token exp)', () => {
+  // The token: issued at 0, expires at 60 min; the lease was acquired at 10 min and ends with the token.
+  const token = { issuedAtMs: 0, expiresAtMs: 60 * MIN };
+  const capped = { issuedAtMs: 10 * MIN, expiresAtMs: 60 * MIN };
+  const normal = nextRefreshAt(capped, policy, 0); // half of the 50 min received: 35 min
+
+  it('waits for the kubelet to replace the token (80% of its life), not the lease fraction', () => {
+    expect(normal).toBe(35 * MIN);
+    expect(cappedLeaseRefreshAt(capped, policy, normal, token)).toBe(48 * MIN);
+  });
+
+  it('never later than the margin rule allows', () => {
+    const tight = { ...policy, readyMarginMs: 15 * MIN };
+    const at = cappedLeaseRefreshAt(capped, tight, nextRefreshAt(capped, tight, 0), token);
+    expect(at).toBe(latestRefreshAt(capped, tight));
+    expect(at).toBeLessThan(48 * MIN);
+  });
+
+  it('never earlier than the normal schedule (a token already past 80% of its life)', () => {
+    const old = { issuedAtMs: -100 * MIN, expiresAtMs: 60 * MIN };
+    expect(cappedLeaseRefreshAt(capped, policy, normal, old)).toBe(normal);
+  });
+
+  it('without an iat: the latest moment the margin allows', () => {
+    const noIat = { issuedAtMs: undefined, expiresAtMs: 60 * MIN };
+    expect(cappedLeaseRefreshAt(capped, policy, normal, noIat)).toBe(latestRefreshAt(capped, policy));
+  });
+
+  it('a lease within the margin keeps the normal schedule', () => {
+    const short = { issuedAtMs: 10 * MIN, expiresAtMs: 14 * MIN };
+    const n = nextRefreshAt(short, policy, 0);
+    expect(cappedLeaseRefreshAt(short, policy, n, { issuedAtMs: 0, expiresAtMs: 14 * MIN })).toBe(n);
   });
 });

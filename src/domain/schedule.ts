@@ -25,6 +25,35 @@ export function refreshSlackMs(window: LeaseWindow, policy: SchedulePolicy): num
   return Math.max(0, Math.min(60_000, usable * 0.1));
 }
 
+/** The last moment a refresh may start: the set still has the margin plus the slack left. */
+export function latestRefreshAt(window: LeaseWindow, policy: SchedulePolicy): number {
+  return window.expiresAtMs - policy.readyMarginMs - refreshSlackMs(window, policy);
+}
+
+/** The kubelet replaces a projected token once this fraction of its life has passed. */
+export const TOKEN_ROTATION_FRACTION = 0.8;
+
+/**
+ * When to refresh a lease the STS ended at the web token's `exp`. Re-sending the same token would get the
+ * same expiry back, so the refresh waits for the token's expected replacement (at 80% of its life; the
+ * token watch wakes the loop earlier when the new token arrives) instead of following the lease fraction,
+ * but never past the latest moment the margin rule allows. `normalAt` is nextRefreshAt's answer.
+ */
+export function cappedLeaseRefreshAt(
+  window: LeaseWindow,
+  policy: SchedulePolicy,
+  normalAt: number,
+  token: { readonly issuedAtMs: number | undefined; readonly expiresAtMs: number },
+): number {
+  const latest = latestRefreshAt(window, policy);
+  if (latest <= window.issuedAtMs) return normalAt;
+  const replacedAt =
+    token.issuedAtMs === undefined
+      ? latest
+      : token.issuedAtMs + (token.expiresAtMs - token.issuedAtMs) * TOKEN_ROTATION_FRACTION;
+  return Math.min(Math.max(normalAt, replacedAt), latest);
+}
+
 /**
  * When to start the next refresh of a freshly written lease. `random` is a uniform draw in [0, 1): the
  * jitter spreads a fleet that started together over a window of the lease instead of a single instant.
@@ -35,7 +64,7 @@ export function nextRefreshAt(window: LeaseWindow, policy: SchedulePolicy, rando
   const lifetime = Math.max(0, window.expiresAtMs - window.issuedAtMs);
   const planned =
     window.issuedAtMs + lifetime * policy.refreshFraction - lifetime * policy.refreshJitter * random;
-  const latest = window.expiresAtMs - policy.readyMarginMs - refreshSlackMs(window, policy);
+  const latest = latestRefreshAt(window, policy);
   // A lease no longer than the margin can never make the set ready; refreshing it at once would turn into
   // a loop of exchanges. Such a lease is refreshed on the plain fraction schedule instead.
   const at = latest > window.issuedAtMs ? Math.min(planned, latest) : planned;

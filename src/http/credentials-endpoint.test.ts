@@ -1,5 +1,10 @@
 import { createHook } from 'node:async_hooks';
 import http from 'node:http';
+import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { endpointTokenReloader } from '../adapters/endpoint-token.ts';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { CredentialSet } from '../domain/credentials.ts';
 import type { LeaseEvent } from '../lease-events.ts';
@@ -53,7 +58,7 @@ afterEach(async () => {
   for (const e of open.splice(0)) await e.close();
 });
 
-async function setup() {
+async function setup(options: { requestDeadlineMs?: number } = {}) {
   let now = T0;
   const refused: [EndpointRefusal, number, number][] = [];
   const served = createServedCredentials();
@@ -74,6 +79,7 @@ async function setup() {
     current: served.current,
     now: () => now,
     onRefused: (reason, status, suppressed) => refused.push([reason, status, suppressed]),
+    ...options,
   });
   open.push(endpoint);
   return {
@@ -289,5 +295,120 @@ describe('credentials endpoint', () => {
       }),
     );
     expect(ours).toBe(0);
+  });
+
+  it('cuts a connection that trickles its request past the deadline, and serves afterwards', async () => {
+    const t = await setup({ requestDeadlineMs: 600 });
+    await t.sink.write(set(1, T0 + 3600_000));
+    const request = `GET /v1/credentials HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${TOKEN}\r\n\r\n`;
+    const socket = net.connect(t.endpoint.port, '127.0.0.1');
+    let sent = 0;
+    let answer = '';
+    socket.setEncoding('utf8').on('data', (c: string) => (answer += c));
+    socket.on('error', () => undefined);
+    // One byte every 50 ms: far inside the 10 s idle timeout, so only the request deadline can cut it.
+    const trickle = setInterval(() => {
+      if (sent < request.length && !socket.destroyed) socket.write(request[sent++]!);
+    }, 50);
+    await new Promise((r) => socket.once('close', r));
+    clearInterval(trickle);
+    expect(sent).toBeLessThan(request.length);
+    expect(answer).toBe('');
+    expect((await get(t.endpoint.port, { authorization: TOKEN })).status).toBe(200);
+  });
+
+  it('keeps a connection that sends complete requests, restarting the deadline after each response', async () => {
+    const t = await setup({ requestDeadlineMs: 600 });
+    await t.sink.write(set(1, T0 + 3600_000));
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    const ports: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = http.get(
+          {
+            host: '127.0.0.1',
+            port: t.endpoint.port,
+            path: '/v1/credentials',
+            headers: { authorization: TOKEN },
+            agent,
+          },
+          (res) => {
+            ports.push(req.socket!.localPort!);
+            res.resume().on('end', () => resolve(res.statusCode ?? 0));
+          },
+        );
+        req.on('error', reject);
+      });
+      expect(status).toBe(200);
+      await new Promise((r) => setTimeout(r, 400)); // over the deadline in total, under it each time
+    }
+    expect(new Set(ports).size).toBe(1);
+    agent.destroy();
+  });
+
+  it('holds at most 64 connections; the request deadline frees slots held by silent clients', async () => {
+    const t = await setup({ requestDeadlineMs: 1000 });
+    await t.sink.write(set(1, T0 + 3600_000));
+    const silent: net.Socket[] = [];
+    for (let i = 0; i < 64; i++) {
+      const s = net.connect(t.endpoint.port, '127.0.0.1');
+      s.on('error', () => undefined);
+      await new Promise((r) => s.once('connect', r));
+      silent.push(s);
+    }
+    // Let the listener accept all 64 before the 65th arrives.
+    await new Promise((r) => setTimeout(r, 100));
+    const refused = await get(t.endpoint.port, { authorization: TOKEN }).then(
+      (r) => r.status,
+      () => 'refused',
+    );
+    expect(refused).toBe('refused');
+    await Promise.all(silent.map((s) => new Promise((r) => (s.destroyed ? r(0) : s.once('close', r)))));
+    expect((await get(t.endpoint.port, { authorization: TOKEN })).status).toBe(200);
+  });
+
+  it('picks up a rotated token file (Kubernetes Secret swap) on the first refused request', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'endpoint-token-'));
+    try {
+      // The Secret volume layout: token -> ..data/token, ..data -> a generation directory, swapped whole.
+      const generation = async (name: string, token: string) => {
+        await mkdir(path.join(dir, name));
+        await writeFile(path.join(dir, name, 'token'), token);
+        await symlink(name, path.join(dir, '..data_tmp'));
+        await rename(path.join(dir, '..data_tmp'), path.join(dir, '..data'));
+      };
+      const OLD = 'old-endpoint-token-0123456789';
+      const NEW = 'new-endpoint-token-9876543210';
+      await generation('..gen1', OLD);
+      await symlink('..data/token', path.join(dir, 'token'));
+      const file = path.join(dir, 'token');
+      const served = createServedCredentials();
+      const endpoint = await startCredentialsEndpoint({
+        host: '127.0.0.1',
+        port: 0,
+        token: OLD,
+        reloadToken: endpointTokenReloader(file),
+        current: served.current,
+        now: () => T0,
+        onRefused: () => undefined,
+      });
+      open.push(endpoint);
+      await served
+        .wrap({ prepare: async () => undefined, write: async () => undefined, remove: async () => undefined })
+        .write(set(1, T0 + 3600_000));
+      expect((await get(endpoint.port, { authorization: OLD })).status).toBe(200);
+      expect((await get(endpoint.port, { authorization: NEW })).status).toBe(403);
+
+      await generation('..gen2', NEW);
+      expect((await get(endpoint.port, { authorization: NEW })).status).toBe(200);
+      expect((await get(endpoint.port, { authorization: OLD })).status).toBe(403);
+
+      // A broken update keeps the token in force.
+      await writeFile(path.join(dir, '..gen2', 'token'), 'short\n');
+      expect((await get(endpoint.port, { authorization: 'x'.repeat(20) })).status).toBe(403);
+      expect((await get(endpoint.port, { authorization: NEW })).status).toBe(200);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -47,6 +47,11 @@ const MAX_HEADER_BYTES = 4096;
 const MAX_CONNECTIONS = 64;
 /** Per-socket idle/slow-client deadline (no server-wide interval timer, see startCredentialsEndpoint). */
 const SOCKET_TIMEOUT_MS = 10_000;
+/**
+ * A connection must deliver a complete request within this of opening or of its last response, however
+ * it trickles bytes: otherwise a few slow clients could hold every one of MAX_CONNECTIONS for hours.
+ */
+const REQUEST_DEADLINE_MS = 10_000;
 const LOG_EVERY_MS = 60_000;
 const HOST = /^(127\.0\.0\.1|\[::1\]|localhost)(:\d{1,5})?$/i;
 
@@ -56,11 +61,15 @@ export interface CredentialsEndpointOptions {
   readonly port: number;
   /** The caller's expected Authorization value (secret). */
   readonly token: string;
+  /** Called when a token is refused: a new token if the source changed (rotated Secret), else undefined. */
+  readonly reloadToken?: () => Promise<string | undefined>;
   /** The set to serve now (undefined: 503). */
   readonly current: (nowMs: number) => CredentialSet | undefined;
   readonly now: () => number;
   /** Called for a refusal at most once per reason and minute; `suppressed` counts the quiet ones. */
   readonly onRefused: (reason: EndpointRefusal, status: number, suppressed: number) => void;
+  /** Deadline for a complete request per connection (tests shorten it); default 10 s. */
+  readonly requestDeadlineMs?: number;
 }
 
 export interface CredentialsEndpoint {
@@ -78,7 +87,13 @@ const digest = (s: string) => createHash('sha256').update(s).digest();
 export async function startCredentialsEndpoint(
   options: CredentialsEndpointOptions,
 ): Promise<CredentialsEndpoint> {
-  const expected = digest(options.token);
+  let expected = digest(options.token);
+  const accepted = (given: string) => timingSafeEqual(digest(given), expected);
+  const reloaded = async (given: string) => {
+    const fresh = await options.reloadToken?.().catch(() => undefined);
+    if (fresh !== undefined) expected = digest(fresh);
+    return fresh !== undefined && accepted(given);
+  };
   const lastLogged = new Map<EndpointRefusal, { atMs: number; suppressed: number }>();
 
   const refuse = (res: http.ServerResponse, reason: EndpointRefusal) => {
@@ -101,6 +116,23 @@ export async function startCredentialsEndpoint(
     res.end(JSON.stringify({ code: r.code, message: r.message }));
   };
 
+  // One timer per open connection (none while idle): Node's own headersTimeout/requestTimeout need the
+  // server-wide interval this endpoint avoids.
+  const requestDeadlineMs = options.requestDeadlineMs ?? REQUEST_DEADLINE_MS;
+  const deadlines = new Map<net.Socket, NodeJS.Timeout>();
+  const disarm = (socket: net.Socket) => {
+    clearTimeout(deadlines.get(socket));
+    deadlines.delete(socket);
+  };
+  const arm = (socket: net.Socket) => {
+    disarm(socket);
+    if (!socket.destroyed)
+      deadlines.set(
+        socket,
+        setTimeout(() => socket.destroy(), requestDeadlineMs),
+      );
+  };
+
   const server = http.createServer(
     {
       maxHeaderSize: MAX_HEADER_BYTES,
@@ -109,6 +141,9 @@ export async function startCredentialsEndpoint(
       keepAliveTimeout: SOCKET_TIMEOUT_MS,
     },
     (req, res) => {
+      // Requests carry no body, so complete headers are a complete request.
+      disarm(req.socket);
+      res.once('finish', () => arm(req.socket));
       // No SDK request has a body: one that announces a body is refused unread and its connection closed.
       const length = req.headers['content-length'];
       if ((length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined) {
@@ -122,20 +157,26 @@ export async function startCredentialsEndpoint(
       if (!HOST.test(req.headers.host ?? '')) return refuse(res, 'host_forbidden');
       const given = req.headers.authorization;
       if (given === undefined || given === '') return refuse(res, 'token_missing');
-      if (!timingSafeEqual(digest(given), expected)) return refuse(res, 'token_invalid');
-      const set = options.current(options.now());
-      if (!set) return refuse(res, 'no_credentials');
-      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
-      res.end(
-        JSON.stringify({
-          AccessKeyId: set.accessKeyId,
-          SecretAccessKey: set.secretAccessKey,
-          Token: set.sessionToken,
-          Expiration: formatExpiration(set.expiresAtMs),
-        }),
-      );
+      if (!accepted(given)) {
+        void reloaded(given).then((ok) => (ok ? serve(res) : refuse(res, 'token_invalid')));
+        return;
+      }
+      serve(res);
     },
   );
+  function serve(res: http.ServerResponse) {
+    const set = options.current(options.now());
+    if (!set) return refuse(res, 'no_credentials');
+    res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+    res.end(
+      JSON.stringify({
+        AccessKeyId: set.accessKeyId,
+        SecretAccessKey: set.secretAccessKey,
+        Token: set.sessionToken,
+        Expiration: formatExpiration(set.expiresAtMs),
+      }),
+    );
+  }
   server.timeout = SOCKET_TIMEOUT_MS;
   server.on('timeout', (socket: net.Socket) => socket.destroy());
   server.on('clientError', (_err, socket: net.Socket) => {
@@ -146,7 +187,11 @@ export async function startCredentialsEndpoint(
   const sockets = new Set<net.Socket>();
   const listener = net.createServer((socket) => {
     sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    arm(socket);
+    socket.once('close', () => {
+      sockets.delete(socket);
+      disarm(socket);
+    });
     server.emit('connection', socket);
   });
   listener.maxConnections = MAX_CONNECTIONS;

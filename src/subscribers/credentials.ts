@@ -7,7 +7,8 @@ export const MIN_SERVED_REMAINING_MS = 15_000;
 
 /**
  * The set the loop last wrote, held in memory for the credentials endpoint. It is taken from the very
- * write that produced the files (the sink is wrapped), so the endpoint and the files never disagree;
+ * write that produced the files (the sink is wrapped), or at start from the complete set prepare() found
+ * on disk, so the endpoint and the files never disagree;
  * lease events clear it, so nothing is served after a deny or an expiry.
  */
 export interface ServedCredentials {
@@ -22,7 +23,12 @@ export function createServedCredentials(): ServedCredentials {
   let held: CredentialSet | undefined;
   return {
     wrap: (sink) => ({
-      prepare: () => sink.prepare(),
+      prepare: async () => {
+        const found = await sink.prepare();
+        // A restart keeps the valid set on disk; the endpoint serves it too until the first new one.
+        if (found?.set && held === undefined) held = found.set;
+        return found;
+      },
       write: async (set) => {
         try {
           await sink.write(set);

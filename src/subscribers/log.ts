@@ -1,4 +1,4 @@
-import type { LeaseEvent, LeaseSubscriber } from '../lease-events.ts';
+import { publicFields, type LeaseEvent, type LeaseSubscriber } from '../lease-events.ts';
 import type { Logger } from '../logger.ts';
 
 const LOG_MESSAGES: Partial<Record<LeaseEvent['event'], [level: 'info' | 'warn', message: string]>> = {
@@ -18,7 +18,6 @@ export function logSubscriber(logger: Logger): LeaseSubscriber {
       logger.trace(event, event.event);
       return;
     }
-    const { expires_at_ms: _ms, ...fields } = event as LeaseEvent & { expires_at_ms?: number };
-    logger[entry[0]](fields, entry[1]);
+    logger[entry[0]](publicFields(event), entry[1]);
   };
 }

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import type { NotifySignal } from '../config/delivery.ts';
-import type { LeaseEvent, LeaseSubscriber } from '../lease-events.ts';
+import { publicFields, type LeaseEvent, type LeaseSubscriber } from '../lease-events.ts';
 import type { Logger } from '../logger.ts';
 
 /** The events apps are told about: a new set on disk, or the set gone. */
@@ -24,16 +24,36 @@ export interface NotifierOptions {
   /** Deadline of each notification. */
   readonly timeoutMs: number;
   readonly logger: Logger;
-  /** Aborts everything in flight (SIGTERM). */
-  readonly stop: AbortSignal;
-  /** Sends a signal (process.kill, provided by main.ts; tests watch it). */
-  readonly kill: (pid: number, signal: NotifySignal) => void;
+  /**
+   * Sends a signal (process.kill, provided by main.ts): the PID-file notification, and SIGKILL to a
+   * command's process group (negative pid) at its deadline or at shutdown.
+   */
+  readonly kill: (pid: number, signal: NodeJS.Signals) => void;
 }
 
 export interface Notifier {
   readonly subscriber: LeaseSubscriber;
-  /** Resolves when every notification in flight has finished (tests, shutdown). */
+  /** Resolves when every notification in flight has finished (tests). */
   idle(): Promise<void>;
+  /**
+   * Shutdown: lets notifications in flight (the removal at exit among them) finish for up to `drainMs`,
+   * then aborts what is left (a POST is aborted, a command's process group killed) and waits at most
+   * `drainMs` more. Nothing is sent afterwards.
+   */
+  close(drainMs: number): Promise<void>;
+}
+
+/** The channels configured, in the order they are sent; also what `sidecar.started` lists. */
+export function notifyChannels(c: {
+  readonly notifySignal?: unknown;
+  readonly notifyUrl?: unknown;
+  readonly notifyCommand?: unknown;
+}): NotifyChannel[] {
+  return [
+    ...(c.notifySignal ? (['signal'] as const) : []),
+    ...(c.notifyUrl ? (['url'] as const) : []),
+    ...(c.notifyCommand ? (['command'] as const) : []),
+  ];
 }
 
 /** Serialises one channel; while one notification runs, only the newest waiting event is kept. */
@@ -57,53 +77,121 @@ function latestOnly(run: (event: LeaseEvent) => Promise<void>) {
   };
 }
 
-/** The event as apps see it: lease.* fields, no secrets (lease events never carry any). */
-function payload(event: LeaseEvent): string {
-  const { expires_at_ms: _ms, ...fields } = event as LeaseEvent & { expires_at_ms?: number };
-  return JSON.stringify(fields);
+const payload = (event: LeaseEvent): string => JSON.stringify(publicFields(event));
+
+/**
+ * A failed notification as logged. Never a foreign error's message: fetch's quotes the URL, which may
+ * carry a secret in its query; only a category, an HTTP status or an error code.
+ */
+class NotifyFailure extends Error {
+  readonly reason: string;
+  readonly details: { http_status?: number; error_code?: string };
+  constructor(reason: string, details: { http_status?: number; error_code?: string } = {}) {
+    super(reason);
+    this.reason = reason;
+    this.details = details;
+  }
 }
 
 async function readPid(file: string): Promise<number> {
-  const text = (await readFile(file, 'utf8')).slice(0, MAX_PID_FILE_BYTES).trim();
-  if (!/^\d{1,10}$/.test(text) || Number(text) <= 1) throw new Error(`${file} holds no process id`);
+  let text: string;
+  try {
+    text = (await readFile(file, 'utf8')).slice(0, MAX_PID_FILE_BYTES).trim();
+  } catch (err) {
+    throw new NotifyFailure('pid_file_unreadable', { error_code: errnoCode(err) });
+  }
+  if (!/^\d{1,10}$/.test(text) || Number(text) <= 1) throw new NotifyFailure('pid_file_invalid');
   return Number(text);
 }
 
-async function post(url: string, body: string, timeoutMs: number, stop: AbortSignal): Promise<void> {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body,
-    redirect: 'error',
-    signal: AbortSignal.any([stop, AbortSignal.timeout(timeoutMs)]),
-  });
-  await res.body?.cancel();
-  if (!res.ok) throw new Error(`HTTP ${res.status}`);
+function errnoCode(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' ? code : undefined;
 }
 
-function run(argv: readonly string[], input: string, timeoutMs: number, stop: AbortSignal): Promise<void> {
+async function post(url: string, body: string, timeoutMs: number, stop: AbortSignal): Promise<void> {
+  const deadline = AbortSignal.timeout(timeoutMs);
+  let res: Response;
+  try {
+    res = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+      redirect: 'error',
+      signal: AbortSignal.any([stop, deadline]),
+    });
+    await res.body?.cancel();
+  } catch (err) {
+    if (deadline.aborted) throw new NotifyFailure('timeout');
+    if (stop.aborted) throw new NotifyFailure('aborted');
+    // undici puts the system error (ECONNREFUSED, ENOTFOUND, ...) in `cause`.
+    throw new NotifyFailure('request_failed', {
+      error_code: errnoCode((err as { cause?: unknown }).cause) ?? (err as Error).name,
+    });
+  }
+  if (!res.ok) throw new NotifyFailure('http_status', { http_status: res.status });
+}
+
+/** Kills the command's whole process group: a shell script's children die with it. */
+function killGroup(kill: NotifierOptions['kill'], pid: number | undefined): void {
+  if (pid === undefined) return;
+  try {
+    kill(-pid, 'SIGKILL');
+  } catch {
+    // ESRCH: the group is gone already.
+  }
+}
+
+/**
+ * Runs the command in its own process group. Finishes on 'exit', not 'close': a background process
+ * the command leaves behind may hold stdout/stderr open forever. The output is drained, never kept.
+ */
+function run(
+  argv: readonly string[],
+  input: string,
+  o: Pick<NotifierOptions, 'timeoutMs' | 'kill'>,
+  stop: AbortSignal,
+): Promise<void> {
+  const { timeoutMs } = o;
   return new Promise((resolve, reject) => {
+    if (stop.aborted) return reject(new NotifyFailure('aborted'));
     const child = spawn(argv[0]!, argv.slice(1), {
       shell: false,
       stdio: ['pipe', 'pipe', 'pipe'],
-      timeout: timeoutMs,
-      killSignal: 'SIGKILL',
-      signal: stop,
+      detached: true,
     });
+    let killedFor: string | undefined;
+    const kill = (why: string) => {
+      killedFor ??= why;
+      killGroup(o.kill, child.pid);
+    };
+    const timer = setTimeout(() => kill('timeout'), timeoutMs);
+    const onStop = () => kill('aborted');
+    stop.addEventListener('abort', onStop, { once: true });
     let seen = 0;
     const drain = (chunk: Buffer) => {
       seen += chunk.length;
-      if (seen > MAX_COMMAND_OUTPUT_BYTES) child.kill('SIGKILL');
+      if (seen > MAX_COMMAND_OUTPUT_BYTES) kill('output_over_limit');
     };
     child.stdout.on('data', drain);
     child.stderr.on('data', drain);
     child.stdin.on('error', () => undefined);
     child.stdin.end(input);
-    child.once('error', (err) => reject(err));
-    child.once('close', (code, signal) => {
-      if (code === 0) resolve();
-      else if (seen > MAX_COMMAND_OUTPUT_BYTES) reject(new Error('output over 64 KiB; killed'));
-      else reject(new Error(signal ? `killed by ${signal} (deadline ${timeoutMs} ms)` : `exit code ${code}`));
+    const finish = () => {
+      clearTimeout(timer);
+      stop.removeEventListener('abort', onStop);
+      child.stdout.destroy();
+      child.stderr.destroy();
+    };
+    child.once('error', (err) => {
+      finish();
+      reject(new NotifyFailure('spawn_failed', { error_code: errnoCode(err) }));
+    });
+    child.once('exit', (code, signal) => {
+      finish();
+      if (killedFor) reject(new NotifyFailure(killedFor));
+      else if (code === 0) resolve();
+      else reject(new NotifyFailure(signal ? `killed_by_${signal}` : `exit_code_${code}`));
     });
   });
 }
@@ -114,46 +202,64 @@ function run(argv: readonly string[], input: string, timeoutMs: number, stop: Ab
  */
 export function createNotifier(o: NotifierOptions): Notifier {
   const kill = o.kill;
+  const stopper = new AbortController();
+  const stop = stopper.signal;
   const channels: [NotifyChannel, (e: LeaseEvent) => Promise<void>][] = [];
   if (o.signal) {
     const { name, pidFile } = o.signal;
-    channels.push(['signal', async () => kill(await readPid(pidFile), name)]);
+    channels.push([
+      'signal',
+      async () => {
+        const pid = await readPid(pidFile);
+        try {
+          kill(pid, name);
+        } catch (err) {
+          throw new NotifyFailure('kill_failed', { error_code: errnoCode(err) });
+        }
+      },
+    ]);
   }
   if (o.url) {
     const url = o.url;
-    channels.push(['url', (e) => post(url, payload(e), o.timeoutMs, o.stop)]);
+    channels.push(['url', (e) => post(url, payload(e), o.timeoutMs, stop)]);
   }
   if (o.command) {
     const argv = o.command;
-    channels.push(['command', (e) => run(argv, payload(e) + '\n', o.timeoutMs, o.stop)]);
+    channels.push(['command', (e) => run(argv, payload(e) + '\n', o, stop)]);
   }
   const queues = channels.map(([channel, send]) =>
     latestOnly(async (e) => {
-      if (o.stop.aborted) return;
+      if (stop.aborted) return;
       try {
         await send(e);
         o.logger.debug({ event: 'notify.sent', channel, lease_event: e.event }, 'notification sent');
       } catch (err) {
-        if (o.stop.aborted) return;
+        const f = err instanceof NotifyFailure ? err : new NotifyFailure('unexpected');
         o.logger.warn(
-          {
-            event: 'notify.failed',
-            channel,
-            lease_event: e.event,
-            message: err instanceof Error ? err.message : String(err),
-          },
+          { event: 'notify.failed', channel, lease_event: e.event, reason: f.reason, ...f.details },
           'notification failed',
         );
       }
     }),
   );
+  const idle = async () => {
+    await Promise.all(queues.map((q) => q.idle()));
+  };
+  const within = async (ms: number) => {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([idle(), new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+    clearTimeout(timer);
+  };
   return {
     subscriber: (event) => {
-      if (!NOTIFIED.has(event.event)) return;
+      if (stop.aborted || !NOTIFIED.has(event.event)) return;
       for (const q of queues) q.push(event);
     },
-    idle: async () => {
-      await Promise.all(queues.map((q) => q.idle()));
+    idle,
+    close: async (drainMs) => {
+      await within(drainMs);
+      stopper.abort();
+      await within(drainMs);
     },
   };
 }

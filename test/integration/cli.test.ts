@@ -8,6 +8,13 @@ import { recordSecret } from '../support/secrets.ts';
 import { runSidecarCommand } from '../support/sidecar-process.ts';
 
 let s: LocalStack;
+
+/** The JSON log lines on stderr (credential-process keeps stdout for the credentials). */
+const stderrEvents = (stderr: string): Array<Record<string, unknown>> =>
+  stderr
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 beforeAll(async () => {
   s = await startLocalStack({ sts: 'stand-in' });
 });
@@ -97,6 +104,9 @@ describe('sts-sidecar CLI', () => {
     const denied = await runSidecarCommand(s.env, ['once']);
     expect(denied.code).toBe(4);
     expect(denied.stderr).toMatch(/sts-sidecar once: .*\(ERR_POLICY_DENIED\)/);
+    // Every lease emits an audit event: exactly one outcome line, the daemon's shape.
+    expect(denied.lines.map((l) => l.event)).toEqual(['lease.denied']);
+    expect(denied.lines[0]).toMatchObject({ code: 'ERR_POLICY_DENIED', tenant: 'team-a', attempt: 1 });
     await s.writePolicy({
       rules: [
         { tenant: 'team-a', bucket: 'artifacts', prefix: 'team-a/', actions: ['read', 'write', 'list'] },
@@ -107,6 +117,8 @@ describe('sts-sidecar CLI', () => {
     ]);
     expect(down.code).toBe(3);
     expect(down.stderr).toMatch(/\(ERR_STS_UNREACHABLE\)/);
+    expect(down.lines.map((l) => l.event)).toEqual(['lease.failed']);
+    expect(down.lines[0]).toMatchObject({ code: 'ERR_STS_UNREACHABLE', retryable: true });
   });
 
   it('credential-process prints only the credential_process JSON on stdout and writes nothing', async () => {
@@ -126,6 +138,11 @@ describe('sts-sidecar CLI', () => {
     expect(doc.Version).toBe(1);
     expect(r.stdout.trim().split('\n')).toHaveLength(1);
     expect(await readdir(s.outputDir)).toEqual(before);
+    // The lease's audit event goes to stderr, exactly once, and names the key it handed out.
+    const events = stderrEvents(r.stderr);
+    expect(events.map((e) => e.event)).toEqual(['lease.acquired']);
+    expect(events[0]).toMatchObject({ access_key_id: doc.AccessKeyId, tenant: 'team-a' });
+    expect(r.stderr).not.toContain(doc.SecretAccessKey);
   });
 
   it('run exits 2 naming STS_SIDECAR_LISTEN when the port is taken', async () => {
@@ -154,5 +171,65 @@ describe('sts-sidecar CLI', () => {
     expect(r.stdout).toBe('');
     expect(r.stderr).toContain('ERR_TOKEN_MISSING');
     expect(r.stderr).toContain('/nonexistent/token');
+    const events = stderrEvents(r.stderr);
+    expect(events.map((e) => e.event)).toEqual(['lease.failed']);
+    expect(events[0]).toMatchObject({ code: 'ERR_TOKEN_MISSING' });
+  });
+
+  it('credential-process denied: one lease.denied on stderr, exit 4', async () => {
+    await s.writePolicy({ rules: [] });
+    try {
+      const r = await runSidecarCommand(s.env, ['credential-process']);
+      expect(r.code).toBe(4);
+      expect(r.stdout).toBe('');
+      const events = stderrEvents(r.stderr);
+      expect(events.map((e) => e.event)).toEqual(['lease.denied']);
+      expect(events[0]).toMatchObject({ code: 'ERR_POLICY_DENIED' });
+    } finally {
+      await s.writePolicy({
+        rules: [
+          { tenant: 'team-a', bucket: 'artifacts', prefix: 'team-a/', actions: ['read', 'write', 'list'] },
+        ],
+      });
+    }
+  });
+
+  it('check-config warns about an http:// IdP token URL that is not loopback, not about a loopback one', async () => {
+    const idp = (url: string) => ({
+      ...s.env,
+      STS_SIDECAR_IDENTITY_EXCHANGE: 'client-assertion',
+      STS_SIDECAR_IDP_TOKEN_URL: url,
+    });
+    const remote = await runSidecarCommand(idp('http://keycloak.iam.svc:8080/realms/sts/token'), [
+      'check-config',
+    ]);
+    expect(remote.code, remote.stderr).toBe(0);
+    expect(JSON.parse(remote.stdout).warnings).toContainEqual(
+      expect.stringMatching(/STS_SIDECAR_IDP_TOKEN_URL is http:\/\/ to keycloak\.iam\.svc, not loopback/),
+    );
+    for (const ok of [
+      'http://127.0.0.1:8080/token',
+      'http://localhost/token',
+      'https://keycloak.iam.svc/token',
+    ]) {
+      const r = await runSidecarCommand(idp(ok), ['check-config']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout).warnings.join('\n'), ok).not.toContain('STS_SIDECAR_IDP_TOKEN_URL');
+    }
+  });
+
+  it('once logs the insecure IdP URL warning once at start', async () => {
+    const r = await runSidecarCommand(
+      {
+        ...s.env,
+        STS_SIDECAR_IDENTITY_EXCHANGE: 'client-assertion',
+        STS_SIDECAR_IDP_TOKEN_URL: 'http://192.0.2.1:9/token',
+        STS_SIDECAR_REQUEST_TIMEOUT_SECONDS: '1',
+      },
+      ['once'],
+    );
+    expect(r.code).toBe(3);
+    expect(r.lines.filter((l) => l.event === 'sidecar.config_warning')).toHaveLength(1);
+    expect(r.lines.map((l) => l.event)).toEqual(['sidecar.config_warning', 'lease.failed']);
   });
 });

@@ -113,6 +113,36 @@ describe('credentials endpoint (sidecar process)', () => {
     expect(JSON.stringify(p.lines)).not.toContain(token.slice(1));
   });
 
+  it('after a restart with the STS down, serves the set already on disk (as the files do)', async () => {
+    const s = await stack({ sts: 'stand-in' });
+    const env = {
+      ...s.env,
+      ...quick,
+      STS_SIDECAR_CREDENTIALS_ENDPOINT: '127.0.0.1:0',
+      STS_SIDECAR_CREDENTIALS_ENDPOINT_TOKEN_FILE: path.join(s.dir, 'endpoint', 'token'),
+    };
+    const first = sidecar(env, 'endpoint-before-restart');
+    await first.waitForEvent('lease.acquired');
+    first.kill('SIGTERM');
+    expect((await first.exited).code).toBe(0);
+    const disk = await readSet(s.outputDir);
+    const token = await readFile(path.join(s.dir, 'endpoint', 'token'), 'utf8');
+    recordSecret(token);
+
+    s.standIn!.setFault({ kind: 'status', status: 503 });
+    const second = sidecar(env, 'endpoint-after-restart');
+    const url = await endpointUrl(second);
+    await second.waitForEvent('lease.failed');
+    const served = await ask(url, token);
+    expect(served.status).toBe(200);
+    expect(served.body).toEqual({
+      AccessKeyId: disk.accessKey,
+      SecretAccessKey: disk.secretKey,
+      Token: disk.sessionToken,
+      Expiration: disk.expiration,
+    });
+  });
+
   it('uses an existing token file as is; rejects one with a trailing newline (ERR_CONFIG naming the variable)', async () => {
     const s = await stack({ sts: 'stand-in' });
     const tokenFile = path.join(s.dir, 'given-token');
@@ -196,6 +226,8 @@ describe('rotation notifications (sidecar process)', () => {
       {
         ...s.env,
         ...quick,
+        // The notification deadline: room for a node start on a loaded machine.
+        STS_SIDECAR_REQUEST_TIMEOUT_SECONDS: '10',
         STS_SIDECAR_NOTIFY_SIGNAL: 'SIGUSR1',
         STS_SIDECAR_NOTIFY_PID_FILE: path.join(dir, 'app.pid'),
         STS_SIDECAR_NOTIFY_URL: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/rotated`,
@@ -207,25 +239,28 @@ describe('rotation notifications (sidecar process)', () => {
       },
       'notify',
     );
+    // Each step waits for every channel: while one runs only the newest waiting event is kept, so a
+    // slow command start (a loaded machine) would otherwise skip the intermediate event by design.
+    const commandLines = async () =>
+      existsSync(commandOut) ? (await readFile(commandOut, 'utf8')).trim().split('\n').length : 0;
+    const delivered = async (n: number) => {
+      await expect.poll(() => posts.length, { timeout: 10_000 }).toBe(n);
+      await expect.poll(commandLines, { timeout: 10_000 }).toBe(n);
+    };
     await p.waitForEvent('lease.acquired');
     const disk = await readSet(s.outputDir);
-    await expect.poll(() => posts.length, { timeout: 5000 }).toBe(1);
+    await delivered(1);
     p.child.kill('SIGHUP');
     await p.waitForEvent('lease.renewed');
-    await expect.poll(() => posts.length, { timeout: 5000 }).toBe(2);
+    await delivered(2);
     await s.writePolicy({ rules: [] });
     p.child.kill('SIGHUP');
     await p.waitForEvent('lease.revoked');
-    await expect.poll(() => posts.length, { timeout: 5000 }).toBe(3);
+    await delivered(3);
 
     expect(posts.map((e) => e.event)).toEqual(['lease.acquired', 'lease.renewed', 'lease.revoked']);
     expect(posts[0]).toMatchObject({ access_key_id: disk.accessKey, tenant: 'team-a' });
     await expect.poll(async () => (existsSync(signals) ? readFile(signals, 'utf8') : '0')).toBe('3');
-    await expect
-      .poll(async () =>
-        existsSync(commandOut) ? (await readFile(commandOut, 'utf8')).trim().split('\n').length : 0,
-      )
-      .toBe(3);
     const sent = JSON.stringify(posts) + (await readFile(commandOut, 'utf8'));
     expect(sent).not.toContain(disk.secretKey);
     expect(sent).not.toContain(disk.sessionToken);
@@ -260,5 +295,58 @@ describe('rotation notifications (sidecar process)', () => {
     p.child.kill('SIGHUP');
     await p.waitForEvent('lease.renewed');
     expect(p.lines.some((l) => l.event === 'lease.failed')).toBe(false);
+  });
+
+  it('SIGTERM: the removal by wipe-on-exit is still POSTed; a stuck command is killed, exit is bounded', async () => {
+    const s = await stack({ sts: 'stand-in' });
+    const posts: Record<string, unknown>[] = [];
+    const receiver = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c: Buffer) => (body += c.toString()));
+      req.on('end', () => {
+        posts.push(JSON.parse(body) as Record<string, unknown>);
+        res.end();
+      });
+    });
+    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+    cleanup.push(() => new Promise((r) => receiver.close(r)));
+    const bgPid = path.join(s.dir, 'bg.pid');
+    const p = sidecar(
+      {
+        ...s.env,
+        ...quick,
+        // Far beyond the test's timeout: only the bounded shutdown drain ends the stuck command.
+        STS_SIDECAR_REQUEST_TIMEOUT_SECONDS: '300',
+        STS_SIDECAR_WIPE_ON_EXIT: 'true',
+        STS_SIDECAR_NOTIFY_URL: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/rotated`,
+        // Never exits, and leaves a background process holding its stdout/stderr.
+        STS_SIDECAR_NOTIFY_COMMAND: JSON.stringify([
+          '/bin/sh',
+          '-c',
+          `sleep 600 & echo $! > ${bgPid}; exec sleep 600`,
+        ]),
+      },
+      'notify-sigterm',
+    );
+    await p.waitForEvent('lease.acquired');
+    await expect.poll(() => posts.length, { timeout: 5000 }).toBe(1);
+    await expect.poll(() => existsSync(bgPid)).toBe(true);
+    const bg = Number((await readFile(bgPid, 'utf8')).trim());
+    cleanup.push(async () => {
+      try {
+        process.kill(bg, 'SIGKILL');
+      } catch {
+        // gone, as it should be
+      }
+    });
+    p.kill('SIGTERM');
+    const { code } = await p.exited;
+    expect(code).toBe(0);
+    expect(posts.map((e) => [e.event, e.reason])).toEqual([
+      ['lease.acquired', undefined],
+      ['lease.revoked', 'wipe_on_exit'],
+    ]);
+    const stat = existsSync(`/proc/${bg}/stat`) ? await readFile(`/proc/${bg}/stat`, 'utf8') : '';
+    expect(stat === '' || stat.slice(stat.lastIndexOf(')') + 2)[0] === 'Z').toBe(true);
   });
 });

@@ -19,7 +19,6 @@ import {
   stringList,
   stubYaml,
   type Container,
-  type Json,
   type JsonObject,
   type SourcedDoc,
 } from './support.ts';
@@ -359,35 +358,7 @@ describe('chart templates agree with the sidecar config', () => {
     expect(missing).toEqual([]);
   });
 
-  it('the sidecar container: run, port and probes as the sidecar serves them', () => {
-    const c = stubYaml(defineBody(helpers, 'sts-sidecar.container'));
-    const item = Array.isArray(c) ? c[0] : undefined;
-    if (!isObject(item)) throw new Error('sts-sidecar.container is not a list item');
-    expect(item.args).toEqual(['run']);
-    expect(item.restartPolicy).toBe('Always');
-    expect(v.port).toBe(HTTP_PORT);
-    const port = (k: string): Json | undefined =>
-      isObject(item[k]) && isObject((item[k] as JsonObject).httpGet)
-        ? ((item[k] as JsonObject).httpGet as JsonObject).path
-        : undefined;
-    expect(port('startupProbe')).toBe('/readyz');
-    expect(port('livenessProbe')).toBe('/healthz');
-    expect(port('readinessProbe')).toBe('/readyz');
-    const body = defineBody(helpers, 'sts-sidecar.container');
-    expect(body.match(/port: \{\{ int \.Values\.port \}\}/g)?.length).toBe(3);
-    expect(body).toMatch(/containerPort: \{\{ int \.Values\.port \}\}/);
-    expect(body).toMatch(/\{\{- if eq \.Values\.mode "native" \}\}\n\s+restartPolicy: Always/);
-    expect(envBody).toMatch(/printf "0\.0\.0\.0:%d" \(int \.Values\.port\)/);
-  });
-
-  it('the init-container variant runs once, without probes', () => {
-    const c = stubYaml(defineBody(helpers, 'sts-sidecar.onceContainer'));
-    const item = Array.isArray(c) ? c[0] : undefined;
-    if (!isObject(item)) throw new Error('sts-sidecar.onceContainer is not a list item');
-    expect(item.args).toEqual(['once']);
-    expect(item.restartPolicy).toBeUndefined();
-    expect(item.livenessProbe).toBeUndefined();
-  });
+  // Args, restartPolicy, ports, probe ports and paths of the rendered containers: helm-chart.test.ts.
 
   it('the hardened security context and the app env are written as the sidecar needs them', () => {
     const sc = stubYaml(defineBody(helpers, 'sts-sidecar.securityContext'));
@@ -416,6 +387,7 @@ describe('chart templates agree with the sidecar config', () => {
     expect(credentials.fileMode).toBe(VARIABLES.STS_SIDECAR_FILE_MODE.default);
     expect(String(v.ttlSeconds)).toBe(VARIABLES.STS_SIDECAR_TTL_SECONDS.default);
     expect(v.region).toBe(VARIABLES.STS_SIDECAR_STS_REGION.default);
+    expect(v.port).toBe(HTTP_PORT);
     expect(v.logLevel).toBe(VARIABLES.STS_SIDECAR_LOG_LEVEL.default);
     expect(String(v.readyMarginSeconds)).toBe(VARIABLES.STS_SIDECAR_READY_MARGIN_SECONDS.default);
     expect(stringList(v.actions).join(',')).toBe(VARIABLES.STS_SIDECAR_ACTIONS.default);

@@ -1,6 +1,6 @@
 // Shared helpers of the test/k8s suites: read the examples, the charts and the Markdown, find
-// containers in workloads, validate with kubernetes-models, and take Helm templates apart
-// statically (there is no helm binary here, so nothing is rendered by Helm).
+// containers in workloads, and take Helm templates apart
+// statically (for the checks of every branch; rendering is helm's, in helm.ts).
 import { readFileSync, readdirSync, existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -91,28 +91,6 @@ export function allCopyableManifests(): SourcedDoc[] {
     ...markdownManifests(join(CHART_DIR, 'README.md')),
     ...markdownManifests(join(EXAMPLES_DIR, 'README.md')),
   ];
-}
-
-interface ModelInstance {
-  validate(): void;
-}
-type ModelClass = new (data: unknown) => ModelInstance;
-
-/** The kubernetes-models class for apiVersion/kind (e.g. apps/v1 Deployment). */
-export async function modelClass(apiVersion: string, kind: string): Promise<ModelClass> {
-  if (!/^[a-z0-9.]+(\/v[0-9a-z]+)?$/.test(apiVersion) || !/^[A-Z][A-Za-z]+$/.test(kind)) {
-    throw new Error(`not a Kubernetes type: ${apiVersion} ${kind}`);
-  }
-  const mod = (await import(`kubernetes-models/${apiVersion}/${kind}`)) as Record<string, unknown>;
-  const cls = mod[kind];
-  if (typeof cls !== 'function') throw new Error(`kubernetes-models has no ${apiVersion} ${kind}`);
-  return cls as ModelClass;
-}
-
-/** Validates a manifest against the Kubernetes OpenAPI schema; throws with the errors. */
-export async function validateManifest(doc: JsonObject): Promise<void> {
-  const cls = await modelClass(String(doc.apiVersion), String(doc.kind));
-  new cls(doc).validate();
 }
 
 // ---- workloads -------------------------------------------------------------------------------
@@ -219,44 +197,6 @@ export function templateActions(text: string): Action[] {
 }
 
 const OPENERS = new Set(['if', 'range', 'with', 'define', 'block']);
-
-/**
- * Problems with the structure of a template: unbalanced {{ }}, block keywords without end, else
- * outside if/with/range, unbalanced parentheses or quotes inside an action.
- */
-export function templateStructureProblems(text: string): string[] {
-  const problems: string[] = [];
-  const code = text.replace(/\{\{-?\s*\/\*[\s\S]*?\*\/\s*-?\}\}/g, '');
-  const opens = code.split('{{').length - 1;
-  const closes = code.split('}}').length - 1;
-  if (opens !== closes) problems.push(`${opens} "{{" but ${closes} "}}"`);
-  let actions: Action[];
-  try {
-    actions = templateActions(text);
-  } catch (e) {
-    return [...problems, String(e)];
-  }
-  const stack: string[] = [];
-  for (const a of actions) {
-    const word = /^([a-z]+)\b/.exec(a.body)?.[1] ?? '';
-    const withoutStrings = a.body.replace(/"(?:[^"\\]|\\.)*"|`[^`]*`/g, '""');
-    if ((withoutStrings.match(/"/g)?.length ?? 0) % 2 !== 0)
-      problems.push(`unbalanced quote in {{ ${a.body} }}`);
-    const opensP = withoutStrings.split('(').length - 1;
-    const closesP = withoutStrings.split(')').length - 1;
-    if (opensP !== closesP) problems.push(`unbalanced parentheses in {{ ${a.body} }}`);
-    if (OPENERS.has(word)) stack.push(word);
-    else if (word === 'else') {
-      const top = stack.at(-1);
-      if (top !== 'if' && top !== 'with' && top !== 'range')
-        problems.push(`else outside if/with/range at ${a.offset}`);
-    } else if (word === 'end') {
-      if (stack.pop() === undefined) problems.push(`end without an open block at ${a.offset}`);
-    }
-  }
-  if (stack.length > 0) problems.push(`unclosed ${stack.join(', ')}`);
-  return problems;
-}
 
 /** Named templates defined in a text ({{ define "x" }}). */
 export function definedTemplates(text: string): string[] {

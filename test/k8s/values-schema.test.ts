@@ -101,6 +101,16 @@ describe('values.schema.json', () => {
       /extraEnv\/0 must NOT have additional properties/,
     ],
     ['duplicate actions', { actions: ['read', 'read'] }, /actions must NOT have duplicate items/],
+    [
+      'a notify URL with user:password (fetch would quote it in errors)',
+      { notify: { url: 'https://user:pw@hooks.example/x' } },
+      /notify\/url must match pattern/,
+    ],
+    [
+      'a PID file directly under / (its directory becomes a shared emptyDir)',
+      { notify: { signal: 'SIGHUP', pidFile: '/app.pid' } },
+      /notify\/pidFile must match pattern/,
+    ],
   ];
   for (const [what, override, message] of bad) {
     it(`rejects ${what}`, () => {
@@ -159,6 +169,17 @@ describe('values.schema.json agrees with src/config/schema.ts', () => {
       ['flexAuthUrl', 'STS_SIDECAR_FLEX_AUTH_URL', 'https://flex-auth.auth.svc/v1/decisions'],
       ['flexAuthUrl', 'STS_SIDECAR_FLEX_AUTH_URL', 'ftp://flex-auth'],
     ];
+    const notifyUrls = [
+      'https://hooks.example:8443/rotated?x=1',
+      'http://127.0.0.1:8080/',
+      'https://user:pw@hooks.example/x',
+      'http://user@hooks.example/x',
+    ];
+    for (const url of notifyUrls) {
+      const chart = check(withOverride({ notify: { url } })).length === 0;
+      const sidecar = VARIABLES.STS_SIDECAR_NOTIFY_URL.schema.safeParse(url).success;
+      expect(chart, `notify.url=${url}: chart ${chart}, sidecar ${sidecar}`).toBe(sidecar);
+    }
     for (const [key, variable, sample] of samples) {
       const chart = check(withOverride({ [key]: sample })).length === 0;
       const sidecar = VARIABLES[variable].schema.safeParse(sample).success;

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLocalStack, type LocalStack } from '../stack/local-stack.ts';
+import { recordSecret } from '../support/secrets.ts';
 import { startSidecar } from '../support/sidecar-process.ts';
 import { nextEvent, recordIssuedSecrets } from './support/harness.ts';
 
@@ -216,5 +217,93 @@ describe('TLS with a private CA', () => {
     expect(line.event).toBe('lease.failed');
     expect(line.code).toBe('ERR_POLICY_UNAVAILABLE');
     expect(String(line.message)).toMatch(/altnames|IP: 127\.0\.0\.1|ERR_TLS_CERT_ALTNAME_INVALID/i);
+  });
+
+  describe('the identity provider (STS_SIDECAR_IDP_TOKEN_URL) over HTTPS', () => {
+    let idp: https.Server;
+    let idpUrl: string;
+    let idpRequests = 0;
+    let location: http.Server;
+    let locationUrl: string;
+    let locationRequests = 0;
+    let redirect = false;
+
+    beforeAll(async () => {
+      // A loopback HTTPS token endpoint with a certificate from the private CA: it answers an IAM Profile
+      // token from the stack's issuer (which flex-auth and the STS trust), or a 302 to another server.
+      idp = https.createServer({ key: pki.key, cert: pki.cert }, (req, res) => {
+        idpRequests++;
+        req.resume();
+        req.on('end', () => {
+          if (redirect) {
+            res.writeHead(302, { location: `${locationUrl}/token` }).end();
+            return;
+          }
+          void stack.issuer
+            .mint({ sub: stack.subject, aud: stack.audience, tenant: stack.tenant }, { ttlSeconds: 600 })
+            .then((token) => {
+              recordSecret(token);
+              res
+                .writeHead(200, { 'content-type': 'application/json' })
+                .end(JSON.stringify({ access_token: token, token_type: 'Bearer' }));
+            });
+        });
+      });
+      idp.on('tlsClientError', () => undefined);
+      await new Promise<void>((resolve) => idp.listen(0, '127.0.0.1', resolve));
+      idpUrl = `https://127.0.0.1:${(idp.address() as AddressInfo).port}/realms/sts/protocol/openid-connect/token`;
+      location = http.createServer((req, res) => {
+        locationRequests++;
+        req.resume();
+        res.writeHead(500).end();
+      });
+      await new Promise<void>((resolve) => location.listen(0, '127.0.0.1', resolve));
+      locationUrl = `http://127.0.0.1:${(location.address() as AddressInfo).port}`;
+    });
+    afterAll(async () => {
+      for (const server of [idp, location]) {
+        server?.closeAllConnections();
+        await new Promise((resolve) => server?.close(resolve));
+      }
+    });
+
+    const exchangeEnv = (extra: Record<string, string>) => ({
+      STS_SIDECAR_IDENTITY_EXCHANGE: 'client-assertion',
+      STS_SIDECAR_IDP_TOKEN_URL: idpUrl,
+      ...extra,
+    });
+
+    it('with STS_SIDECAR_CA_FILE the exchange runs over HTTPS and the lease is acquired', async () => {
+      redirect = false;
+      const before = idpRequests;
+      const line = await firstOutcome(exchangeEnv({ STS_SIDECAR_CA_FILE: pki.ca }), 'tls-idp-trusted');
+      expect(line.event, String(line.message)).toBe('lease.acquired');
+      expect(line.tenant).toBe(stack.tenant);
+      expect(idpRequests - before).toBeGreaterThanOrEqual(1);
+    });
+
+    it('without it, the IdP is refused: ERR_IDP_UNAVAILABLE naming the TLS failure, no request served', async () => {
+      redirect = false;
+      const before = idpRequests;
+      const line = await firstOutcome(exchangeEnv({}), 'tls-idp-untrusted');
+      expect(line.event).toBe('lease.failed');
+      expect(line.code).toBe('ERR_IDP_UNAVAILABLE');
+      expect(String(line.message)).toMatch(/certificate|UNABLE_TO_VERIFY|SELF_SIGNED|TLS/i);
+      expect(idpRequests - before).toBe(0);
+    });
+
+    it('a 302 answer is not followed (the SA token is never re-sent): ERR_IDP_INVALID_RESPONSE', async () => {
+      redirect = true;
+      try {
+        const before = idpRequests;
+        const line = await firstOutcome(exchangeEnv({ STS_SIDECAR_CA_FILE: pki.ca }), 'tls-idp-redirect');
+        expect(line.event).toBe('lease.failed');
+        expect(line.code).toBe('ERR_IDP_INVALID_RESPONSE');
+        expect(idpRequests - before).toBeGreaterThanOrEqual(1);
+        expect(locationRequests).toBe(0);
+      } finally {
+        redirect = false;
+      }
+    });
   });
 });

@@ -1,7 +1,7 @@
 // Issue 5.1 (short version): a separate reader process over 300 rotations sees no torn file and no mixed set.
 // The 10,000-rotation proof is torn-sets.stress.test.ts (npm run test:stress).
 import { describe, expect, it } from 'vitest';
-import { classifyCredentialsJson, classifyFile, generationFiles } from './support/generation.ts';
+import { classifyCredentialsJson, classifyFile, classifySet, generationFiles } from './support/generation.ts';
 import { rotationVerdict, runRotations } from './support/rotation.ts';
 
 describe('credential directory rotation (short)', () => {
@@ -19,6 +19,26 @@ describe('credential directory rotation (short)', () => {
       SecretAccessKey: JSON.parse(g8['credentials.json']).SecretAccessKey,
     });
     expect(classifyCredentialsJson(mixed + '\n')).toBe('mixed');
+    // The one verdict every read style (generation, visible names, recipe) uses.
+    expect(
+      classifySet([
+        ['access-key', g7['access-key']],
+        ['expiration', g7.expiration],
+      ]),
+    ).toBe(7);
+    expect(
+      classifySet([
+        ['access-key', g7['access-key']],
+        ['expiration', g8.expiration],
+      ]),
+    ).toBe('mixed');
+    expect(
+      classifySet([
+        ['access-key', g8['access-key']],
+        ['secret-key', 'x'],
+        ['expiration', g7.expiration],
+      ]),
+    ).toBe('torn');
   });
 
   it('control: a naive in-place writer is caught tearing and mixing by the same reader', async () => {

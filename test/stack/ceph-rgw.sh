@@ -43,26 +43,8 @@ die() {
   log "error: $*"
   exit 1
 }
-now() { printf '%s' "${EPOCHREALTIME/,/.}"; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
-
-# A PID counts as alive when it exists and is not a zombie (PID 1 here may not reap).
-pid_alive() {
-  local pid="$1" state
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  [ -r "/proc/$pid/stat" ] || return 1
-  state="$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$pid/stat" 2>/dev/null || true)"
-  [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
-}
-# pidfile_alive <file> [comm]: the PID in the file is alive (and, when given, runs the expected binary, so a
-# recycled PID of an unrelated process is never mistaken for, or stopped as, one of our daemons).
-pidfile_alive() {
-  local pid
-  [ -s "$1" ] || return 1
-  pid="$(tr -d '[:space:]' <"$1")"
-  pid_alive "$pid" || return 1
-  [ -z "${2:-}" ] || [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ]
-}
+# shellcheck source=test/stack/lib.sh
+. "$REPO_ROOT/test/stack/lib.sh"
 
 ceph_admin() { timeout 30 ceph -c "$CONF" -n client.admin --keyring "$ADMIN_KEYRING" "$@"; }
 rgw_admin() { timeout 60 radosgw-admin -c "$CONF" -n client.admin --keyring "$ADMIN_KEYRING" "$@"; }
@@ -128,26 +110,6 @@ cmd_install() {
       die "apt-get install failed, see /tmp/ceph-rgw-apt.log"
   fi
   log "packages installed in $(since "$t0") (${missing[*]} were missing)"
-}
-
-stop_pidfile() { # stop_pidfile <file> <comm>: TERM the PID in the file, wait, then KILL
-  local file="$1" name="$2" pid i
-  pidfile_alive "$file" "$name" || return 0
-  pid="$(tr -d '[:space:]' <"$file")"
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 50); do
-    pid_alive "$pid" || {
-      log "$name (pid $pid) stopped"
-      return 0
-    }
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  for i in $(seq 1 20); do
-    pid_alive "$pid" || break
-    sleep 0.1
-  done
-  log "$name (pid $pid) killed"
 }
 
 cmd_down() {
@@ -303,7 +265,7 @@ cmd_up() {
   fi
   local p
   for p in "$MON_PORT" "$MON_V1_PORT" "$RGW_PORT"; do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+    if port_in_use "$p"; then
       die "127.0.0.1:$p is already in use (another Ceph stack, e.g. one started from another checkout? stop it with that checkout's test/stack/ceph-rgw.sh down, or choose other ports with RGW_PORT, CEPH_MON_PORT and CEPH_MON_V1_PORT)"
     fi
   done

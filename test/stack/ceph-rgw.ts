@@ -3,7 +3,7 @@
  * tweak radosgw config live through its admin socket, and register per-test OIDC providers, roles and
  * buckets through RGW's IAM API (SigV4-signed Query API; @aws-sdk/client-iam is not a dependency).
  */
-import { execFile } from 'node:child_process';
+import { runCommand } from './stack-script.ts';
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -72,31 +72,7 @@ export function rgwUsable(): { ok: true } | { ok: false; reason: string } {
   return { ok: true };
 }
 
-interface ExecResult {
-  stdout: string;
-  stderr: string;
-}
-function run(
-  file: string,
-  args: string[],
-  opts: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
-): Promise<ExecResult> {
-  return new Promise((resolvePromise, reject) => {
-    execFile(
-      file,
-      args,
-      { env: opts.env ?? process.env, timeout: opts.timeoutMs ?? 120_000, maxBuffer: 16 * 1024 * 1024 },
-      (err, stdout, stderr) => {
-        if (err) {
-          const tail = String(stderr).trim().split('\n').slice(-15).join('\n');
-          reject(new Error(`${file} ${args.join(' ')} failed: ${err.message}\n${tail}`, { cause: err }));
-        } else {
-          resolvePromise({ stdout: String(stdout), stderr: String(stderr) });
-        }
-      },
-    );
-  });
-}
+const run = runCommand;
 
 function scriptEnv(opts?: { stackDir?: string; port?: number }): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, STACK_DIR: opts?.stackDir ?? DEFAULT_STACK_DIR };

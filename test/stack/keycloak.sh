@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # A real Keycloak (the expanded-mode IAM Profile issuer) on loopback, in dev mode, for the test stack.
 #
-#   test/stack/keycloak.sh install   fetch org.keycloak:keycloak-quarkus-dist:<ver>:zip with Maven (cached)
+#   test/stack/keycloak.sh install   fetch org.keycloak:keycloak-quarkus-dist:<ver>:zip with Maven (cached;
+#                                    safe against concurrent runs; the ~/.m2 copy is deleted after unpacking)
 #   test/stack/keycloak.sh up        start it (idempotent: prints the env when already up)
-#   test/stack/keycloak.sh stop      stop exactly the PID in the pid file, keep the state (realms survive)
+#   test/stack/keycloak.sh stop      stop its whole process group (kc.sh and the JVM it forks), keep the
+#                                    state (realms survive); fails when the port is still open afterwards
 #   test/stack/keycloak.sh down      stop, then remove the state dir
 #   test/stack/keycloak.sh status    print the env and exit 0 when up; exit 1 otherwise
 #
@@ -13,6 +15,8 @@
 #   KEYCLOAK_VERSION    dist version (default below); cached in ~/.cache/sts-sidecar/keycloak-<version>
 #   KEYCLOAK_HEAP       JVM heap options (default -Xms64m -Xmx384m)
 #   KEYCLOAK_LOG_LEVEL  Keycloak --log-level (default warn), e.g. warn,org.keycloak.authentication:debug
+#   JAVA_HOME           the JDK to use; must be Java 17 or 21 (Keycloak 26), else the script falls back to
+#                       /usr/lib/jvm/java-17-openjdk-amd64 when present and fails otherwise
 #
 # Realms are not imported here: tests and the demo create their own realm from
 # test/stack/keycloak/realm.json through the admin REST API (test/stack/keycloak.ts), so that each one
@@ -39,27 +43,74 @@ die() {
   log "error: $*"
   exit 1
 }
-now() { printf '%s' "${EPOCHREALTIME/,/.}"; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
+# shellcheck source=test/stack/lib.sh
+. "$REPO_ROOT/test/stack/lib.sh"
 
-pid_alive() {
-  local pid="$1" state
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  [ -r "/proc/$pid/stat" ] || return 1
-  state="$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$pid/stat" 2>/dev/null || true)"
-  [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
-}
-# The PID in the pid file is alive and is a JVM (kc.sh execs java), so a recycled PID is never stopped.
-kc_alive() {
-  local pid
+# The PID in the pid file leads the process group setsid gave kc.sh (kc.sh forks the JVM; it only execs it
+# after a rebuild). The group is ours when one of its members runs on our database (the state dir is in the
+# command line of kc.sh and of the JVM), so a recycled PID or another checkout's Keycloak is never stopped.
+kc_pgid() {
   [ -s "$PID_FILE" ] || return 1
-  pid="$(tr -d '[:space:]' <"$PID_FILE")"
-  pid_alive "$pid" || return 1
-  case "$(cat "/proc/$pid/comm" 2>/dev/null)" in java | kc.sh | bash) return 0 ;; *) return 1 ;; esac
+  tr -d '[:space:]' <"$PID_FILE"
+}
+kc_group_ours() {
+  local pgid p
+  pgid="$(kc_pgid)" || return 1
+  for p in $(group_members "$pgid"); do
+    case "$(cat "/proc/$p/comm" 2>/dev/null)" in java | kc.sh) ;; *) continue ;; esac
+    tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -qF -- "jdbc:h2:file:$STACK_DIR/h2/" && return 0
+  done
+  return 1
+}
+# Alive: the group leader (kc.sh, or the JVM it became) still runs, not just a child it left behind.
+kc_alive() {
+  kc_group_ours || return 1
+  pid_alive "$(kc_pgid)"
+}
+
+# Keycloak 26 runs on Java 17 or 21: makes JAVA_HOME/PATH point kc.sh at such a JDK.
+java_major() { "$1" -version 2>&1 | sed -nE '1s/^[^"]*"(1\.)?([0-9]+).*$/\2/p'; }
+pick_java() {
+  local java major fallback=/usr/lib/jvm/java-17-openjdk-amd64
+  if [ -n "${JAVA_HOME:-}" ]; then java="$JAVA_HOME/bin/java"; else java="$(command -v java || true)"; fi
+  major=""
+  if [ -n "$java" ] && [ -x "$java" ]; then major="$(java_major "$java")"; fi
+  case "$major" in 17 | 21) return 0 ;; esac
+  if [ -x "$fallback/bin/java" ] && [ "$(java_major "$fallback/bin/java")" = 17 ]; then
+    log "${java:-java} is Java ${major:-?}; Keycloak $VERSION needs 17 or 21: using $fallback"
+    export JAVA_HOME="$fallback"
+    export PATH="$fallback/bin:$PATH"
+    return 0
+  fi
+  die "Keycloak $VERSION needs Java 17 or 21; ${java:-no java on PATH} is Java ${major:-?} and $fallback is absent (set JAVA_HOME)"
 }
 
 discovery_ok() {
   curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$1/realms/master/.well-known/openid-configuration" 2>/dev/null
+}
+
+apt_install() {
+  [ "$(id -u)" -eq 0 ] || die "$* not found and not root to apt-get it"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! apt-get install -y -qq --no-install-recommends "$@" >/tmp/keycloak-apt.log 2>&1; then
+    # A fresh machine has no package lists yet.
+    apt-get update -qq >>/tmp/keycloak-apt.log 2>&1 || true
+    apt-get install -y -qq --no-install-recommends "$@" >>/tmp/keycloak-apt.log 2>&1 ||
+      die "apt-get install $* failed, see /tmp/keycloak-apt.log"
+  fi
+}
+
+# Unpacks with unzip (apt-getting it when root), else with the JDK's jar, which drops the exec bits.
+unpack() {
+  local zip="$1" dest="$2"
+  if ! command -v unzip >/dev/null && [ "$(id -u)" -eq 0 ]; then apt_install unzip; fi
+  if command -v unzip >/dev/null; then
+    unzip -q "$zip" -d "$dest"
+  else
+    log "unzip unavailable: unpacking with jar"
+    (cd "$dest" && "${JAVA_HOME:+$JAVA_HOME/bin/}jar" xf "$zip") || die "jar xf $zip failed"
+    chmod +x "$dest"/keycloak-*/bin/*.sh
+  fi
 }
 
 cmd_install() {
@@ -67,48 +118,43 @@ cmd_install() {
     log "keycloak $VERSION already cached in $KC_HOME"
     return 0
   fi
-  command -v java >/dev/null || die "java not found (Keycloak $VERSION needs Java 17 or 21)"
-  command -v unzip >/dev/null || die "unzip not found"
-  if ! command -v mvn >/dev/null; then
-    [ "$(id -u)" -eq 0 ] || die "mvn not found and not root to apt-get it"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends maven unzip >/tmp/keycloak-apt.log 2>&1 ||
-      die "apt-get install maven failed, see /tmp/keycloak-apt.log"
+  mkdir -p "$CACHE_ROOT"
+  # The cache is shared by every checkout on the machine: one install at a time; a waiter reuses the result.
+  exec 8>"$CACHE_ROOT/.keycloak-$VERSION.lock"
+  flock -w 900 8 || die "timed out waiting for $CACHE_ROOT/.keycloak-$VERSION.lock"
+  if [ -x "$KC_HOME/bin/kc.sh" ]; then
+    log "keycloak $VERSION installed meanwhile in $KC_HOME"
+    return 0
   fi
-  local t0 zip tmp
+  pick_java
+  command -v mvn >/dev/null || apt_install maven
+  local t0 zip tmp size
   t0="$(now)"
   nice -n 10 mvn -B -q dependency:get -Dtransitive=false \
     -Dartifact="org.keycloak:keycloak-quarkus-dist:$VERSION:zip" >&2 ||
     die "maven could not fetch org.keycloak:keycloak-quarkus-dist:$VERSION:zip"
   zip="$HOME/.m2/repository/org/keycloak/keycloak-quarkus-dist/$VERSION/keycloak-quarkus-dist-$VERSION.zip"
   [ -s "$zip" ] || die "$zip missing after mvn dependency:get"
-  mkdir -p "$CACHE_ROOT"
+  size="$(du -sh "$zip" | cut -f1)"
   tmp="$(mktemp -d "$CACHE_ROOT/.keycloak-$VERSION.XXXXXX")"
-  unzip -q "$zip" -d "$tmp"
+  unpack "$zip" "$tmp"
+  [ -x "$tmp/keycloak-$VERSION/bin/kc.sh" ] || die "$zip did not unpack to keycloak-$VERSION/bin/kc.sh"
+  rm -rf "$KC_HOME" # a partial copy left by an interrupted run
   mv "$tmp/keycloak-$VERSION" "$KC_HOME"
   rm -rf "$tmp"
-  log "keycloak $VERSION installed in $KC_HOME in $(since "$t0") ($(du -sh "$zip" | cut -f1) zip)"
+  # The unpacked copy is the cache; the zip in ~/.m2 would only double the disk use (about 150 MB).
+  rm -rf "$(dirname "$zip")"
+  log "keycloak $VERSION installed in $KC_HOME in $(since "$t0") ($size zip, removed from ~/.m2)"
 }
 
 stop_kc() {
-  kc_alive || return 0
-  local pid i
-  pid="$(tr -d '[:space:]' <"$PID_FILE")"
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 100); do
-    pid_alive "$pid" || {
-      log "stopped (pid $pid)"
-      rm -f "$PID_FILE"
-      return 0
-    }
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  for i in $(seq 1 30); do
-    pid_alive "$pid" || break
-    sleep 0.1
-  done
+  local port
+  port="$(sed -n 's/^KEYCLOAK_PORT=//p' "$ENV_FILE" 2>/dev/null || true)"
+  if kc_group_ours; then stop_group "$(kc_pgid)" keycloak 10; fi
   rm -f "$PID_FILE"
-  log "killed (pid $pid)"
+  # Whatever still holds the port is not ours to kill, but a stop that leaves it open has failed.
+  if [ -n "$port" ] && port_in_use "$port"; then die "127.0.0.1:$port is still open after stopping keycloak"; fi
+  return 0
 }
 
 print_env() { cat "$ENV_FILE"; }
@@ -147,8 +193,9 @@ cmd_up() {
     return 0
   fi
   [ -x "$KC_HOME/bin/kc.sh" ] || die "keycloak $VERSION not installed; run: $0 install"
-  kc_alive && stop_kc # alive but not answering: a stuck earlier start
-  if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+  if kc_group_ours; then stop_kc; fi # not answering: a stuck earlier start, or a JVM its kc.sh left behind
+  pick_java
+  if port_in_use "$PORT"; then
     die "127.0.0.1:$PORT is already in use (another Keycloak? choose another port with KEYCLOAK_PORT)"
   fi
   mkdir -p "$STACK_DIR"

@@ -5,16 +5,16 @@
  * the cluster's kube-apiserver issuer, which cannot run here) and holds one federated-jwt client per test
  * service account, so no two tests share identity configuration.
  */
-import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
+import { runCommand } from './stack-script.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const SCRIPT = join(here, 'keycloak.sh');
+export const KEYCLOAK_SCRIPT = join(here, 'keycloak.sh');
 const REPO_ROOT = resolve(here, '..', '..');
 export const REALM_TEMPLATE = join(here, 'keycloak', 'realm.json');
 export const KEYCLOAK_VERSION = process.env.KEYCLOAK_VERSION ?? '26.4.0';
@@ -52,16 +52,8 @@ export function keycloakUsable(): { ok: true } | { ok: false; reason: string } {
   return { ok: true };
 }
 
-function run(args: string[], timeoutMs: number): Promise<{ stdout: string; stderr: string }> {
-  return new Promise((resolvePromise, reject) => {
-    execFile('bash', [SCRIPT, ...args], { timeout: timeoutMs, env: process.env }, (err, stdout, stderr) => {
-      if (err) {
-        const tail = String(stderr).trim().split('\n').slice(-10).join('\n');
-        reject(new Error(`keycloak.sh ${args.join(' ')} failed: ${err.message}\n${tail}`, { cause: err }));
-      } else resolvePromise({ stdout: String(stdout), stderr: String(stderr) });
-    });
-  });
-}
+const run = (args: string[], timeoutMs: number) =>
+  runCommand('bash', [KEYCLOAK_SCRIPT, ...args], { timeoutMs });
 
 async function readStack(): Promise<KeycloakStack> {
   return EnvJson.parse(JSON.parse(await readFile(join(STACK_DIR, 'env.json'), 'utf8')));

@@ -227,6 +227,7 @@ function sharedIssuer(stack: SeaweedfsStack): OidcIssuer {
     thumbprint: '',
     requestCount: 0,
     mint: (claims, opts) => mintSeaweedfsToken(stack, claims, opts),
+    rotateKey: notHere,
     pause: notHere,
     resume: notHere,
     close: () => Promise.resolve(),

@@ -28,6 +28,12 @@ export interface OidcIssuer {
     claims: { sub: string; aud: string | string[]; tenant?: string; [k: string]: unknown },
     opts?: { ttlSeconds?: number; iatOffsetSeconds?: number; nbfOffsetSeconds?: number; alg?: 'RS256' },
   ): Promise<string>;
+  /**
+   * Switch to a fresh signing key with a new `kid`: later mints use it, and the JWKS (once the issuer
+   * listens) lists it first, the previous key after it. Works while paused: the new key is only
+   * published when the issuer is back, as in a rotation during an outage.
+   */
+  rotateKey(): Promise<void>;
   /** Stop listening (simulates an issuer outage: connections are refused). */
   pause(): Promise<void>;
   /** Listen again on the same port. */
@@ -131,6 +137,37 @@ function stopListening(server: Server): Promise<void> {
   });
 }
 
+interface SigningKey {
+  readonly privateKey: KeyObject;
+  readonly kid: string;
+  /** The public JWK as published: kid/alg/use and the x5c certificate. */
+  readonly jwk: JWK;
+  readonly thumbprint: string;
+}
+
+/** A signing key (the given private JWK, or a fresh RSA key) with its self-signed certificate. */
+async function signingKey(privateJwk: JWK | undefined): Promise<SigningKey> {
+  let privateKey: KeyObject;
+  let publicKey: KeyObject;
+  if (privateJwk) {
+    privateKey = createPrivateKey({ key: privateJwk as import('node:crypto').JsonWebKey, format: 'jwk' });
+    publicKey = createPublicKey(privateKey);
+  } else {
+    const pair = await generateKeyPair('RS256', { modulusLength: 2048, extractable: true });
+    privateKey = KeyObject.from(pair.privateKey);
+    publicKey = KeyObject.from(pair.publicKey);
+  }
+  const certDer = selfSignedCertDer(privateKey, publicKey, 'sts-sidecar test issuer');
+  // Sanity: the certificate parses and verifies with its own key.
+  if (!new X509Certificate(certDer).verify(publicKey))
+    throw new Error('self-signed certificate does not verify');
+  const thumbprint = createHash('sha1').update(certDer).digest('hex');
+  const baseJwk = await exportJWK(publicKey);
+  const kid = await calculateJwkThumbprint(baseJwk);
+  const jwk: JWK = { ...baseJwk, kid, alg: 'RS256', use: 'sig', x5c: [certDer.toString('base64')] };
+  return { privateKey, kid, jwk, thumbprint };
+}
+
 export async function startOidcIssuer(opts?: {
   host?: string;
   port?: number;
@@ -145,35 +182,13 @@ export async function startOidcIssuer(opts?: {
   const rawPath = opts?.path ?? '/issuer';
   const path = rawPath === '' || rawPath === '/' ? '' : `/${rawPath.replace(/^\/+|\/+$/g, '')}`;
 
-  let privKeyObj: KeyObject;
-  let pubKeyObj: KeyObject;
-  if (opts?.privateJwk) {
-    privKeyObj = createPrivateKey({
-      key: opts.privateJwk as import('node:crypto').JsonWebKey,
-      format: 'jwk',
-    });
-    pubKeyObj = createPublicKey(privKeyObj);
-  } else {
-    const pair = await generateKeyPair('RS256', { modulusLength: 2048, extractable: true });
-    privKeyObj = KeyObject.from(pair.privateKey);
-    pubKeyObj = KeyObject.from(pair.publicKey);
-  }
-  const privateKey = privKeyObj;
-  const publicKey = pubKeyObj;
-  const certDer = selfSignedCertDer(privKeyObj, pubKeyObj, 'sts-sidecar test issuer');
-  // Sanity: the certificate parses and verifies with its own key.
-  if (!new X509Certificate(certDer).verify(pubKeyObj))
-    throw new Error('self-signed certificate does not verify');
-  const thumbprint = createHash('sha1').update(certDer).digest('hex');
-
-  const baseJwk = await exportJWK(publicKey);
-  const kid = await calculateJwkThumbprint(baseJwk);
-  const jwk: JWK = { ...baseJwk, kid, alg: 'RS256', use: 'sig', x5c: [certDer.toString('base64')] };
+  let key = await signingKey(opts?.privateJwk);
+  let previousJwk: JWK | undefined;
 
   let url = '';
   let requestCount = 0;
   let discovery = '';
-  let jwks = '';
+  const jwks = (): string => JSON.stringify({ keys: previousJwk ? [key.jwk, previousJwk] : [key.jwk] });
 
   const send = (res: ServerResponse, status: number, body: string, type = 'application/json'): void => {
     res.writeHead(status, {
@@ -190,7 +205,7 @@ export async function startOidcIssuer(opts?: {
     if (req.method !== 'GET' && req.method !== 'HEAD')
       return send(res, 405, '{"error":"method not allowed"}');
     if (reqPath === `${path}/.well-known/openid-configuration`) return send(res, 200, discovery);
-    if (reqPath === `${path}/openid/v1/jwks` || reqPath === `${path}/jwks`) return send(res, 200, jwks);
+    if (reqPath === `${path}/openid/v1/jwks` || reqPath === `${path}/jwks`) return send(res, 200, jwks());
     return send(res, 404, '{"error":"not found"}');
   });
   server.keepAliveTimeout = 1;
@@ -207,12 +222,13 @@ export async function startOidcIssuer(opts?: {
     id_token_signing_alg_values_supported: ['RS256'],
     claims_supported: ['sub', 'aud', 'iss', 'iat', 'exp', 'nbf'],
   });
-  jwks = JSON.stringify({ keys: [jwk] });
 
   let closed = false;
   return {
     url,
-    thumbprint,
+    get thumbprint() {
+      return key.thumbprint;
+    },
     get requestCount() {
       return requestCount;
     },
@@ -224,7 +240,12 @@ export async function startOidcIssuer(opts?: {
       const nbf = now - 1 + (mintOpts?.nbfOffsetSeconds ?? mintOpts?.iatOffsetSeconds ?? 0);
       const exp = now + (mintOpts?.ttlSeconds ?? 3600);
       const payload = { iss: url, iat, nbf, exp, jti: randomBytes(12).toString('hex'), ...claims };
-      return new SignJWT(payload).setProtectedHeader({ alg, kid, typ: 'JWT' }).sign(privateKey);
+      return new SignJWT(payload).setProtectedHeader({ alg, kid: key.kid, typ: 'JWT' }).sign(key.privateKey);
+    },
+    async rotateKey() {
+      const next = await signingKey(undefined);
+      previousJwk = key.jwk;
+      key = next;
     },
     async pause() {
       await stopListening(server);

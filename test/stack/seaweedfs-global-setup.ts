@@ -4,29 +4,18 @@
  * the stack only if this setup started it, unless STSTEST_KEEP_SEAWEEDFS is set.
  */
 import { ensureSeaweedfs, isSeaweedfsUp, seaweedfsUsable, stopSeaweedfs } from './seaweedfs.ts';
+import { stackGlobalSetup } from './stack-script.ts';
 
-let startedHere = false;
-
-export async function setup(): Promise<void> {
-  const usable = seaweedfsUsable();
-  if ('reason' in usable) {
-    if (process.env.STSTEST_REQUIRE_SEAWEEDFS === '1') {
-      throw new Error(`STSTEST_REQUIRE_SEAWEEDFS=1 but the SeaweedFS stack is unusable: ${usable.reason}`);
-    }
-    console.warn(`[seaweedfs-global-setup] SeaweedFS stack not started: ${usable.reason}`);
-    return;
-  }
-  const wasUp = await isSeaweedfsUp();
-  const t0 = Date.now();
-  const stack = await ensureSeaweedfs();
-  startedHere = !wasUp;
-  console.info(
-    `[seaweedfs-global-setup] SeaweedFS ${stack.version} ${wasUp ? 'already running' : `started in ${Date.now() - t0} ms`} at ${stack.endpoint}`,
-  );
-}
-
-export async function teardown(): Promise<void> {
-  if (!startedHere || process.env.STSTEST_KEEP_SEAWEEDFS) return;
-  startedHere = false;
-  await stopSeaweedfs();
-}
+export const { setup, teardown } = stackGlobalSetup({
+  tag: 'seaweedfs-global-setup',
+  name: 'the SeaweedFS stack',
+  requireVariable: 'STSTEST_REQUIRE_SEAWEEDFS',
+  keepVariable: 'STSTEST_KEEP_SEAWEEDFS',
+  usable: seaweedfsUsable,
+  isUp: isSeaweedfsUp,
+  ensure: async () => {
+    const stack = await ensureSeaweedfs();
+    return { label: `SeaweedFS ${stack.version}`, at: stack.endpoint };
+  },
+  stop: stopSeaweedfs,
+});

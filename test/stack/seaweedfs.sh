@@ -23,7 +23,12 @@
 #   SEAWEEDFS_ISSUER_PORT         the stack's OIDC issuer (default 18534)
 #   SEAWEEDFS_OUTAGE_ISSUER_PORT  the outage test's issuer (default 18535)
 #   SEAWEEDFS_ADMIN_PORT          weed mini's admin server, started even without its UI (default 18536)
-#   WEED_CACHE_DIR                where built binaries live (default ~/.cache/sts-sidecar)
+#   WEED_CACHE_DIR                where built binaries live (default ~/.cache/sts-sidecar; install builds
+#                                 under <dir>/weed-<version>.lock and logs to weed-<version>/build.log)
+#   SEAWEEDFS_UP_PROBE_RETRY_S    how long `up` re-probes a stack whose processes are alive (default 30);
+#                                 it restarts only a stack with a dead process, never a slow one
+#
+# `up` refuses ports that something else listens on, and once ready checks that our PIDs are the listeners.
 #
 # `up` writes ${STACK_DIR}/env (KEY=VALUE) and ${STACK_DIR}/env.json; timings go to stderr.
 set -euo pipefail
@@ -39,6 +44,8 @@ FILER_PORT="${SEAWEEDFS_FILER_PORT:-18533}"
 ISSUER_PORT="${SEAWEEDFS_ISSUER_PORT:-18534}"
 OUTAGE_ISSUER_PORT="${SEAWEEDFS_OUTAGE_ISSUER_PORT:-18535}"
 ADMIN_PORT="${SEAWEEDFS_ADMIN_PORT:-18536}"
+# How long `up` keeps probing a stack whose processes are alive before giving up (never restarting it).
+UP_PROBE_RETRY_S="${SEAWEEDFS_UP_PROBE_RETRY_S:-30}"
 REGION="us-east-1"
 AUDIENCE="sts.local"
 
@@ -64,27 +71,10 @@ die() {
   log "error: $*"
   exit 1
 }
-now() { printf '%s' "${EPOCHREALTIME/,/.}"; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
-
-# A PID counts as alive when it exists and is not a zombie (PID 1 here may not reap).
-pid_alive() {
-  local pid="$1" state
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  [ -r "/proc/$pid/stat" ] || return 1
-  state="$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$pid/stat" 2>/dev/null || true)"
-  [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
-}
-# pidfile_alive <file> <what>: the PID in the file is alive and is ours: its comm is <what> or its command
-# line contains <what> (Node names its main thread MainThread). A recycled PID of an unrelated process is
-# never mistaken for, or stopped as, one of ours.
-pidfile_alive() {
-  local pid
-  [ -s "$1" ] || return 1
-  pid="$(tr -d '[:space:]' <"$1")"
-  pid_alive "$pid" || return 1
-  [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ] || tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$2"
-}
+# shellcheck source=test/stack/lib.sh
+. "$REPO_ROOT/test/stack/lib.sh"
+# Our PIDs are recognised by comm or command line (Node names its main thread MainThread).
+PIDFILE_MATCH_CMDLINE=1
 
 rand() { # rand <len> <charset>
   local out=""
@@ -132,54 +122,60 @@ wait_until() { # wait_until <seconds> <what> <pidfile> <comm> <cmd...>: fails fa
   done
 }
 
+# listeners <port>: the `ss` lines of TCP listeners on the port (any address).
+listeners() { ss -ltnpH "sport = :$1" 2>/dev/null || true; }
+# Every port we are about to bind must be free: otherwise a stranger's server (another engineer's weed,
+# a leftover) would answer our readiness probes and we would report its stack as ours.
+require_free_ports() { # require_free_ports <what> <port...>
+  local what="$1" port
+  shift
+  for port in "$@"; do
+    [ -z "$(listeners "$port")" ] || die "port $port (for $what) is already in use: $(listeners "$port" | head -1)"
+  done
+}
+# Once ready: each port's listener is the PID we started, not someone else's.
+require_owned_ports() { # require_owned_ports <what> <pidfile> <port...>
+  local what="$1" pid port
+  pid="$(tr -d '[:space:]' <"$2")"
+  shift 2
+  for port in "$@"; do
+    listeners "$port" | grep -q "pid=$pid," ||
+      die "$what (pid $pid) is not the listener on port $port: $(listeners "$port" | head -1)"
+  done
+}
+
 node_supports_ts() { [ -n "$1" ] && [ -x "$1" ] && "$1" --experimental-strip-types -e 0 >/dev/null 2>&1; }
 
-all_up() {
-  pidfile_alive "$WEED_PID" weed && pidfile_alive "$ISSUER_PID" seaweedfs-issuer.ts && [ -s "$ENV_JSON" ] && sts_ready &&
-    answers "$ISSUER_PORT" /issuer/.well-known/openid-configuration
-}
+procs_alive() { pidfile_alive "$WEED_PID" weed && pidfile_alive "$ISSUER_PID" seaweedfs-issuer.ts; }
+probes_ok() { [ -s "$ENV_JSON" ] && sts_ready && issuer_ready; }
+all_up() { procs_alive && probes_ok; }
+issuer_ready() { [ -s "$KEY_FILE" ] && answers "$ISSUER_PORT" /issuer/.well-known/openid-configuration; }
 
 # Builds weed with the ordinary Go client from a module of ours that requires seaweedfs (its own go.mod has
 # replace lines, so `go install module@version` is refused; ours repeats the one replace it needs).
 cmd_install() {
+  mkdir -p "$(dirname "$WEED_BIN")"
+  # Parallel installs (two worktrees, CI retries) build once: the second waits and finds the binary.
+  exec 8>"$(dirname "$WEED_BIN").lock"
+  flock -w 1800 8 || die "timed out waiting for $(dirname "$WEED_BIN").lock"
   if [ -x "$WEED_BIN" ]; then
     log "weed $WEED_VERSION already built ($WEED_BIN)"
     return 0
   fi
   command -v go >/dev/null || die "go is not on PATH (needed to build weed $WEED_VERSION)"
-  mkdir -p "$(dirname "$WEED_BIN")"
-  local t0 tmp
+  local t0 tmp build_log
   t0="$(now)"
   tmp="$WEED_BIN.tmp.$$"
+  build_log="$(dirname "$WEED_BIN")/build.log"
   log "building weed $WEED_VERSION (CGO_ENABLED=0, this takes minutes on 2 cores)"
   if ! (cd "$MODULE_DIR" && CGO_ENABLED=0 GOFLAGS="-mod=readonly -buildvcs=false" nice -n 10 go build -trimpath -ldflags='-s -w' \
-    -o "$tmp" github.com/seaweedfs/seaweedfs/weed) >/tmp/seaweedfs-build.log 2>&1; then
+    -o "$tmp" github.com/seaweedfs/seaweedfs/weed) >"$build_log" 2>&1 8>&-; then
     rm -f "$tmp"
-    tail -20 /tmp/seaweedfs-build.log >&2
-    die "go build failed, see /tmp/seaweedfs-build.log"
+    tail -20 "$build_log" >&2
+    die "go build failed, see $build_log"
   fi
   mv -f "$tmp" "$WEED_BIN"
   log "weed built in $(since "$t0") ($(du -h "$WEED_BIN" | cut -f1), $WEED_BIN)"
-}
-
-stop_pidfile() { # stop_pidfile <file> <comm>: TERM the PID in the file, wait, then KILL
-  local file="$1" name="$2" pid i
-  pidfile_alive "$file" "$name" || return 0
-  pid="$(tr -d '[:space:]' <"$file")"
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 50); do
-    pid_alive "$pid" || {
-      log "$name (pid $pid) stopped"
-      return 0
-    }
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  for i in $(seq 1 20); do
-    pid_alive "$pid" || break
-    sleep 0.1
-  done
-  log "$name (pid $pid) killed"
 }
 
 cmd_down() {
@@ -303,10 +299,24 @@ EOF
 }
 
 cmd_up() {
-  if [ -d "$STACK_DIR" ] && all_up; then
-    log "already up ($STACK_DIR)"
-    print_env
-    return 0
+  if [ -d "$STACK_DIR" ] && procs_alive && [ -s "$ENV_JSON" ]; then
+    # Both processes run: a slow probe (a loaded machine, a long GC) is no reason to tear down a stack
+    # other test files are using. Only a dead process is restarted.
+    local t_probe
+    t_probe="$(now)"
+    while ! probes_ok; do
+      procs_alive || break
+      if awk -v a="$t_probe" -v b="$(now)" -v l="$UP_PROBE_RETRY_S" 'BEGIN { exit !(b - a > l) }'; then
+        die "weed and the issuer run but do not answer after ${UP_PROBE_RETRY_S}s; not restarting them (logs: $LOG_DIR; seaweedfs.sh down to reset)"
+      fi
+      sleep 1
+    done
+    if procs_alive; then
+      log "already up ($STACK_DIR)"
+      print_env
+      return 0
+    fi
+    log "a stack process died; restarting"
   fi
   [ -x "$WEED_BIN" ] || die "weed $WEED_VERSION is not built; run test/stack/seaweedfs.sh install"
   # The issuer is TypeScript run by Node's type stripping: Node >= 22.22 (scripts/env.sh provides it).
@@ -321,6 +331,10 @@ cmd_up() {
   stop_pidfile "$WEED_PID" weed
   stop_pidfile "$ISSUER_PID" seaweedfs-issuer.ts
   rm -rf "$STACK_DIR"
+  require_free_ports issuer "$ISSUER_PORT"
+  require_free_ports weed "$S3_PORT" "$MASTER_PORT" "$VOLUME_PORT" "$FILER_PORT" "$ADMIN_PORT" \
+    $((S3_PORT + 10000)) $((MASTER_PORT + 10000)) $((VOLUME_PORT + 10000)) $((FILER_PORT + 10000)) \
+    $((ADMIN_PORT + 10000))
   mkdir -p "$RUN_DIR" "$LOG_DIR" "$DATA_DIR"
   chmod 700 "$STACK_DIR"
 
@@ -331,8 +345,8 @@ cmd_up() {
     setsid "$node_bin" --experimental-strip-types --no-warnings "$HERE/seaweedfs-issuer.ts" \
     </dev/null >"$LOG_DIR/issuer.log" 2>&1 9>&- &
   echo $! >"$ISSUER_PID"
-  wait_until 30 issuer "$ISSUER_PID" seaweedfs-issuer.ts answers "$ISSUER_PORT" /issuer/.well-known/openid-configuration
-  [ -s "$KEY_FILE" ] || die "issuer wrote no key file ($KEY_FILE)"
+  wait_until 30 issuer "$ISSUER_PID" seaweedfs-issuer.ts issuer_ready
+  require_owned_ports issuer "$ISSUER_PID" "$ISSUER_PORT"
   log "issuer in $(since "$t0") ($issuer_url)"
 
   local ak sk signing_key
@@ -362,6 +376,7 @@ EOF
   ) &
   echo $! >"$WEED_PID"
   wait_until 120 weed "$WEED_PID" weed sts_ready
+  require_owned_ports weed "$WEED_PID" "$S3_PORT" "$MASTER_PORT" "$FILER_PORT"
   log "weed in $(since "$t0") (S3/STS on 127.0.0.1:$S3_PORT)"
 
   write_env "$ak" "$sk" "$issuer_url" "$outage_url"

@@ -3,7 +3,7 @@
  * stack, read its coordinates, mint tokens with the stack issuer's key, S3 clients and bucket creation
  * (with the stack's static admin identity: SeaweedFS 4.44 denies CreateBucket to federated sessions).
  */
-import { execFile } from 'node:child_process';
+import { runCommand } from './stack-script.ts';
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants as fsConstants, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -96,21 +96,11 @@ export async function readSeaweedfsStack(stackDir = SEAWEEDFS_STACK_DIR): Promis
   };
 }
 
-function runScript(command: string, timeoutMs: number): Promise<{ stdout: string; stderr: string }> {
-  return new Promise((resolvePromise, reject) => {
-    execFile(
-      'bash',
-      [SCRIPT, command],
-      { env: { ...process.env, STACK_DIR: SEAWEEDFS_STACK_DIR }, timeout: timeoutMs, maxBuffer: 4 << 20 },
-      (err, stdout, stderr) => {
-        if (err) {
-          const tail = String(stderr).trim().split('\n').slice(-15).join('\n');
-          reject(new Error(`seaweedfs.sh ${command} failed: ${err.message}\n${tail}`, { cause: err }));
-        } else resolvePromise({ stdout: String(stdout), stderr: String(stderr) });
-      },
-    );
+const runScript = (command: string, timeoutMs: number) =>
+  runCommand('bash', [SCRIPT, command], {
+    env: { ...process.env, STACK_DIR: SEAWEEDFS_STACK_DIR },
+    timeoutMs,
   });
-}
 
 export async function isSeaweedfsUp(): Promise<boolean> {
   return runScript('status', 15_000).then(

@@ -27,6 +27,8 @@ export interface StsCall {
   readonly policy: string | undefined;
   readonly outcome: 'issued' | 'error' | 'fault';
   readonly accessKeyId?: string;
+  /** The `jti` of the web token that was exchanged (tells the tokens apart; not a secret). */
+  readonly tokenId?: string;
 }
 
 export interface IssuedCredentials {
@@ -122,6 +124,7 @@ export async function startStsStandIn(options: {
       return xmlError(res, 400, 'InvalidAction', 'unsupported action');
     const token = form.get('WebIdentityToken') ?? '';
     let sub: string;
+    let tokenId: string | undefined;
     let tokenExpMs = Number.POSITIVE_INFINITY;
     try {
       const { payload } = await jwtVerify(token, jwks, {
@@ -129,6 +132,7 @@ export async function startStsStandIn(options: {
         audience: options.audience,
       });
       sub = payload.sub ?? '';
+      tokenId = payload.jti;
       if (options.capAtTokenExp && payload.exp !== undefined) tokenExpMs = payload.exp * 1000;
     } catch (err) {
       calls.push({ ...call, outcome: 'error' });
@@ -159,7 +163,7 @@ export async function startStsStandIn(options: {
       sessionToken: randomBytes(200).toString('base64url'),
     };
     issued.push(creds);
-    calls.push({ ...call, outcome: 'issued', accessKeyId: creds.accessKeyId });
+    calls.push({ ...call, outcome: 'issued', accessKeyId: creds.accessKeyId, tokenId });
     const expiresAt =
       f?.kind === 'expired'
         ? Date.now() - 60_000

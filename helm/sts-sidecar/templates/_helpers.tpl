@@ -19,6 +19,9 @@ securityContext) render mapping keys. None of them ends with a newline: use nind
 {{- define "sts-sidecar.tokenDir" -}}/var/run/secrets/sts-sidecar{{- end -}}
 {{- define "sts-sidecar.caDir" -}}/etc/sts-sidecar/ca{{- end -}}
 
+{{/* Directory of the notify PID file: a shared emptyDir, written by the app, read by the sidecar. */}}
+{{- define "sts-sidecar.notifyDir" -}}{{ dir .Values.notify.pidFile }}{{- end -}}
+
 {{/* repository:tag, repository@digest or repository:tag@digest. */}}
 {{- define "sts-sidecar.image" -}}
 {{ .Values.image.repository }}{{ if .Values.image.tag }}:{{ .Values.image.tag }}{{ end }}{{ if .Values.image.digest }}@{{ .Values.image.digest }}{{ end }}
@@ -150,6 +153,14 @@ the HTTP listener off. Keys are tested with hasKey, not .once, so helm lint --st
 - name: STS_SIDECAR_NOTIFY_COMMAND
   value: {{ toJson .Values.notify.command | quote }}
 {{- end }}
+{{- if eq .Values.sink.type "secret" }}
+- name: STS_SIDECAR_SINK
+  value: "secret"
+- name: STS_SIDECAR_SECRET_NAME
+  value: {{ include "sts-sidecar.secretName" . | quote }}
+- name: STS_SIDECAR_SECRET_KEYS
+  value: {{ join "," .Values.sink.secret.keys | quote }}
+{{- end }}
 {{- with .Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
@@ -182,6 +193,17 @@ seccompProfile:
   type: RuntimeDefault
 {{- end -}}
 
+{{/*
+Pod spec keys (mapping; empty unless needed): shareProcessNamespace when notify.signal is set, so the
+sidecar can signal the app. The app container must also run as securityContext.runAsUser (the sidecar
+drops every capability, CAP_KILL included) and write its PID into notify.pidFile.
+*/}}
+{{- define "sts-sidecar.podOptions" -}}
+{{- if .Values.notify.signal -}}
+shareProcessNamespace: true
+{{- end -}}
+{{- end -}}
+
 {{/* Mounts of the sidecar itself: token (ro), credential dir (rw), CA (ro). */}}
 {{- define "sts-sidecar.sidecarVolumeMounts" -}}
 - name: sts-sidecar-token
@@ -193,9 +215,19 @@ seccompProfile:
 - name: sts-sidecar-endpoint
   mountPath: {{ .Values.credentialsEndpoint.tokenMountPath }}
 {{- end }}
+{{- if .Values.notify.signal }}
+- name: sts-sidecar-notify
+  mountPath: {{ include "sts-sidecar.notifyDir" . }}
+  readOnly: true
+{{- end }}
 {{- if include "sts-sidecar.hasCA" . }}
 - name: sts-sidecar-ca
   mountPath: {{ include "sts-sidecar.caDir" . }}
+  readOnly: true
+{{- end }}
+{{- if eq .Values.sink.type "secret" }}
+- name: sts-sidecar-kube-api
+  mountPath: /var/run/secrets/kubernetes.io/serviceaccount
   readOnly: true
 {{- end }}
 {{- end -}}
@@ -315,6 +347,12 @@ exits non-zero so the pod does not start without credentials. Used by mode legac
     medium: Memory
     sizeLimit: 1Mi
 {{- end }}
+{{- if .Values.notify.signal }}
+- name: sts-sidecar-notify
+  emptyDir:
+    medium: Memory
+    sizeLimit: 1Mi
+{{- end }}
 {{- if .Values.ca.configMap }}
 - name: sts-sidecar-ca
   configMap:
@@ -334,6 +372,26 @@ exits non-zero so the pod does not start without credentials. Used by mode legac
 - name: sts-sidecar-aws-config
   configMap:
     name: {{ include "sts-sidecar.awsConfigMapName" . }}
+{{- end }}
+{{- if eq .Values.sink.type "secret" }}
+{{- /* What automountServiceAccountToken would give, for the sidecar only: API-server token, CA, namespace. */}}
+- name: sts-sidecar-kube-api
+  projected:
+    sources:
+      - serviceAccountToken:
+          path: token
+          expirationSeconds: 3607
+      - configMap:
+          name: kube-root-ca.crt
+          items:
+            - key: ca.crt
+              path: ca.crt
+      - downwardAPI:
+          items:
+            - path: namespace
+              fieldRef:
+                apiVersion: v1
+                fieldPath: metadata.namespace
 {{- end }}
 {{- end -}}
 
@@ -373,6 +431,10 @@ exits non-zero so the pod does not start without credentials. Used by mode legac
 - name: sts-sidecar-endpoint
   mountPath: {{ .Values.credentialsEndpoint.tokenMountPath }}
   readOnly: true
+{{- end }}
+{{- if .Values.notify.signal }}
+- name: sts-sidecar-notify
+  mountPath: {{ include "sts-sidecar.notifyDir" . }}
 {{- end }}
 {{- if .Values.app.awsConfig.enabled }}
 - name: sts-sidecar-aws-config
@@ -455,4 +517,57 @@ WARNING: mode native needs Kubernetes >= 1.29 (restartable init containers); thi
 NOTE: mode legacy: a `once` init container plus a regular sidecar container. Do not use it in Jobs
   (the sidecar never exits, so the Job never completes).
 {{- end }}
+{{- end -}}
+
+{{/* Name of the Secret of sink.type secret. */}}
+{{- define "sts-sidecar.secretName" -}}
+{{- .Values.sink.secret.name | default (printf "%s-sts-credentials" .Release.Name | trunc 63 | trimSuffix "-") -}}
+{{- end -}}
+
+{{/*
+Manifests of sink.type secret (emit them from a template file): the Secret, created empty (RBAC cannot
+grant create for one name), and a Role allowing get and update on exactly that Secret, bound to the
+ServiceAccount named by the context key serviceAccountName.
+*/}}
+{{- define "sts-sidecar.secretSink" -}}
+{{- if eq .Values.sink.type "secret" -}}
+{{- $name := include "sts-sidecar.secretName" . -}}
+apiVersion: v1
+kind: Secret
+metadata:
+  name: {{ $name }}
+  labels:
+    app.kubernetes.io/component: sts-sidecar
+  annotations:
+    # The sidecar owns the data; helm upgrade must not wipe a live set.
+    helm.sh/resource-policy: keep
+type: Opaque
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata:
+  name: {{ printf "%s-sts-sidecar-secret" .Release.Name | trunc 63 | trimSuffix "-" }}
+  labels:
+    app.kubernetes.io/component: sts-sidecar
+rules:
+  - apiGroups: [""]
+    resources: ["secrets"]
+    resourceNames: [{{ $name | quote }}]
+    verbs: ["get", "update"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata:
+  name: {{ printf "%s-sts-sidecar-secret" .Release.Name | trunc 63 | trimSuffix "-" }}
+  labels:
+    app.kubernetes.io/component: sts-sidecar
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: Role
+  name: {{ printf "%s-sts-sidecar-secret" .Release.Name | trunc 63 | trimSuffix "-" }}
+subjects:
+  - kind: ServiceAccount
+    name: {{ required "sts-sidecar.secretSink: serviceAccountName is required in the context" .serviceAccountName }}
+    namespace: {{ .Release.Namespace }}
+{{- end -}}
 {{- end -}}

@@ -55,6 +55,16 @@ export function classifyFile(name: CredentialFile, content: string): number | 't
   return gen >= 0 && generationFiles(gen)[name] === content ? gen : 'torn';
 }
 
+/** Files read as one set: the generation they all belong to, 'torn' if any is, else 'mixed'. */
+export function classifySet(
+  files: readonly (readonly [CredentialFile, string])[],
+): number | 'torn' | 'mixed' {
+  const parts = files.map(([name, content]) => classifyFile(name, content));
+  if (parts.includes('torn')) return 'torn';
+  if (new Set(parts).size !== 1) return 'mixed';
+  return parts[0] as number;
+}
+
 /** A whole `credentials.json` read alone: complete and self-consistent? */
 export function classifyCredentialsJson(content: string): number | 'torn' | 'mixed' {
   let doc: Record<string, unknown>;
@@ -63,16 +73,15 @@ export function classifyCredentialsJson(content: string): number | 'torn' | 'mix
   } catch {
     return 'torn';
   }
-  const parts = [
-    classifyFile('access-key', String(doc.AccessKeyId)),
-    classifyFile('secret-key', String(doc.SecretAccessKey)),
-    classifyFile('session-token', String(doc.SessionToken)),
-    classifyFile('expiration', String(doc.Expiration)),
-  ];
-  if (parts.includes('torn')) return 'torn';
-  if (new Set(parts).size !== 1) return 'mixed';
-  const gen = parts[0] as number;
+  const gen = classifySet([
+    ['access-key', String(doc.AccessKeyId)],
+    ['secret-key', String(doc.SecretAccessKey)],
+    ['session-token', String(doc.SessionToken)],
+    ['expiration', String(doc.Expiration)],
+  ]);
+  if (typeof gen !== 'number') return gen;
   return generationFiles(gen)['credentials.json'] === content ? gen : 'torn';
 }
 
 export { CREDENTIAL_FILES };
+export type { CredentialFile };

@@ -22,7 +22,7 @@ import {
   readConsistentSet,
   type ConsistentRead,
 } from '../../consumers/consistent-read.ts';
-import { CREDENTIAL_FILES, classifyCredentialsJson, classifyFile } from './generation.ts';
+import { CREDENTIAL_FILES, classifyCredentialsJson, classifySet, type CredentialFile } from './generation.ts';
 
 const [dir, stopFile] = process.argv.slice(2);
 if (!dir || !stopFile) throw new Error('usage: reader.ts <dir> <stopFile>');
@@ -62,11 +62,9 @@ async function readGeneration(): Promise<void> {
     }
     throw err;
   }
-  const results: (number | 'torn')[] = [];
+  let files: [CredentialFile, string][];
   try {
-    for (const name of CREDENTIAL_FILES) {
-      results.push(classifyFile(name, await readFile(path.join(dir!, gen, name), 'utf8')));
-    }
+    files = await readFiles(path.join(dir!, gen));
   } catch (err) {
     if (isEnoent(err)) {
       counts.vanished++;
@@ -75,15 +73,20 @@ async function readGeneration(): Promise<void> {
     throw err;
   }
   counts.generationReads++;
-  if (results.includes('torn')) {
-    counts.torn++;
-    if (counts.examples.length < 5) counts.examples.push(`torn in ${gen}: ${JSON.stringify(results)}`);
-  } else if (new Set(results).size !== 1) {
-    counts.mixed++;
-    if (counts.examples.length < 5) counts.examples.push(`mixed in ${gen}: ${JSON.stringify(results)}`);
+  const r = classifySet(files);
+  if (r === 'torn' || r === 'mixed') {
+    counts[r]++;
+    if (counts.examples.length < 5) counts.examples.push(`${r} in ${gen}`);
   } else {
-    seen.add(results[0] as number);
+    seen.add(r);
   }
+}
+
+/** The five files under `base`, in order. */
+async function readFiles(base: string): Promise<[CredentialFile, string][]> {
+  const files: [CredentialFile, string][] = [];
+  for (const name of CREDENTIAL_FILES) files.push([name, await readFile(path.join(base, name), 'utf8')]);
+  return files;
 }
 
 async function readJson(): Promise<void> {
@@ -105,10 +108,9 @@ async function readJson(): Promise<void> {
 }
 
 async function readVisible(): Promise<void> {
-  const results: (number | 'torn')[] = [];
+  let files: [CredentialFile, string][];
   try {
-    for (const name of CREDENTIAL_FILES)
-      results.push(classifyFile(name, await readFile(path.join(dir!, name), 'utf8')));
+    files = await readFiles(dir!);
   } catch (err) {
     if (isEnoent(err)) {
       counts.empty++;
@@ -117,9 +119,10 @@ async function readVisible(): Promise<void> {
     throw err;
   }
   counts.visibleReads++;
+  const r = classifySet(files);
   // A torn file is a real failure whichever way it is read.
-  if (results.includes('torn')) counts.torn++;
-  else if (new Set(results).size !== 1) counts.visibleMixedInformational++;
+  if (r === 'torn') counts.torn++;
+  else if (r === 'mixed') counts.visibleMixedInformational++;
 }
 
 async function readRecipe(variant: 'data' | 'paths'): Promise<void> {
@@ -139,17 +142,16 @@ async function readRecipe(variant: 'data' | 'paths'): Promise<void> {
   }
   counts.recipeReads++;
   counts.recipeRetries += r.retries;
-  const results = [
-    classifyFile('access-key', r.set.accessKeyId),
-    classifyFile('secret-key', r.set.secretAccessKey),
-    classifyFile('session-token', r.set.sessionToken),
-    classifyFile('expiration', r.set.expiration),
-  ];
-  if (results.includes('torn')) counts.recipeTorn++;
-  else if (new Set(results).size !== 1) {
+  const verdict = classifySet([
+    ['access-key', r.set.accessKeyId],
+    ['secret-key', r.set.secretAccessKey],
+    ['session-token', r.set.sessionToken],
+    ['expiration', r.set.expiration],
+  ]);
+  if (verdict === 'torn') counts.recipeTorn++;
+  else if (verdict === 'mixed') {
     counts.recipeMixed++;
-    if (counts.examples.length < 5)
-      counts.examples.push(`recipe ${variant} mixed: ${JSON.stringify(results)}`);
+    if (counts.examples.length < 5) counts.examples.push(`recipe ${variant} mixed`);
   }
 }
 

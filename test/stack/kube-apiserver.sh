@@ -1,0 +1,324 @@
+#!/usr/bin/env bash
+# A real kube-apiserver (built from k8s.io/kubernetes through the Go module proxy) over a real etcd
+# (Debian's etcd-server), on loopback only. No kubelet, no controller-manager, no scheduler: objects are
+# admitted and stored, nothing runs.
+#
+#   test/stack/kube-apiserver.sh install   etcd-server from apt, kube-apiserver built into the cache (idempotent)
+#   test/stack/kube-apiserver.sh up        start etcd + kube-apiserver (idempotent: prints the env when up)
+#   test/stack/kube-apiserver.sh down      stop exactly the PIDs in the pid files, remove the state dir
+#   test/stack/kube-apiserver.sh status    print the env and exit 0 when up; exit 1 otherwise
+#
+# Environment:
+#   KUBE_VERSION          k8s.io/kubernetes version (default v1.37.2; staging modules pinned to v0.<minor>.<patch>)
+#   KUBE_STACK_DIR        state dir (default <repo>/.stack/kube): certs, token file, etcd data, pids, logs, env
+#   KUBE_APISERVER_PORT   kube-apiserver secure port on 127.0.0.1 (default 19443)
+#   KUBE_ETCD_PORT        etcd client port on 127.0.0.1 (default 19379); the peer port is KUBE_ETCD_PEER_PORT
+#                         (default 19380)
+#   STS_CACHE_DIR         build cache root outside the repository (default ~/.cache/sts-sidecar)
+#
+# `up` writes ${KUBE_STACK_DIR}/env (shell KEY=VALUE) and env.json: the URL, the CA file and the file of
+# the test's admin token (system:masters, from a static token file; the value never goes to stdout).
+# Builds run at `nice -n 19` (the cores are shared); timings go to stderr.
+set -euo pipefail
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+KUBE_VERSION="${KUBE_VERSION:-v1.37.2}"
+STACK_DIR="${KUBE_STACK_DIR:-$REPO_ROOT/.stack/kube}"
+API_PORT="${KUBE_APISERVER_PORT:-19443}"
+ETCD_PORT="${KUBE_ETCD_PORT:-19379}"
+ETCD_PEER_PORT="${KUBE_ETCD_PEER_PORT:-19380}"
+CACHE_ROOT="${STS_CACHE_DIR:-$HOME/.cache/sts-sidecar}"
+BUILD_DIR="$CACHE_ROOT/kube-apiserver-$KUBE_VERSION"
+APISERVER_BIN="$BUILD_DIR/kube-apiserver"
+
+PKI="$STACK_DIR/pki"
+RUN_DIR="$STACK_DIR/run"
+LOG_DIR="$STACK_DIR/log"
+ETCD_PID="$RUN_DIR/etcd.pid"
+API_PID="$RUN_DIR/kube-apiserver.pid"
+TOKEN_FILE="$STACK_DIR/admin.token"
+ENV_FILE="$STACK_DIR/env"
+ENV_JSON="$STACK_DIR/env.json"
+
+log() { printf 'kube-apiserver: %s\n' "$*" >&2; }
+# The machine's Go lives in /usr/local/go/bin, which a non-login shell (CI) may not have on PATH.
+command -v go >/dev/null 2>&1 || [ ! -x /usr/local/go/bin/go ] || PATH="/usr/local/go/bin:$PATH"
+die() {
+  log "error: $*"
+  exit 1
+}
+now() { printf '%s' "${EPOCHREALTIME/,/.}"; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
+
+pid_alive() {
+  local pid="$1" state
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  [ -r "/proc/$pid/stat" ] || return 1
+  state="$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$pid/stat" 2>/dev/null || true)"
+  [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
+# pidfile_alive <file> [comm]: alive and running the expected binary (a recycled PID is never ours).
+pidfile_alive() {
+  local pid
+  [ -s "$1" ] || return 1
+  pid="$(tr -d '[:space:]' <"$1")"
+  pid_alive "$pid" || return 1
+  [ -z "${2:-}" ] || [ "$(cut -c1-15 <<<"$2")" = "$(cat "/proc/$pid/comm" 2>/dev/null)" ]
+}
+
+etcd_bin() { command -v etcd || true; }
+
+# ---- install --------------------------------------------------------------------------------------
+
+install_etcd() {
+  if [ -n "$(etcd_bin)" ]; then
+    log "etcd already installed ($(etcd --version | head -1))"
+    return 0
+  fi
+  [ "$(id -u)" -eq 0 ] || die "installing etcd-server needs root"
+  local t0
+  t0="$(now)"
+  export DEBIAN_FRONTEND=noninteractive
+  # The package's service is not started here (no systemd); policy-rc.d keeps it that way where there is one.
+  if ! apt-get install -y -qq --no-install-recommends etcd-server >/tmp/kube-etcd-apt.log 2>&1; then
+    apt-get update -qq >>/tmp/kube-etcd-apt.log 2>&1 || true
+    apt-get install -y -qq --no-install-recommends etcd-server >>/tmp/kube-etcd-apt.log 2>&1 ||
+      die "apt-get install etcd-server failed, see /tmp/kube-etcd-apt.log"
+  fi
+  log "etcd-server installed in $(since "$t0") ($(etcd --version | head -1))"
+}
+
+apiserver_built() { [ -x "$APISERVER_BIN" ] && "$APISERVER_BIN" --version >/dev/null 2>&1; }
+
+# k8s.io/kubernetes replaces its staging modules (k8s.io/api, ...) with ./staging paths, so `go install`
+# refuses it. A module of ours requires it and pins each staging module to the published twin
+# (v1.37.2 -> v0.37.2), then builds cmd/kube-apiserver from it.
+install_apiserver() {
+  if apiserver_built; then
+    log "kube-apiserver already built ($("$APISERVER_BIN" --version))"
+    return 0
+  fi
+  command -v go >/dev/null || die "go is not on PATH"
+  local t0 src staging mod ver
+  t0="$(now)"
+  ver="v0.${KUBE_VERSION#v1.}"
+  src="$BUILD_DIR/src"
+  rm -rf "$src"
+  mkdir -p "$src"
+  log "resolving k8s.io/kubernetes@$KUBE_VERSION"
+  mod="$(cd "$src" && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')"
+  [ -s "$mod" ] || die "go mod download k8s.io/kubernetes@$KUBE_VERSION gave no go.mod"
+  staging="$(sed -n 's#^[[:space:]]*\(k8s\.io/[A-Za-z0-9._-]*\) => \./staging/.*#\1#p' "$mod")"
+  [ -n "$staging" ] || die "no staging replaces found in $mod"
+  {
+    printf 'module sts-sidecar.test/kube-apiserver-build\n\ngo %s\n\n' "$(sed -n 's/^go \([0-9.]*\)$/\1/p' "$mod")"
+    printf 'require k8s.io/kubernetes %s\n\n' "$KUBE_VERSION"
+    printf 'replace (\n'
+    for m in $staging; do printf '\t%s => %s %s\n' "$m" "$m" "$ver"; done
+    printf ')\n'
+  } >"$src/go.mod"
+  log "building k8s.io/kubernetes/cmd/kube-apiserver@$KUBE_VERSION ($(wc -w <<<"$staging") staging modules pinned to $ver; nice 19)"
+  (
+    cd "$src"
+    GOFLAGS=-mod=mod nice -n 19 go get "k8s.io/kubernetes/cmd/kube-apiserver@$KUBE_VERSION" >&2
+    # The version stamp kube's own build sets (hack/lib/version.sh).
+    CGO_ENABLED=0 GOFLAGS=-mod=mod nice -n 19 go build -trimpath -o "$APISERVER_BIN.tmp" \
+      -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(cut -d. -f2 <<<"$KUBE_VERSION") -X k8s.io/component-base/version.gitTreeState=clean" \
+      k8s.io/kubernetes/cmd/kube-apiserver >&2
+  )
+  mv "$APISERVER_BIN.tmp" "$APISERVER_BIN"
+  log "built $("$APISERVER_BIN" --version) in $(since "$t0"), $(du -h "$APISERVER_BIN" | cut -f1)"
+}
+
+cmd_install() {
+  install_etcd
+  install_apiserver
+}
+
+# ---- up / down ------------------------------------------------------------------------------------
+
+readyz() { # readyz: the API server answers /readyz with 200 over TLS signed by our CA
+  curl -fsS --max-time 2 --cacert "$PKI/ca.crt" -H "Authorization: Bearer $(cat "$TOKEN_FILE")" \
+    "https://127.0.0.1:$API_PORT/readyz" >/dev/null 2>&1
+}
+etcd_healthy() {
+  curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/health" 2>/dev/null | grep -q '"health":"true"'
+}
+
+wait_until() { # wait_until <seconds> <what> <pidfile> <cmd...>: fails fast when the daemon died
+  local limit="$1" what="$2" pidfile="$3" start
+  shift 3
+  start="$(now)"
+  while ! "$@"; do
+    pidfile_alive "$pidfile" || die "$what exited during startup (logs: $LOG_DIR)"
+    if awk -v a="$start" -v b="$(now)" -v l="$limit" 'BEGIN { exit !(b - a > l) }'; then
+      die "$what not ready after ${limit}s (logs: $LOG_DIR)"
+    fi
+    sleep 0.2
+  done
+}
+
+all_up() {
+  pidfile_alive "$ETCD_PID" etcd && pidfile_alive "$API_PID" kube-apiserver && [ -s "$ENV_JSON" ] && readyz
+}
+
+make_pki() {
+  mkdir -p "$PKI"
+  (
+    cd "$PKI"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 2 \
+      -subj "/CN=sts-sidecar-test-ca" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -keyout apiserver.key -out apiserver.csr \
+      -subj "/CN=kube-apiserver" 2>/dev/null
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n' >ext.cnf
+    openssl x509 -req -in apiserver.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out apiserver.crt \
+      -days 2 -extfile ext.cnf 2>/dev/null
+    # Service-account token signing key pair (TokenRequest issues real, verifiable SA tokens).
+    openssl genrsa -out sa.key 2048 2>/dev/null
+    openssl rsa -in sa.key -pubout -out sa.pub 2>/dev/null
+    chmod 600 ./*.key
+  )
+  # A static token for the tests' admin client: token,user,uid,"group".
+  head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$TOKEN_FILE"
+  chmod 600 "$TOKEN_FILE"
+  printf '%s,sts-sidecar-test-admin,sts-sidecar-test-admin,"system:masters"\n' "$(cat "$TOKEN_FILE")" >"$PKI/tokens.csv"
+  chmod 600 "$PKI/tokens.csv"
+}
+
+write_env() {
+  local j
+  j() { node -e 'process.stdout.write(JSON.stringify(process.argv[1]))' "$1" 2>/dev/null || printf '"%s"' "$1"; }
+  cat >"$ENV_FILE" <<EOF
+KUBE_APISERVER_URL=https://127.0.0.1:$API_PORT
+KUBE_CA_FILE=$PKI/ca.crt
+KUBE_TOKEN_FILE=$TOKEN_FILE
+KUBE_ETCD_URL=http://127.0.0.1:$ETCD_PORT
+KUBE_VERSION=$KUBE_VERSION
+EOF
+  {
+    printf '{\n'
+    printf '  "url": "https://127.0.0.1:%s",\n' "$API_PORT"
+    printf '  "caFile": %s,\n' "$(j "$PKI/ca.crt")"
+    printf '  "tokenFile": %s,\n' "$(j "$TOKEN_FILE")"
+    printf '  "etcdUrl": "http://127.0.0.1:%s",\n' "$ETCD_PORT"
+    printf '  "version": "%s",\n' "$KUBE_VERSION"
+    printf '  "pids": { "etcd": %s, "apiserver": %s },\n' "$(cat "$ETCD_PID")" "$(cat "$API_PID")"
+    printf '  "logDir": %s\n' "$(j "$LOG_DIR")"
+    printf '}\n'
+  } >"$ENV_JSON.tmp"
+  mv "$ENV_JSON.tmp" "$ENV_JSON"
+}
+
+stop_pidfile() { # stop_pidfile <file> <comm>: TERM the PID in the file, wait, then KILL
+  local file="$1" name="$2" pid i
+  pidfile_alive "$file" "$name" || return 0
+  pid="$(tr -d '[:space:]' <"$file")"
+  kill -TERM "$pid" 2>/dev/null || true
+  for i in $(seq 1 100); do
+    pid_alive "$pid" || {
+      log "$name (pid $pid) stopped"
+      return 0
+    }
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  log "$name (pid $pid) killed"
+}
+
+cmd_down() {
+  [ -d "$STACK_DIR" ] || {
+    log "nothing to stop ($STACK_DIR absent)"
+    return 0
+  }
+  stop_pidfile "$API_PID" kube-apiserver
+  stop_pidfile "$ETCD_PID" etcd
+  [ -d "$RUN_DIR" ] || [ -d "$PKI" ] || [ -z "$(ls -A "$STACK_DIR")" ] ||
+    die "$STACK_DIR does not look like a kube stack state dir; not removing it"
+  rm -rf "$STACK_DIR"
+  log "down"
+}
+
+cmd_status() {
+  if [ -d "$STACK_DIR" ] && all_up; then
+    cat "$ENV_FILE"
+    return 0
+  fi
+  log "not up ($STACK_DIR)"
+  return 1
+}
+
+cmd_up() {
+  if [ -d "$STACK_DIR" ] && all_up; then
+    log "already up ($STACK_DIR)"
+    cat "$ENV_FILE"
+    return 0
+  fi
+  [ -n "$(etcd_bin)" ] || die "etcd not found; run: $0 install"
+  apiserver_built || die "kube-apiserver $KUBE_VERSION not built ($APISERVER_BIN); run: $0 install"
+  [ -d "$STACK_DIR" ] && {
+    log "stale state in $STACK_DIR; cleaning it up"
+    cmd_down
+  }
+  local p
+  for p in "$API_PORT" "$ETCD_PORT" "$ETCD_PEER_PORT"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+      die "127.0.0.1:$p is already in use (another stack? choose KUBE_APISERVER_PORT, KUBE_ETCD_PORT, KUBE_ETCD_PEER_PORT)"
+    fi
+  done
+  local t_all t0
+  t_all="$(now)"
+  # A failed start leaves nothing running (the daemons never hold the lock: fd 9 is closed for them).
+  trap '[ "${UP_OK:-}" = 1 ] || { stop_pidfile "$API_PID" kube-apiserver; stop_pidfile "$ETCD_PID" etcd; }' EXIT
+  mkdir -p "$RUN_DIR" "$LOG_DIR" "$STACK_DIR/etcd"
+  make_pki
+
+  t0="$(now)"
+  # etcd 3.4 (Debian 12): no --unsafe-no-fsync there; its data dir is throw-away state of the run.
+  setsid "$(etcd_bin)" --name sts-test --data-dir "$STACK_DIR/etcd" \
+    --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+    --initial-cluster "sts-test=http://127.0.0.1:$ETCD_PEER_PORT" --initial-cluster-state new \
+    --quota-backend-bytes $((512 * 1024 * 1024)) \
+    </dev/null >"$LOG_DIR/etcd.log" 2>&1 9>&- &
+  echo $! >"$ETCD_PID"
+  wait_until 30 etcd "$ETCD_PID" etcd_healthy
+  log "etcd up in $(since "$t0")"
+
+  t0="$(now)"
+  setsid "$APISERVER_BIN" \
+    --bind-address=127.0.0.1 --advertise-address=127.0.0.1 --secure-port="$API_PORT" \
+    --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
+    --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
+    --client-ca-file="$PKI/ca.crt" --token-auth-file="$PKI/tokens.csv" \
+    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
+    --authorization-mode=RBAC --service-cluster-ip-range=10.96.0.0/16 \
+    --endpoint-reconciler-type=none \
+    --cert-dir="$PKI" --profiling=false --v=1 \
+    </dev/null >"$LOG_DIR/kube-apiserver.log" 2>&1 9>&- &
+  echo $! >"$API_PID"
+  wait_until 120 kube-apiserver "$API_PID" readyz
+  log "kube-apiserver up in $(since "$t0") (to /readyz), rss $(awk '/VmRSS/ { print $2 / 1024 " MiB" }' "/proc/$(cat "$API_PID")/status"), etcd rss $(awk '/VmRSS/ { print $2 / 1024 " MiB" }' "/proc/$(cat "$ETCD_PID")/status")"
+  write_env
+  UP_OK=1
+  log "up in $(since "$t_all")"
+  cat "$ENV_FILE"
+}
+
+with_lock() {
+  mkdir -p "$(dirname "$STACK_DIR")"
+  exec 9>"$STACK_DIR.lock"
+  flock 9
+  "$@"
+}
+
+case "${1:-}" in
+  install) cmd_install ;;
+  up) with_lock cmd_up ;;
+  down) with_lock cmd_down ;;
+  status) cmd_status ;;
+  *)
+    echo "usage: $0 install|up|down|status" >&2
+    exit 2
+    ;;
+esac

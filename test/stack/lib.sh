@@ -1,0 +1,94 @@
+# Helpers shared by the test-stack scripts (ceph-rgw.sh, seaweedfs.sh, keycloak.sh). Source it after
+# defining log() and die(); it defines functions only.
+#
+#   now / since <t0>                         wall clock (seconds, fractional) and "1.2s" since t0
+#   pid_alive <pid>                          the PID exists and is not a zombie
+#   pidfile_alive <file> [what]              the PID in the file is alive and is ours (see below)
+#   stop_pidfile <file> <what>               TERM the PID in the file, wait 5 s, then KILL
+#   group_members <pgid>                     the live PIDs of a process group, one a line
+#   stop_group <pgid> <name> [term_seconds]  TERM the whole group, wait, KILL, wait until it is empty
+#   port_in_use <port>                       something accepts connections on 127.0.0.1:<port>
+
+now() { printf '%s' "${EPOCHREALTIME/,/.}"; }
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
+
+# A PID counts as alive when it exists and is not a zombie (PID 1 here may not reap).
+pid_alive() {
+  local pid="$1" state
+  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+  [ -r "/proc/$pid/stat" ] || return 1
+  state="$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$pid/stat" 2>/dev/null || true)"
+  [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
+}
+
+# pidfile_alive <file> [what]: the PID in the file is alive and, when <what> is given, is ours: its comm is
+# <what> (or, with PIDFILE_MATCH_CMDLINE=1, its command line contains <what>: Node names its main thread
+# MainThread). A recycled PID of an unrelated process is never mistaken for, or stopped as, one of ours.
+pidfile_alive() {
+  local pid
+  [ -s "$1" ] || return 1
+  pid="$(tr -d '[:space:]' <"$1")"
+  pid_alive "$pid" || return 1
+  [ -z "${2:-}" ] && return 0
+  [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ] && return 0
+  [ "${PIDFILE_MATCH_CMDLINE:-0}" = 1 ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$2"
+}
+
+# stop_pidfile <file> <what>: TERM the PID in the file, wait, then KILL.
+stop_pidfile() {
+  local file="$1" name="$2" pid i
+  pidfile_alive "$file" "$name" || return 0
+  pid="$(tr -d '[:space:]' <"$file")"
+  kill -TERM "$pid" 2>/dev/null || true
+  for i in $(seq 1 50); do
+    pid_alive "$pid" || {
+      log "$name (pid $pid) stopped"
+      return 0
+    }
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  for i in $(seq 1 20); do
+    pid_alive "$pid" || break
+    sleep 0.1
+  done
+  log "$name (pid $pid) killed"
+}
+
+# group_members <pgid>: live (non-zombie) members of the process group.
+group_members() {
+  local p
+  [[ "$1" =~ ^[0-9]+$ ]] || return 0
+  for p in $(pgrep -g "$1" 2>/dev/null || true); do
+    pid_alive "$p" && printf '%s\n' "$p"
+  done
+  return 0
+}
+
+# stop_group <pgid> <name> [term_seconds]: a launcher started with setsid leads its own process group, and
+# its children (a JVM a wrapper script forks rather than execs) are in it: stopping only the leader would
+# leave them running. TERM the group, wait up to term_seconds (default 10), KILL it, wait until it is empty.
+stop_group() {
+  local pgid="$1" name="$2" limit="${3:-10}" i
+  [[ "$pgid" =~ ^[0-9]+$ ]] && [ "$pgid" -gt 1 ] || return 0
+  [ -n "$(group_members "$pgid")" ] || return 0
+  kill -TERM -- "-$pgid" 2>/dev/null || true
+  for ((i = 0; i < limit * 10; i++)); do
+    if [ -z "$(group_members "$pgid")" ]; then
+      log "$name (process group $pgid) stopped"
+      return 0
+    fi
+    sleep 0.1
+  done
+  kill -KILL -- "-$pgid" 2>/dev/null || true
+  for ((i = 0; i < 50; i++)); do
+    if [ -z "$(group_members "$pgid")" ]; then
+      log "$name (process group $pgid) killed"
+      return 0
+    fi
+    sleep 0.1
+  done
+  die "$name (process group $pgid) still has members after SIGKILL: $(group_members "$pgid" | tr '\n' ' ')"
+}
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
