@@ -6,7 +6,7 @@ import { access, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LocalStack } from '../test/stack/local-stack.ts';
-import { BUNDLE } from '../test/support/sidecar-process.ts';
+import { BUNDLE, sidecarArgv } from '../test/support/sidecar-process.ts';
 import { timeInterleaved, type Variant } from './spawn-timing.ts';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -37,6 +37,8 @@ export const COLD = {
   version: 'bundle --version (load only)',
   checkConfig: 'bundle check-config (load + config)',
   once: 'sidecar once (RGW)',
+  snapshotVersion: 'snapshot --version (load only)',
+  snapshotOnce: 'snapshot once (RGW)',
   aws: 'aws CLI script (RGW)',
 } as const;
 
@@ -63,6 +65,27 @@ export async function measureColdStart(
       name: COLD.once,
       command: node,
       args: [...extraNodeArgs, BUNDLE, 'once'],
+      env: sidecarEnv,
+      before: () => emptyDir(stack.outputDir),
+      verify: () =>
+        requireFiles(stack.outputDir, [
+          'access-key',
+          'secret-key',
+          'session-token',
+          'expiration',
+          'credentials.json',
+        ]),
+    },
+    {
+      name: COLD.snapshotVersion,
+      command: node,
+      args: sidecarArgv(['--version'], extraNodeArgs, 'snapshot'),
+      env: baseEnv(),
+    },
+    {
+      name: COLD.snapshotOnce,
+      command: node,
+      args: sidecarArgv(['once'], extraNodeArgs, 'snapshot'),
       env: sidecarEnv,
       before: () => emptyDir(stack.outputDir),
       verify: () =>

@@ -7,7 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LocalStack } from '../test/stack/local-stack.ts';
-import { startSidecar, type SidecarProcess } from '../test/support/sidecar-process.ts';
+import { startSidecar, type Launcher, type SidecarProcess } from '../test/support/sidecar-process.ts';
 import { baseEnv } from './cold-start.ts';
 import { cpuMs, cpuNsAllThreads, rssKiB, wakeups } from './proc.ts';
 import { median } from './stats.ts';
@@ -55,11 +55,20 @@ export interface IdleFleet {
  * directory, waits for each one's first lease, starts `count` bare waiting Node processes, lets all
  * settle for `settleMs` and reads their RSS. The CPU window starts there.
  */
+/** How a benchmarked daemon is started: Node flags, launcher, extra environment (e.g. MALLOC_ARENA_MAX). */
+export interface DaemonStart {
+  readonly nodeArgs?: readonly string[];
+  readonly launcher?: Launcher;
+  readonly env?: Readonly<Record<string, string>>;
+  /** Label prefix for the processes (the secret scan's records). */
+  readonly label?: string;
+}
+
 export async function startIdleFleet(
   stack: LocalStack,
   count: number,
   settleMs: number,
-  nodeArgs: readonly string[] = [],
+  start: DaemonStart = {},
 ): Promise<IdleFleet> {
   const daemons: SidecarProcess[] = [];
   const bare: ChildProcess[] = [];
@@ -70,12 +79,17 @@ export async function startIdleFleet(
   };
   try {
     for (let i = 0; i < count; i++) {
-      const outputDir = path.join(stack.dir, `idle-${i}`);
+      const label = `${start.label ?? 'idle'}-${i}`;
+      const outputDir = path.join(stack.dir, label);
       await mkdir(outputDir, { recursive: true });
       const d = startSidecar(
-        { ...stack.env, STS_SIDECAR_OUTPUT_DIR: outputDir, STS_SIDECAR_TTL_SECONDS: '3600' },
+        { ...stack.env, ...start.env, STS_SIDECAR_OUTPUT_DIR: outputDir, STS_SIDECAR_TTL_SECONDS: '3600' },
         ['run'],
-        { label: `idle-${i}`, nodeArgs: [...nodeArgs] },
+        {
+          label,
+          nodeArgs: [...(start.nodeArgs ?? [])],
+          ...(start.launcher ? { launcher: start.launcher } : {}),
+        },
       );
       daemons.push(d);
       await d.waitForEvent('lease.acquired', 30_000);
@@ -148,8 +162,9 @@ export async function measureDrift(
   stack: LocalStack,
   cycles: number,
   leaseSeconds: number,
-  nodeArgs: readonly string[] = [],
-  timeoutMs = 420_000,
+  how: DaemonStart = {},
+  // A loaded 2-core machine manages about 20 cycles a second: 10,000 cycles take 8-9 minutes.
+  timeoutMs = Math.max(420_000, cycles * 120),
 ): Promise<DriftResult> {
   const standIn = stack.standIn;
   if (!standIn) throw new Error('drift is measured against the STS stand-in');
@@ -166,9 +181,14 @@ export async function measureDrift(
       STS_SIDECAR_READY_MARGIN_SECONDS: '0',
       STS_SIDECAR_REFRESH_FRACTION: '0.1',
       STS_SIDECAR_REFRESH_JITTER: '0',
+      ...how.env,
     },
     ['run'],
-    { label: 'drift', nodeArgs: [...nodeArgs] },
+    {
+      label: 'drift',
+      nodeArgs: [...(how.nodeArgs ?? [])],
+      ...(how.launcher ? { launcher: how.launcher } : {}),
+    },
   );
   const curve: { cycle: number; rssKiB: number }[] = [];
   const start = Date.now();

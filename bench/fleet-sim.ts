@@ -1,11 +1,16 @@
 /**
  * Benchmark 6: a fleet of sidecars, each the REAL LeaseLoop from src/lease-loop.ts, on a virtual clock
- * with in-memory simulation fakes for the token, flex-auth, the STS and the credential directory. Virtual
- * time jumps from event to event, so hours of fleet behaviour take seconds. Counts STS calls (failed
- * ones too: they load the STS just the same) in 1 s buckets of virtual time.
+ * with in-memory simulation fakes for the token, the IdP's identity exchange, flex-auth, the STS and the
+ * credential directory. Virtual time jumps from event to event, so hours of fleet behaviour take seconds.
+ * Counts STS and IdP calls (failed ones too: they load the server just the same) in 1 s buckets of
+ * virtual time.
+ *
+ * The IdP step models the identity exchange of issue 9 (the pod's token traded at the IdP before
+ * flex-auth) as a fake in front of the token source: every attempt calls it first, and it fails at its
+ * own rate and in its own outages, so the fleet's load on the IdP is measured like its load on the STS.
  */
 import { LeaseLoop, type LeaseSettings } from '../src/lease-loop.ts';
-import { StsError } from '../src/errors.ts';
+import { SidecarError, StsError } from '../src/errors.ts';
 import type {
   AssumeRequest,
   AssumeResult,
@@ -150,10 +155,12 @@ export interface FleetScenario {
   /** Extra random delay before the first acquisition, uniform in [0, firstDelaySeconds): the "jitter the first acquisition" lever. */
   readonly firstDelaySeconds: number;
   readonly stsFailureRate: number;
-  /** A total STS outage [start, start + length) in seconds of virtual time. */
-  readonly outage: { startSeconds: number; lengthSeconds: number } | undefined;
+  /** A total outage [start, start + length) in seconds of virtual time, of the STS (default) or the IdP. */
+  readonly outage: { startSeconds: number; lengthSeconds: number; target?: 'sts' | 'idp' } | undefined;
   /** Virtual latency of one STS call, uniform in [min, max] ms. */
   readonly stsLatencyMs: readonly [number, number];
+  /** The identity exchange before flex-auth; undefined = no IdP step. */
+  readonly idp: { failureRate: number; latencyMs: readonly [number, number] } | undefined;
 }
 
 export const DEFAULT_FLEET: FleetScenario = {
@@ -172,21 +179,78 @@ export const DEFAULT_FLEET: FleetScenario = {
   // In the middle of the second refresh wave (about 2 x 0.45 x 3600 s after the start): the worst place.
   outage: { startSeconds: 3180, lengthSeconds: 120 },
   stsLatencyMs: [20, 80],
+  idp: { failureRate: 0.05, latencyMs: [10, 40] },
 };
 
 export interface FleetRun {
   /** STS calls per 1 s bucket of virtual time. */
   readonly buckets: number[];
+  /** IdP calls per 1 s bucket of virtual time (all zero without an IdP step). */
+  readonly idpBuckets: number[];
   readonly calls: number;
   readonly failedCalls: number;
   readonly expiries: number;
   readonly maxUnreadySeconds: number;
 }
 
-/** Simulation fakes: a token that never expires, a policy that always allows, an in-memory sink. */
+/** Counts calls in 1 s buckets; fails at random and while its outage lasts. */
+class SimulationServer {
+  readonly buckets: number[];
+  calls = 0;
+  failed = 0;
+  readonly #clock: VirtualClock;
+  readonly #s: FleetScenario;
+  readonly #random: () => number;
+  readonly #target: 'sts' | 'idp';
+  readonly #failureRate: number;
+  readonly #latencyMs: readonly [number, number];
+
+  constructor(
+    clock: VirtualClock,
+    scenario: FleetScenario,
+    random: () => number,
+    target: 'sts' | 'idp',
+    failureRate: number,
+    latencyMs: readonly [number, number],
+  ) {
+    this.#clock = clock;
+    this.#s = scenario;
+    this.#random = random;
+    this.#target = target;
+    this.#failureRate = failureRate;
+    this.#latencyMs = latencyMs;
+    this.buckets = new Array<number>(scenario.durationSeconds + 1).fill(0);
+  }
+
+  /** One call: resolves with whether it failed (outage or random failure), after its latency. */
+  async call(): Promise<{ failed: boolean; inOutage: boolean }> {
+    const t = this.#clock.now();
+    const bucket = Math.floor(t / 1000);
+    if (bucket < this.buckets.length) this.buckets[bucket]!++;
+    this.calls++;
+    const [lo, hi] = this.#latencyMs;
+    await this.#clock.sleep(lo + (hi - lo) * this.#random(), NEVER);
+    const o = this.#s.outage;
+    const inOutage =
+      o !== undefined &&
+      (o.target ?? 'sts') === this.#target &&
+      t >= o.startSeconds * 1000 &&
+      t < (o.startSeconds + o.lengthSeconds) * 1000;
+    const failed = inOutage || this.#random() < this.#failureRate;
+    if (failed) this.failed++;
+    return { failed, inOutage };
+  }
+}
+
+/**
+ * Simulation fakes: a token that never expires (traded at the simulated IdP first when the scenario has
+ * an IdP step), a policy that always allows, an in-memory sink.
+ */
 class SimulationTokenSource implements TokenSource {
   readonly #token: Token;
-  constructor(i: number) {
+  readonly #idp: SimulationServer | undefined;
+  constructor(i: number, idp: SimulationServer | undefined) {
+    this.#idp = idp;
     this.#token = {
       raw: `simulated-token-${i}`,
       issuer: 'https://issuer.simulation',
@@ -198,6 +262,16 @@ class SimulationTokenSource implements TokenSource {
     };
   }
   async read(): Promise<Token> {
+    if (this.#idp) {
+      const r = await this.#idp.call();
+      // Stands for the identity exchange's own retryable "IdP unavailable" failure (issue 9).
+      if (r.failed)
+        throw new SidecarError(
+          'ERR_TOKEN_UNREADABLE',
+          r.inOutage ? 'simulated IdP outage' : 'simulated IdP failure',
+          { retryable: true },
+        );
+    }
     return this.#token;
   }
 }
@@ -223,33 +297,25 @@ class SimulationSink implements CredentialSink {
 
 /** The simulated STS: every call is counted in its 1 s bucket; fails at random and during the outage. */
 class SimulationSts {
-  readonly buckets: number[];
-  calls = 0;
-  failed = 0;
+  readonly server: SimulationServer;
   readonly #clock: VirtualClock;
-  readonly #s: FleetScenario;
-  readonly #random: () => number;
 
   constructor(clock: VirtualClock, scenario: FleetScenario, random: () => number) {
     this.#clock = clock;
-    this.#s = scenario;
-    this.#random = random;
-    this.buckets = new Array<number>(scenario.durationSeconds + 1).fill(0);
+    this.server = new SimulationServer(
+      clock,
+      scenario,
+      random,
+      'sts',
+      scenario.stsFailureRate,
+      scenario.stsLatencyMs,
+    );
   }
 
   async assume(request: AssumeRequest): Promise<AssumeResult> {
-    const t = this.#clock.now();
-    const bucket = Math.floor(t / 1000);
-    if (bucket < this.buckets.length) this.buckets[bucket]!++;
-    this.calls++;
-    const [lo, hi] = this.#s.stsLatencyMs;
-    await this.#clock.sleep(lo + (hi - lo) * this.#random(), NEVER);
-    const o = this.#s.outage;
-    const inOutage =
-      o !== undefined && t >= o.startSeconds * 1000 && t < (o.startSeconds + o.lengthSeconds) * 1000;
-    if (inOutage || this.#random() < this.#s.stsFailureRate) {
-      this.failed++;
-      throw new StsError('ERR_STS_UNREACHABLE', inOutage ? 'simulated outage' : 'simulated failure', {
+    const r = await this.server.call();
+    if (r.failed) {
+      throw new StsError('ERR_STS_UNREACHABLE', r.inOutage ? 'simulated outage' : 'simulated failure', {
         httpStatus: 503,
       });
     }
@@ -278,6 +344,16 @@ export async function simulateFleet(
   const clock = new VirtualClock(0);
   const rnd = seededRandom(seed);
   const sts = new SimulationSts(clock, scenario, seededRandom(seed ^ 0x5eed));
+  const idp = scenario.idp
+    ? new SimulationServer(
+        clock,
+        scenario,
+        seededRandom(seed ^ 0x1d9),
+        'idp',
+        scenario.idp.failureRate,
+        scenario.idp.latencyMs,
+      )
+    : undefined;
   const stop = new AbortController();
   const settings: LeaseSettings = {
     tenant: 'sim',
@@ -309,7 +385,7 @@ export async function simulateFleet(
     sinks.push(sink);
     const random = seededRandom(seed * 7919 + i);
     const loop = new Loop(settings, {
-      tokens: new SimulationTokenSource(i),
+      tokens: new SimulationTokenSource(i, idp),
       policy: new SimulationPolicy(),
       issuer: sts,
       sink,
@@ -341,9 +417,10 @@ export async function simulateFleet(
   await VirtualClock.settle();
   await Promise.race([Promise.all(runs), VirtualClock.settle()]);
   return {
-    buckets: sts.buckets.slice(0, scenario.durationSeconds),
-    calls: sts.calls,
-    failedCalls: sts.failed,
+    buckets: sts.server.buckets.slice(0, scenario.durationSeconds),
+    idpBuckets: (idp?.buckets ?? []).slice(0, scenario.durationSeconds),
+    calls: sts.server.calls,
+    failedCalls: sts.server.failed,
     expiries,
     maxUnreadySeconds: maxUnreadyMs / 1000,
   };
@@ -386,6 +463,17 @@ export interface FleetSummary {
   readonly afterFirstWave1s: number;
   readonly uniformReference1s: number;
   readonly uniformReference60s: number;
+  /** 60 s peak/mean over the chance floor of the same calls (median of the per-seed quotients). */
+  readonly overFloor60s: number;
+  /** The same from the end of the start-up minute (the fleet's cold start and its quick retries excluded). */
+  readonly afterStartupMinute60s: number;
+  readonly uniformReferenceMinute60s: number;
+  readonly overFloorAfterStartupMinute60s: number;
+  /** The same figures for the IdP's calls, from the end of the start-up minute (0 without an IdP step). */
+  readonly idpAfterStartup60s: number;
+  readonly idpUniformReference60s: number;
+  readonly idpOverFloor60s: number;
+  readonly idpCallsPerSidecarHour: number;
   readonly peakAfterStartup1s: number;
   /** Second of the highest 1 s bucket after start-up, per seed. */
   readonly peakAtSeconds: number[];
@@ -411,6 +499,14 @@ export async function runFleetScenario(
     afterFirstWave1s: [] as number[],
     ref1: [] as number[],
     ref60: [] as number[],
+    over60: [] as number[],
+    m60: [] as number[],
+    mRef60: [] as number[],
+    mOver60: [] as number[],
+    idp60: [] as number[],
+    idpRef60: [] as number[],
+    idpOver60: [] as number[],
+    idpCalls: [] as number[],
     peak: [] as number[],
     mean: [] as number[],
     calls: [] as number[],
@@ -435,6 +531,19 @@ export async function runFleetScenario(
     const afterCalls = run.buckets.slice(1).reduce((a, b) => a + b, 0);
     r.ref1.push(uniformReference(afterCalls, run.buckets.length - 1, 1, 1000 + s));
     r.ref60.push(uniformReference(afterCalls, run.buckets.length - 1, 60, 1000 + s));
+    r.over60.push(r.afterStartup60s.at(-1)! / r.ref60.at(-1)!);
+    const afterMinuteCalls = run.buckets.slice(60).reduce((a, b) => a + b, 0);
+    r.m60.push(peakOverMean(run.buckets, 60, 60).ratio);
+    r.mRef60.push(uniformReference(afterMinuteCalls, run.buckets.length - 60, 60, 3000 + s));
+    r.mOver60.push(r.m60.at(-1)! / r.mRef60.at(-1)!);
+    const idpCalls = run.idpBuckets.reduce((a, b) => a + b, 0);
+    r.idpCalls.push(idpCalls);
+    if (idpCalls > 0) {
+      const idpAfter = run.idpBuckets.slice(60).reduce((a, b) => a + b, 0);
+      r.idp60.push(peakOverMean(run.idpBuckets, 60, 60).ratio);
+      r.idpRef60.push(uniformReference(idpAfter, run.idpBuckets.length - 60, 60, 2000 + s));
+      r.idpOver60.push(r.idp60.at(-1)! / r.idpRef60.at(-1)!);
+    }
     r.peak.push(after.peak);
     r.mean.push(after.mean);
     r.calls.push(run.calls);
@@ -452,6 +561,14 @@ export async function runFleetScenario(
     afterFirstWave1s: median(r.afterFirstWave1s),
     uniformReference1s: median(r.ref1),
     uniformReference60s: median(r.ref60),
+    overFloor60s: median(r.over60),
+    afterStartupMinute60s: median(r.m60),
+    uniformReferenceMinute60s: median(r.mRef60),
+    overFloorAfterStartupMinute60s: median(r.mOver60),
+    idpAfterStartup60s: r.idp60.length ? median(r.idp60) : 0,
+    idpUniformReference60s: r.idpRef60.length ? median(r.idpRef60) : 0,
+    idpOverFloor60s: r.idpOver60.length ? median(r.idpOver60) : 0,
+    idpCallsPerSidecarHour: median(r.idpCalls) / scenario.sidecars / (scenario.durationSeconds / 3600),
     peakAfterStartup1s: median(r.peak),
     peakAtSeconds: r.peakAt,
     meanPerSecond: median(r.mean),

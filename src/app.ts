@@ -1,3 +1,4 @@
+import http from 'node:http';
 import https from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { STSClient } from '@aws-sdk/client-sts';
@@ -22,6 +23,7 @@ import { createHealthTracker } from './subscribers/health.ts';
 import { logSubscriber } from './subscribers/log.ts';
 import { metricsSubscriber } from './subscribers/metrics.ts';
 import { createServedCredentials } from './subscribers/credentials.ts';
+import { createHeapCollector } from './subscribers/heap.ts';
 import { formatEndpointAddress } from './config/load.ts';
 import { idpTokenUrlWarning } from './config/idp-url.ts';
 
@@ -119,7 +121,10 @@ function wire(
     requestHandler: {
       requestTimeout: timeoutMs,
       connectionTimeout: timeoutMs,
-      httpsAgent: new https.Agent({ keepAlive: true, maxSockets: 2, ...(ca ? { ca } : {}) }),
+      // No keep-alive: refreshes are half an hour apart, and an idle pooled socket wakes the idle process
+      // when the server closes it (RGW after 65 s): one of the "0 wake-ups between refreshes" sources.
+      httpAgent: new http.Agent({ keepAlive: false, maxSockets: 2 }),
+      httpsAgent: new https.Agent({ keepAlive: false, maxSockets: 2, ...(ca ? { ca } : {}) }),
     },
   });
   const loop = new LeaseLoop(
@@ -254,6 +259,7 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
     metricsSubscriber(metrics),
     logSubscriber(logger),
     ...(notifier ? [notifier.subscriber] : []),
+    createHeapCollector(),
   );
 
   const w = wire(ctx, report, served.wrap);

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { startupSnapshot } from 'node:v8';
 import { idpTokenUrlWarning } from './config/idp-url.ts';
 import { loadConfig, describeConfig } from './config/load.ts';
 import { VARIABLES, VARIABLE_NAMES, REQUIRED_VARIABLES, type Config } from './config/schema.ts';
@@ -68,8 +69,8 @@ function configWarnings(config: Config): string[] {
   return warnings;
 }
 
-async function main(): Promise<number> {
-  const parsed = parseArgs(process.argv.slice(2));
+async function main(argv: readonly string[]): Promise<number> {
+  const parsed = parseArgs(argv);
   if (parsed === 'help') {
     process.stdout.write(USAGE);
     return EXIT.ok;
@@ -164,15 +165,25 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-    // Sockets the SDK keeps alive must not hold a stopping process open past its grace period.
-    setTimeout(() => process.exit(code), 1500).unref();
-  },
-  (err: unknown) => {
-    const message = err instanceof Error ? `${err.name}: ${err.message}` : 'unknown error';
-    process.stderr.write(`sts-sidecar: unexpected error (${errorCode(err)}): ${message}\n`);
-    process.exit(EXIT.unexpected);
-  },
-);
+function start(argv: readonly string[]): void {
+  main(argv).then(
+    (code) => {
+      process.exitCode = code;
+      // Sockets the SDK keeps alive must not hold a stopping process open past its grace period.
+      setTimeout(() => process.exit(code), 1500).unref();
+    },
+    (err: unknown) => {
+      const message = err instanceof Error ? `${err.name}: ${err.message}` : 'unknown error';
+      process.stderr.write(`sts-sidecar: unexpected error (${errorCode(err)}): ${message}\n`);
+      process.exit(EXIT.unexpected);
+    },
+  );
+}
+
+// Building the startup snapshot (scripts/build.mjs): every module is loaded by now; run later, in the
+// process started from the snapshot, where argv has no script path (`node --snapshot-blob X run`).
+if (startupSnapshot.isBuildingSnapshot()) {
+  startupSnapshot.setDeserializeMainFunction(() => start(process.argv.slice(1)));
+} else {
+  start(process.argv.slice(2));
+}

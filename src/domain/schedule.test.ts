@@ -4,7 +4,9 @@ import {
   cappedLeaseRefreshAt,
   latestRefreshAt,
   firstLeaseSchedule,
+  FIRST_RETRY_SPREAD_FRACTION,
   nextRefreshAt,
+  RETRY_SPREAD_FRACTION,
   retryDelayMs,
   type SchedulePolicy,
 } from './schedule.ts';
@@ -98,6 +100,70 @@ describe('backoff', () => {
 
   it('keeps backing off normally once the margin is already crossed', () => {
     expect(retryDelayMs(10, policy, 0.5, 58 * MIN, hourLease)).toBe(30_000);
+  });
+});
+
+describe('retries while a set with plenty of life is on disk', () => {
+  // Refreshed at 30 min of an hour lease: 24 min until the 6 min margin.
+  const now = 30 * MIN;
+  const untilMargin = 24 * MIN;
+
+  it('the first retry is drawn over a sixteenth of the time left: a blip is ridden over within 90 s', () => {
+    expect(FIRST_RETRY_SPREAD_FRACTION).toBe(1 / 16);
+    expect(retryDelayMs(1, policy, 0.5, now, hourLease)).toBe(untilMargin / 16 / 2);
+    for (const r of [0, 0.5, 0.999]) {
+      expect(retryDelayMs(1, policy, r, now, hourLease)).toBeLessThan(90_000);
+    }
+  });
+
+  it('without a set, or with one close to the margin, the first retry keeps the initial backoff', () => {
+    expect(retryDelayMs(1, policy, 0.5, now, undefined)).toBe(500);
+    // 10 s before the margin: a sixteenth is 0.6 s, less than the 1 s cap.
+    const close = hourLease.expiresAtMs - policy.readyMarginMs - 10_000;
+    expect(retryDelayMs(1, policy, 0.5, close, hourLease)).toBe(500);
+  });
+
+  it('later retries are drawn over a quarter of the time left before the margin', () => {
+    expect(RETRY_SPREAD_FRACTION).toBe(0.25);
+    expect(retryDelayMs(2, policy, 0.5, now, hourLease)).toBe(untilMargin * 0.25 * 0.5);
+    expect(retryDelayMs(7, policy, 0.999, now, hourLease)).toBeCloseTo(untilMargin * 0.25 * 0.999, 6);
+    // Far wider than the backoff cap: 6 minutes instead of 2 s for the second failure.
+    expect(retryDelayMs(2, policy, 0.999, now, hourLease)).toBeGreaterThan(100 * backoffCapMs(2, policy));
+  });
+
+  it('spreads a fleet: uniform draws give delays uniform over the window', () => {
+    const delays = Array.from({ length: 100 }, (_, i) => retryDelayMs(3, policy, i / 100, now, hourLease));
+    const window = untilMargin * RETRY_SPREAD_FRACTION;
+    for (let q = 0; q < 4; q++) {
+      const inQuarter = delays.filter((d) => d >= (q * window) / 4 && d < ((q + 1) * window) / 4);
+      expect(inQuarter).toHaveLength(25);
+    }
+  });
+
+  it('the window shrinks as the set ages, never below the backoff cap', () => {
+    // 3 min before the margin: a quarter is 45 s, and the cap at failure 7 is 60 s.
+    const late = hourLease.expiresAtMs - policy.readyMarginMs - 3 * MIN;
+    expect(retryDelayMs(7, policy, 0.5, late, hourLease)).toBe(30_000);
+    expect(retryDelayMs(2, policy, 0.5, late, hourLease)).toBe(3 * MIN * 0.25 * 0.5);
+  });
+
+  it('never sleeps past the margin, and keeps the plain backoff without a set', () => {
+    const d = retryDelayMs(30, policy, 0.999, 53.9 * MIN, hourLease);
+    expect(53.9 * MIN + d).toBeLessThanOrEqual(hourLease.expiresAtMs - policy.readyMarginMs);
+    expect(retryDelayMs(2, policy, 0.5, now, undefined)).toBe(1000);
+    // A set already under the margin: plain backoff, it can only be fixed by succeeding.
+    expect(retryDelayMs(2, policy, 0.5, 58 * MIN, hourLease)).toBe(1000);
+  });
+
+  it('every retry leaves at least three quarters of the time to the margin', () => {
+    for (const f of [2, 3, 5, 8, 20]) {
+      for (const r of [0, 0.3, 0.999]) {
+        const t = now + retryDelayMs(f, policy, r, now, hourLease);
+        expect(hourLease.expiresAtMs - policy.readyMarginMs - t).toBeGreaterThanOrEqual(
+          untilMargin * 0.75 - 1,
+        );
+      }
+    }
   });
 });
 

@@ -79,9 +79,25 @@ export function backoffCapMs(failures: number, policy: SchedulePolicy): number {
 }
 
 /**
- * Delay before the next attempt after a failure: exponential backoff with full jitter, capped. While a
- * set is on disk with more than the margin left, the retry never sleeps past the moment it would fall
- * under the margin, so an outage that ends in time is noticed before readiness drops.
+ * From the second failure in a row on, while a set is on disk, the retry is drawn over this fraction of
+ * the time the set has left before readiness would drop (docs/reliability.md, "Retries after a failure").
+ */
+export const RETRY_SPREAD_FRACTION = 0.25;
+/** The same for the first failure: short, so a blip is ridden over within a small part of the time left. */
+export const FIRST_RETRY_SPREAD_FRACTION = 1 / 16;
+
+/**
+ * Delay before the next attempt after a failure.
+ *
+ * - The first failure retries within the initial backoff (full jitter): a blip is ridden over at once.
+ * - Later failures use exponential backoff with full jitter, capped; but while a set is on disk, the
+ *   window the delay is drawn from widens to {@link RETRY_SPREAD_FRACTION} of the time until the set
+ *   falls under the readiness margin. A fleet that failed together in an outage then comes back spread
+ *   over minutes instead of all within the backoff cap, while each sidecar still has at least three
+ *   quarters of that time left when it retries. As the set ages the window shrinks with it, down to the
+ *   plain backoff.
+ * - The retry never sleeps past the moment the set would fall under the margin, so an outage that ends
+ *   in time is noticed before readiness drops.
  */
 export function retryDelayMs(
   failures: number,
@@ -91,12 +107,12 @@ export function retryDelayMs(
   onDisk: LeaseWindow | undefined,
 ): number {
   const cap = backoffCapMs(failures, policy);
+  const untilMargin = onDisk ? onDisk.expiresAtMs - policy.readyMarginMs - nowMs : 0;
+  const fraction = failures >= 2 ? RETRY_SPREAD_FRACTION : FIRST_RETRY_SPREAD_FRACTION;
+  const window = untilMargin > 0 ? Math.max(cap, untilMargin * fraction) : cap;
   // A floor keeps a fleet that all drew near zero from retrying in a hot loop.
-  let delay = Math.max(cap * random, Math.min(cap, policy.backoffInitialMs) / 10);
-  if (onDisk) {
-    const untilMargin = onDisk.expiresAtMs - policy.readyMarginMs - nowMs;
-    if (untilMargin > 0) delay = Math.min(delay, untilMargin);
-  }
+  let delay = Math.max(window * random, Math.min(cap, policy.backoffInitialMs) / 10);
+  if (untilMargin > 0) delay = Math.min(delay, untilMargin);
   return delay;
 }
 

@@ -1,4 +1,4 @@
-import http from 'node:http';
+import { closeQuietly, createQuietServer, listenQuietly } from './quiet-server.ts';
 
 /** What the endpoints read; the server never reaches into the loop. */
 export interface HealthView {
@@ -7,13 +7,13 @@ export interface HealthView {
   metrics(): Promise<{ contentType: string; body: string }>;
 }
 
-/** Serves /healthz, /readyz and /metrics; everything else is 404. */
+/** Serves /healthz, /readyz and /metrics; everything else is 404. No timer runs between requests. */
 export async function startHealthServer(options: {
   host: string;
   port: number;
   view: HealthView;
 }): Promise<{ port: number; close(): Promise<void> }> {
-  const server = http.createServer((req, res) => {
+  const server = createQuietServer((req, res) => {
     const url = (req.url ?? '/').split('?')[0];
     const send = (status: number, type: string, body: string) => {
       res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
@@ -33,22 +33,6 @@ export async function startHealthServer(options: {
     }
     send(404, 'text/plain', 'not found\n');
   });
-  server.keepAliveTimeout = 5_000;
-  server.requestTimeout = 10_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port, options.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-  const address = server.address();
-  return {
-    port: typeof address === 'object' && address ? address.port : options.port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      }),
-  };
+  const port = await listenQuietly(server, options.host, options.port);
+  return { port, close: () => closeQuietly(server) };
 }

@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../stack/local-stack.ts';
-import { BUNDLE, runSidecarCommand } from '../support/sidecar-process.ts';
+import { runSidecarCommand, sidecarArgv } from '../support/sidecar-process.ts';
 import { awsConfig, boto3Available, runBoto3, runJsConsumer, SYSTEM_PYTHON } from '../consumers/support.ts';
 import { BACKENDS } from './backends.ts';
 import { readDiskSet } from './support.ts';
@@ -95,7 +95,10 @@ for (const b of BACKENDS) {
 
       it('boto3 with a profile whose credential_process is the sidecar itself (`credential-process`)', async () => {
         const config = path.join(home, 'config-sidecar');
-        await writeFile(config, awsConfig('sidecar', `${process.execPath} ${BUNDLE} credential-process`));
+        await writeFile(
+          config,
+          awsConfig('sidecar', [process.execPath, ...sidecarArgv(['credential-process'])].join(' ')),
+        );
         const onDisk = await readDiskSet(stack.outputDir);
         const r = await runBoto3({
           ...base(),

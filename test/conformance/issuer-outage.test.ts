@@ -16,6 +16,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { VARIABLES } from '../../src/config/schema.ts';
 import type { LocalStack } from '../stack/local-stack.ts';
 import { startOidcIssuer, type OidcIssuer } from '../stack/oidc-issuer.ts';
 import { writeProjectedToken } from '../stack/projected-token.ts';
@@ -93,7 +94,22 @@ for (const b of BACKENDS) {
           retryable: true,
           set_kept_until: before.expiration,
         });
-        // A second failed retry, to show the outage persists and the set still stays.
+        // The set has most of its life left, so the retry is drawn over a sixteenth of the time until
+        // the readiness margin (src/domain/schedule.ts), not the 1 s backoff: check the announced time,
+        // and drive the attempts with SIGHUP as an operator would.
+        const failedAt = Date.parse(String(failed.time));
+        const untilMargin =
+          Date.parse(before.expiration) -
+          Number(
+            stack.env.STS_SIDECAR_READY_MARGIN_SECONDS ?? VARIABLES.STS_SIDECAR_READY_MARGIN_SECONDS.default,
+          ) *
+            1000 -
+          failedAt;
+        const retryIn = Date.parse(String(failed.next_attempt)) - failedAt;
+        expect(retryIn).toBeGreaterThan(0);
+        expect(retryIn).toBeLessThanOrEqual(Math.max(500, untilMargin / 16) + 1000);
+        // A second failed attempt, to show the outage persists and the set still stays.
+        proc.child.kill('SIGHUP');
         await proc.waitFor(
           (l) => l.event === 'lease.failed' && proc.lines.indexOf(l) > proc.lines.indexOf(failed),
           10_000,
@@ -118,6 +134,8 @@ for (const b of BACKENDS) {
 
         const servedBeforeResume = stack.issuer.requestCount;
         await stack.issuer.resume();
+        // The retry of a long set is spread (see above): SIGHUP retries now.
+        proc.child.kill('SIGHUP');
         const renewed = await proc.waitForEvent('lease.renewed', 15_000, mark);
         expect(renewed.access_key_id).not.toBe(before.accessKeyId);
         if (b.name === 'seaweedfs') {

@@ -160,7 +160,7 @@ describe('Dockerfile', () => {
     expect(offenders).toEqual([]);
   });
 
-  it('final stage copies only the bundle and runs it: ENTRYPOINT = node + bundle, CMD = run', () => {
+  it('final stage copies only the bundle, its notices and the snapshot, and runs the snapshot: ENTRYPOINT = node + --snapshot-blob + --, CMD = run', () => {
     const copies = (final?.body ?? []).filter((i) => i.op === 'COPY' || i.op === 'ADD');
     expect(copies.length).toBeGreaterThan(0);
     const bundleCopy = copies.find((c) => /dist\/sts-sidecar\.mjs\s/.test(c.args));
@@ -171,18 +171,44 @@ describe('Dockerfile', () => {
         .filter((a) => !a.startsWith('--'))
         .slice(0, -1);
       expect(
-        srcs.every((s) => /dist\/sts-sidecar\.mjs(\.LEGAL\.txt)?$|LICENSE|NOTICE/.test(s)),
+        srcs.every((s) =>
+          /dist\/sts-sidecar\.mjs(\.LEGAL\.txt)?$|\/sts-sidecar\.blob$|LICENSE|NOTICE/.test(s),
+        ),
         c.args,
       ).toBe(true);
     }
-    const dest = bundleCopy?.args.split(/\s+/).at(-1) ?? '';
     const entry = execForm((final?.body ?? []).filter((i) => i.op === 'ENTRYPOINT').at(-1)?.args ?? 'null');
     expect(entry[0]).toMatch(/\/node$/);
-    // Node/V8 flags may stand between node and the bundle.
-    const script = entry.slice(1).filter((a: string) => !a.startsWith('--'));
-    expect(script[0]).toBe(dest.endsWith('/') ? `${dest}sts-sidecar.mjs` : dest);
+    // node [V8 flags] --snapshot-blob <blob> --: the blob the final stage copies.
+    const blobAt = entry.indexOf('--snapshot-blob');
+    expect(blobAt).toBeGreaterThan(0);
+    const blobCopy = copies.find((c) => /\/sts-sidecar\.blob\s/.test(c.args));
+    expect(entry[blobAt + 1]).toBe(blobCopy?.args.split(/\s+/).at(-1));
+    expect(entry.at(-1)).toBe('--');
+    // Only sizing flags: flags that change V8's flag hash make Node drop its code cache, and none is needed.
+    for (const f of entry.slice(1, blobAt)) expect(f).toMatch(/^--max-(semi|old)-space-size=\d+$/);
     const cmd = execForm((final?.body ?? []).filter((i) => i.op === 'CMD').at(-1)?.args ?? 'null');
     expect(cmd).toEqual(['run']);
+  });
+
+  it("the snapshot is built by the runtime image's own Node: a stage FROM the same image runs --build-snapshot", () => {
+    const blobCopy = (final?.body ?? []).find((i) => i.op === 'COPY' && /\/sts-sidecar\.blob\s/.test(i.args));
+    const from = /--from=(\S+)/.exec(blobCopy?.args ?? '')?.[1];
+    const stage = st.find((s) => s.name === from);
+    expect(stage?.image).toBe(final?.image);
+    const entry = execForm((final?.body ?? []).filter((i) => i.op === 'ENTRYPOINT').at(-1)?.args ?? 'null');
+    const build = (stage?.body ?? []).filter((i) => i.op === 'RUN').map((i) => execForm(i.args));
+    const b = build.find((r) => r.includes('--build-snapshot'));
+    expect(b?.[0]).toBe(entry[0]);
+    expect(b?.[b.indexOf('--snapshot-blob') + 1]).toBe(
+      blobCopy?.args
+        .split(/\s+/)
+        .filter((a) => !a.startsWith('--'))
+        .at(0),
+    );
+    // The shipped blob is smoke-tested in the final filesystem.
+    const smoke = (final?.body ?? []).filter((i) => i.op === 'RUN').map((i) => execForm(i.args));
+    expect(smoke.some((r) => r.includes('--snapshot-blob') && r.at(-1) === '--version')).toBe(true);
   });
 
   it('exposes the sidecar HTTP port, has OCI labels and no HEALTHCHECK', () => {

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { defaultPolicy, startLocalStack, type LocalStack } from '../stack/local-stack.ts';
 import { writeProjectedToken } from '../stack/projected-token.ts';
 import { recordOutput, recordSecret } from '../support/secrets.ts';
-import { BUNDLE, runSidecarCommand, startSidecar } from '../support/sidecar-process.ts';
+import { runSidecarCommand, sidecarArgv, startSidecar } from '../support/sidecar-process.ts';
 import { CREDENTIAL_FILES } from '../../src/adapters/credential-dir.ts';
 import { nextEvent, recordIssuedSecrets } from './support/harness.ts';
 
@@ -233,7 +233,7 @@ describe('secrets never leave the credential files', () => {
       const secrets = [...secretsOf(stack, tokens), await readFile(stack.tokenFile, 'utf8'), ...onDisk];
       expect(leaks(cmdline.join(' '), secrets)).toEqual([]);
       expect(leaks(environ.join('\n'), secrets)).toEqual([]);
-      expect(cmdline.slice(-2)).toEqual([BUNDLE, 'run']);
+      expect(cmdline.slice(1)).toEqual(sidecarArgv(['run']));
       // Exactly the variables it was given: nothing added at exec time.
       expect(environ.map((e) => e.slice(0, e.indexOf('='))).sort()).toEqual(
         Object.keys({ PATH: '', HOME: '', TZ: '', ...stack.env, STS_SIDECAR_TTL_SECONDS: '' }).sort(),
@@ -253,10 +253,14 @@ describe('secrets never leave the credential files', () => {
   describe('file modes under umask 000', () => {
     /** `once` through `sh -c 'umask 000; exec node ...'`, output recorded for the secret scan. */
     async function onceUnderUmask(env: Record<string, string>): Promise<number | null> {
-      const child = spawn('sh', ['-c', 'umask 000; exec "$0" "$@"', process.execPath, BUNDLE, 'once'], {
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp', TZ: 'UTC', ...env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      const child = spawn(
+        'sh',
+        ['-c', 'umask 000; exec "$0" "$@"', process.execPath, ...sidecarArgv(['once'])],
+        {
+          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp', TZ: 'UTC', ...env },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        },
+      );
       child.stdout.setEncoding('utf8').on('data', (c: string) => recordOutput('umask-once', c));
       child.stderr.setEncoding('utf8').on('data', (c: string) => recordOutput('umask-once-stderr', c));
       return new Promise((resolve) => child.once('close', (c) => resolve(c)));

@@ -1,6 +1,10 @@
 /**
  * Runs the built sidecar (dist/sts-sidecar.mjs, the product) as a separate process with an explicit
  * environment, parses its JSON log lines, and records all its output for the secret scan.
+ *
+ * STSTEST_LAUNCHER=snapshot runs it from the startup snapshot instead (`node --snapshot-blob
+ * dist/sts-sidecar.blob -- <args>`, the image's ENTRYPOINT); vitest.snapshot.config.ts runs the
+ * process-level suites that way.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
@@ -9,6 +13,29 @@ import { recordOutput } from './secrets.ts';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BUNDLE = path.join(REPO_ROOT, 'dist', 'sts-sidecar.mjs');
+export const SNAPSHOT_BLOB = path.join(REPO_ROOT, 'dist', 'sts-sidecar.blob');
+
+export type Launcher = 'bundle' | 'snapshot';
+
+/** The launcher the tests use: the plain bundle unless STSTEST_LAUNCHER=snapshot. */
+export function defaultLauncher(): Launcher {
+  const v = process.env.STSTEST_LAUNCHER ?? 'bundle';
+  if (v !== 'bundle' && v !== 'snapshot')
+    throw new Error(`STSTEST_LAUNCHER must be bundle or snapshot, not ${v}`);
+  return v;
+}
+
+/** Node arguments that start the sidecar with `args`: the bundle, or the startup snapshot. */
+export function sidecarArgv(
+  args: readonly string[],
+  nodeArgs: readonly string[] = [],
+  launcher: Launcher = defaultLauncher(),
+): string[] {
+  return launcher === 'snapshot'
+    ? // Without a script, anything that looks like an option would be Node's: `--` ends Node's options.
+      [...nodeArgs, '--snapshot-blob', SNAPSHOT_BLOB, '--', ...args]
+    : [...nodeArgs, BUNDLE, ...args];
+}
 
 export interface LogLine {
   event?: string;
@@ -37,9 +64,9 @@ function baseEnv(): Record<string, string> {
 export function startSidecar(
   env: Record<string, string>,
   args: string[] = ['run'],
-  options: { label?: string; nodeArgs?: string[] } = {},
+  options: { label?: string; nodeArgs?: string[]; launcher?: Launcher } = {},
 ): SidecarProcess {
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), BUNDLE, ...args], {
+  const child = spawn(process.execPath, sidecarArgv(args, options.nodeArgs, options.launcher), {
     env: { ...baseEnv(), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -261,11 +261,11 @@ export async function runBundleAs(
   args: string[],
   timeoutMs = 30_000,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const { BUNDLE } = await import('../../support/sidecar-process.ts');
+  const { sidecarArgv } = await import('../../support/sidecar-process.ts');
   const { recordOutput } = await import('../../support/secrets.ts');
   const child = spawn(
     'setpriv',
-    [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, BUNDLE, ...args],
+    [`--reuid=${uid}`, `--regid=${uid}`, '--clear-groups', process.execPath, ...sidecarArgv(args)],
     {
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp', TZ: 'UTC', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
