@@ -131,15 +131,6 @@ cmd_down() {
 
 print_env() { cat "$ENV_FILE"; }
 
-cmd_status() {
-  if [ -d "$STACK_DIR" ] && all_up; then
-    print_env
-    return 0
-  fi
-  log "not up ($STACK_DIR)"
-  return 1
-}
-
 write_conf() {
   local fsid="$1" sts_key="$2"
   cat >"$CONF" <<EOF
@@ -326,22 +317,4 @@ cmd_up() {
   print_env
 }
 
-# up/down of one STACK_DIR are serialized (parallel test workers may all call `up`). The lock file sits
-# next to STACK_DIR because `down` removes STACK_DIR. Daemons are started with fd 9 closed.
-with_lock() {
-  mkdir -p "$(dirname "$STACK_DIR")"
-  exec 9>"${STACK_DIR%/}.lock"
-  flock -w 180 9 || die "timed out waiting for ${STACK_DIR%/}.lock"
-  "$@"
-}
-
-case "${1:-}" in
-  install) cmd_install ;;
-  up) with_lock cmd_up ;;
-  down) with_lock cmd_down ;;
-  status) cmd_status ;;
-  *)
-    echo "usage: $0 install|up|down|status" >&2
-    exit 2
-    ;;
-esac
+stack_main "$@"

@@ -47,24 +47,10 @@ die() {
   log "error: $*"
   exit 1
 }
-now() { printf '%s' "${EPOCHREALTIME/,/.}"; }
-since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
-
-pid_alive() {
-  local pid="$1" state
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  [ -r "/proc/$pid/stat" ] || return 1
-  state="$(sed -E 's/^.*\) ([A-Za-z]).*$/\1/' "/proc/$pid/stat" 2>/dev/null || true)"
-  [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
-}
-# pidfile_alive <file> [comm]: alive and running the expected binary (a recycled PID is never ours).
-pidfile_alive() {
-  local pid
-  [ -s "$1" ] || return 1
-  pid="$(tr -d '[:space:]' <"$1")"
-  pid_alive "$pid" || return 1
-  [ -z "${2:-}" ] || [ "$(cut -c1-15 <<<"$2")" = "$(cat "/proc/$pid/comm" 2>/dev/null)" ]
-}
+# shellcheck source=test/stack/lib.sh
+. "$REPO_ROOT/test/stack/lib.sh"
+# The lock of up/down waits without limit here (etcd plus kube-apiserver may take up to 150 s to start).
+STACK_LOCK_WAIT_S=
 
 etcd_bin() { command -v etcd || true; }
 
@@ -226,42 +212,17 @@ EOF
   mv "$ENV_JSON.tmp" "$ENV_JSON"
 }
 
-stop_pidfile() { # stop_pidfile <file> <comm>: TERM the PID in the file, wait, then KILL
-  local file="$1" name="$2" pid i
-  pidfile_alive "$file" "$name" || return 0
-  pid="$(tr -d '[:space:]' <"$file")"
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 100); do
-    pid_alive "$pid" || {
-      log "$name (pid $pid) stopped"
-      return 0
-    }
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  log "$name (pid $pid) killed"
-}
-
 cmd_down() {
   [ -d "$STACK_DIR" ] || {
     log "nothing to stop ($STACK_DIR absent)"
     return 0
   }
-  stop_pidfile "$API_PID" kube-apiserver
-  stop_pidfile "$ETCD_PID" etcd
+  stop_pidfile "$API_PID" kube-apiserver 10
+  stop_pidfile "$ETCD_PID" etcd 10
   [ -d "$RUN_DIR" ] || [ -d "$PKI" ] || [ -z "$(ls -A "$STACK_DIR")" ] ||
     die "$STACK_DIR does not look like a kube stack state dir; not removing it"
   rm -rf "$STACK_DIR"
   log "down"
-}
-
-cmd_status() {
-  if [ -d "$STACK_DIR" ] && all_up; then
-    cat "$ENV_FILE"
-    return 0
-  fi
-  log "not up ($STACK_DIR)"
-  return 1
 }
 
 cmd_up() {
@@ -278,14 +239,14 @@ cmd_up() {
   }
   local p
   for p in "$API_PORT" "$ETCD_PORT" "$ETCD_PEER_PORT"; do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+    if port_in_use "$p"; then
       die "127.0.0.1:$p is already in use (another stack? choose KUBE_APISERVER_PORT, KUBE_ETCD_PORT, KUBE_ETCD_PEER_PORT)"
     fi
   done
   local t_all t0
   t_all="$(now)"
   # A failed start leaves nothing running (the daemons never hold the lock: fd 9 is closed for them).
-  trap '[ "${UP_OK:-}" = 1 ] || { stop_pidfile "$API_PID" kube-apiserver; stop_pidfile "$ETCD_PID" etcd; }' EXIT
+  trap '[ "${UP_OK:-}" = 1 ] || { stop_pidfile "$API_PID" kube-apiserver 10; stop_pidfile "$ETCD_PID" etcd 10; }' EXIT
   mkdir -p "$RUN_DIR" "$LOG_DIR" "$STACK_DIR/etcd"
   make_pki
 
@@ -322,20 +283,4 @@ cmd_up() {
   cat "$ENV_FILE"
 }
 
-with_lock() {
-  mkdir -p "$(dirname "$STACK_DIR")"
-  exec 9>"$STACK_DIR.lock"
-  flock 9
-  "$@"
-}
-
-case "${1:-}" in
-  install) cmd_install ;;
-  up) with_lock cmd_up ;;
-  down) with_lock cmd_down ;;
-  status) cmd_status ;;
-  *)
-    echo "usage: $0 install|up|down|status" >&2
-    exit 2
-    ;;
-esac
+stack_main "$@"

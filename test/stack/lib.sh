@@ -1,13 +1,16 @@
-# Helpers shared by the test-stack scripts (ceph-rgw.sh, seaweedfs.sh, keycloak.sh). Source it after
-# defining log() and die(); it defines functions only.
+# Helpers shared by the test-stack scripts (ceph-rgw.sh, seaweedfs.sh, keycloak.sh, kube-apiserver.sh).
+# Source it after defining log() and die(); it defines functions only.
 #
 #   now / since <t0>                         wall clock (seconds, fractional) and "1.2s" since t0
 #   pid_alive <pid>                          the PID exists and is not a zombie
 #   pidfile_alive <file> [what]              the PID in the file is alive and is ours (see below)
-#   stop_pidfile <file> <what>               TERM the PID in the file, wait 5 s, then KILL
+#   stop_pidfile <file> <what> [term_s]      TERM the PID in the file, wait term_s (default 5), then KILL
 #   group_members <pgid>                     the live PIDs of a process group, one a line
 #   stop_group <pgid> <name> [term_seconds]  TERM the whole group, wait, KILL, wait until it is empty
 #   port_in_use <port>                       something accepts connections on 127.0.0.1:<port>
+#   with_lock <cmd...>                       run cmd holding ${STACK_DIR%/}.lock (fd 9)
+#   stack_status                             print ${ENV_FILE} and exit 0 when all_up; exit 1 otherwise
+#   stack_main <command>                     install|up|down|status: calls cmd_install, cmd_up, cmd_down
 
 now() { printf '%s' "${EPOCHREALTIME/,/.}"; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
@@ -34,13 +37,13 @@ pidfile_alive() {
   [ "${PIDFILE_MATCH_CMDLINE:-0}" = 1 ] && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$2"
 }
 
-# stop_pidfile <file> <what>: TERM the PID in the file, wait, then KILL.
+# stop_pidfile <file> <what> [term_seconds]: TERM the PID in the file, wait (default 5 s), then KILL.
 stop_pidfile() {
-  local file="$1" name="$2" pid i
+  local file="$1" name="$2" limit="${3:-5}" pid i
   pidfile_alive "$file" "$name" || return 0
   pid="$(tr -d '[:space:]' <"$file")"
   kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 50); do
+  for ((i = 0; i < limit * 10; i++)); do
     pid_alive "$pid" || {
       log "$name (pid $pid) stopped"
       return 0
@@ -92,3 +95,41 @@ stop_group() {
 }
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# with_lock <cmd...>: up/down of one STACK_DIR are serialized (parallel test workers may all call `up`). The
+# lock file sits next to STACK_DIR because `down` removes STACK_DIR. Daemons are started with fd 9 closed.
+# STACK_LOCK_WAIT_S: how long to wait for the lock (default 180; empty: without limit).
+with_lock() {
+  mkdir -p "$(dirname "$STACK_DIR")"
+  exec 9>"${STACK_DIR%/}.lock"
+  if [ -n "${STACK_LOCK_WAIT_S-180}" ]; then
+    flock -w "${STACK_LOCK_WAIT_S-180}" 9 || die "timed out waiting for ${STACK_DIR%/}.lock"
+  else
+    flock 9
+  fi
+  "$@"
+}
+
+# stack_status: the env of a stack that is up (the script's all_up says so) on stdout, else exit 1.
+stack_status() {
+  if [ -d "$STACK_DIR" ] && all_up; then
+    cat "$ENV_FILE"
+    return 0
+  fi
+  log "not up ($STACK_DIR)"
+  return 1
+}
+
+# stack_main <command>: the command dispatch of a stack script; up and down run under with_lock.
+stack_main() {
+  case "${1:-}" in
+    install) cmd_install ;;
+    up) with_lock cmd_up ;;
+    down) with_lock cmd_down ;;
+    status) stack_status ;;
+    *)
+      echo "usage: $0 install|up|down|status" >&2
+      exit 2
+      ;;
+  esac
+}
