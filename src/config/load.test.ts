@@ -2,23 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../errors.ts';
 import { describeConfig, loadConfig } from './load.ts';
 import { VARIABLES, VARIABLE_NAMES } from './schema.ts';
-
-const base = {
-  STS_SIDECAR_TENANT: 'team-a',
-  STS_SIDECAR_BUCKET: 'artifacts',
-  STS_SIDECAR_FLEX_AUTH_URL: 'https://flex-auth.example/v1/decisions',
-  STS_SIDECAR_ROLE_ARN: 'arn:aws:iam::123456789012:role/app',
-};
-
-function issues(env: Record<string, string | undefined>): string[] {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    if (err instanceof ConfigError) return [...err.issues];
-    throw err;
-  }
-  return [];
-}
+import { baseConfigEnv as base, configIssues as issues } from '../../test/support/config-env.ts';
 
 describe('loadConfig', () => {
   it('applies the documented defaults', () => {
