@@ -21,7 +21,7 @@ import {
   type KeycloakStack,
   type WorkloadClient,
 } from './keycloak.ts';
-import { defaultPolicy } from './local-stack.ts';
+import { baseSidecarEnv, defaultPolicy } from './local-stack.ts';
 import { startOidcIssuer, type OidcIssuer } from './oidc-issuer.ts';
 import { writeProjectedToken } from './projected-token.ts';
 
@@ -105,16 +105,7 @@ export async function startKeycloakStack(options: {
     }
     if (!tenantSetup) throw new Error('no RGW tenant set up');
     const env: Record<string, string> = {
-      STS_SIDECAR_TOKEN_FILE: path.join(tokenDir, 'token'),
-      STS_SIDECAR_TOKEN_AUDIENCE: audience,
-      STS_SIDECAR_TENANT: tenant,
-      STS_SIDECAR_BUCKET: bucket,
-      STS_SIDECAR_PREFIX: prefix,
-      STS_SIDECAR_ACTIONS: 'read,write,list',
-      STS_SIDECAR_FLEX_AUTH_URL: decision.url,
-      STS_SIDECAR_OUTPUT_DIR: outputDir,
-      STS_SIDECAR_LISTEN: '127.0.0.1:0',
-      STS_SIDECAR_REQUEST_TIMEOUT_SECONDS: '5',
+      ...baseSidecarEnv({ tokenDir, audience, tenant, bucket, prefix, flexAuthUrl: decision.url, outputDir }),
       STS_SIDECAR_STS_ENDPOINT: rgwStack.endpoint,
       STS_SIDECAR_STS_REGION: rgwStack.region,
       STS_SIDECAR_ROLE_ARN: tenantSetup.roleArn,

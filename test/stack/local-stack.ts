@@ -83,6 +83,37 @@ export function defaultPolicy(tenant: string, bucket: string, prefix: string): P
   };
 }
 
+/** What a local stack's sidecar is set up with, before the STS backend is chosen. */
+export interface BaseSidecarEnvOptions {
+  tokenDir: string;
+  audience: string;
+  tenant: string;
+  bucket: string;
+  prefix: string;
+  flexAuthUrl: string;
+  outputDir: string;
+}
+
+/**
+ * The STS_SIDECAR_* settings every local stack starts from (the projected token, the grant asked for, the
+ * decision server, the output directory, an ephemeral loopback listener, a 5 s deadline); the caller adds the
+ * STS backend's settings.
+ */
+export function baseSidecarEnv(o: BaseSidecarEnvOptions): Record<string, string> {
+  return {
+    STS_SIDECAR_TOKEN_FILE: path.join(o.tokenDir, 'token'),
+    STS_SIDECAR_TOKEN_AUDIENCE: o.audience,
+    STS_SIDECAR_TENANT: o.tenant,
+    STS_SIDECAR_BUCKET: o.bucket,
+    STS_SIDECAR_PREFIX: o.prefix,
+    STS_SIDECAR_ACTIONS: 'read,write,list',
+    STS_SIDECAR_FLEX_AUTH_URL: o.flexAuthUrl,
+    STS_SIDECAR_OUTPUT_DIR: o.outputDir,
+    STS_SIDECAR_LISTEN: '127.0.0.1:0',
+    STS_SIDECAR_REQUEST_TIMEOUT_SECONDS: '5',
+  };
+}
+
 export async function startLocalStack(options: LocalStackOptions = {}): Promise<LocalStack> {
   const tenant = options.tenant ?? 'team-a';
   const bucket = options.bucket ?? 'artifacts';
@@ -119,18 +150,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   let choice = options.sts ?? 'auto';
   if (choice === 'auto') choice = rgwUsable().ok ? 'ceph-rgw' : 'stand-in';
 
-  const env: Record<string, string> = {
-    STS_SIDECAR_TOKEN_FILE: path.join(tokenDir, 'token'),
-    STS_SIDECAR_TOKEN_AUDIENCE: audience,
-    STS_SIDECAR_TENANT: tenant,
-    STS_SIDECAR_BUCKET: bucket,
-    STS_SIDECAR_PREFIX: prefix,
-    STS_SIDECAR_ACTIONS: 'read,write,list',
-    STS_SIDECAR_FLEX_AUTH_URL: decision.url,
-    STS_SIDECAR_OUTPUT_DIR: outputDir,
-    STS_SIDECAR_LISTEN: '127.0.0.1:0',
-    STS_SIDECAR_REQUEST_TIMEOUT_SECONDS: '5',
-  };
+  const env: Record<string, string> = baseSidecarEnv({
+    tokenDir,
+    audience,
+    tenant,
+    bucket,
+    prefix,
+    flexAuthUrl: decision.url,
+    outputDir,
+  });
   const rotateToken = async (claims?: Record<string, unknown>, ttlSeconds?: number) => {
     const token = await issuer.mint(
       { sub: subject, aud: audience, ...options.claims, ...claims },
