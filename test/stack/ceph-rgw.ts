@@ -4,17 +4,13 @@
  * buckets through RGW's IAM API (SigV4-signed Query API; @aws-sdk/client-iam is not a dependency).
  */
 import { runCommand } from './stack-script.ts';
+import { ensureStackBucket, stackS3Client } from './s3-client.ts';
 import { createHash, createHmac, type Hash, type Hmac } from 'node:crypto';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  BucketAlreadyExists,
-  BucketAlreadyOwnedByYou,
-  CreateBucketCommand,
-  S3Client,
-} from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { Checksum, SourceData } from '@smithy/types';
 import { z } from 'zod';
@@ -373,21 +369,11 @@ async function ensureRole(
   return arn;
 }
 
-/** An S3 client for the stack (path-style, no flexible checksums RGW 16.2 does not know). */
-export function rgwS3Client(
+/** An S3 client for the stack (see stackS3Client). */
+export const rgwS3Client: (
   stack: RgwStack,
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string },
-): S3Client {
-  return new S3Client({
-    endpoint: stack.endpoint,
-    region: stack.region,
-    forcePathStyle: true,
-    credentials: credentials ?? stack.admin,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    maxAttempts: 1,
-  });
-}
+) => S3Client = stackS3Client;
 
 /**
  * Registers the issuer as an OIDC provider, creates (or extends) a role trusting it for
@@ -436,13 +422,6 @@ export async function setupTenant(
     PolicyDocument: JSON.stringify(rolePolicy),
   });
 
-  const s3 = rgwS3Client(stack);
-  try {
-    await s3.send(new CreateBucketCommand({ Bucket: bucket }), { abortSignal: AbortSignal.timeout(20_000) });
-  } catch (e) {
-    if (!(e instanceof BucketAlreadyOwnedByYou) && !(e instanceof BucketAlreadyExists)) throw e;
-  } finally {
-    s3.destroy();
-  }
+  await ensureStackBucket(stack, bucket);
   return { roleArn, roleName, bucket, providerArn };
 }

@@ -4,18 +4,14 @@
  * (with the stack's static admin identity: SeaweedFS 4.44 denies CreateBucket to federated sessions).
  */
 import { runCommand } from './stack-script.ts';
+import { ensureStackBucket, stackS3Client } from './s3-client.ts';
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants as fsConstants, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import {
-  BucketAlreadyExists,
-  BucketAlreadyOwnedByYou,
-  CreateBucketCommand,
-  S3Client,
-} from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { importJWK, SignJWT, type JWK } from 'jose';
 import { z } from 'zod';
 
@@ -142,28 +138,12 @@ export async function mintSeaweedfsToken(
     .sign(key);
 }
 
-export function seaweedfsS3Client(
+/** An S3 client for the stack (see stackS3Client). */
+export const seaweedfsS3Client: (
   stack: SeaweedfsStack,
   credentials?: { accessKeyId: string; secretAccessKey: string; sessionToken?: string },
-): S3Client {
-  return new S3Client({
-    endpoint: stack.endpoint,
-    region: stack.region,
-    forcePathStyle: true,
-    credentials: credentials ?? stack.admin,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    maxAttempts: 1,
-  });
-}
+) => S3Client = stackS3Client;
 
-export async function ensureSeaweedfsBucket(stack: SeaweedfsStack, bucket: string): Promise<void> {
-  const s3 = seaweedfsS3Client(stack);
-  try {
-    await s3.send(new CreateBucketCommand({ Bucket: bucket }), { abortSignal: AbortSignal.timeout(20_000) });
-  } catch (e) {
-    if (!(e instanceof BucketAlreadyOwnedByYou) && !(e instanceof BucketAlreadyExists)) throw e;
-  } finally {
-    s3.destroy();
-  }
-}
+/** Creates the bucket as the stack's admin; a bucket that exists already is fine. */
+export const ensureSeaweedfsBucket: (stack: SeaweedfsStack, bucket: string) => Promise<void> =
+  ensureStackBucket;
