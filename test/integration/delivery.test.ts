@@ -8,31 +8,13 @@ import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startLocalStack, type LocalStack } from '../stack/local-stack.ts';
+import { describe, expect, it } from 'vitest';
 import { readSet } from '../support/credentials.ts';
 import { recordSecret } from '../support/secrets.ts';
-import { startSidecar, type SidecarProcess } from '../support/sidecar-process.ts';
+import type { SidecarProcess } from '../support/sidecar-process.ts';
+import { useStackTeardown } from '../support/stack-teardown.ts';
 
-const cleanup: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c().catch(() => undefined);
-});
-
-async function stack(options: Parameters<typeof startLocalStack>[0]): Promise<LocalStack> {
-  const s = await startLocalStack(options);
-  cleanup.push(() => s.close());
-  return s;
-}
-
-function sidecar(env: Record<string, string>, label: string): SidecarProcess {
-  const p = startSidecar(env, ['run'], { label });
-  cleanup.push(async () => {
-    p.kill('SIGKILL');
-    await p.exited;
-  });
-  return p;
-}
+const { cleanup, stack, sidecar } = useStackTeardown();
 
 const quick = {
   STS_SIDECAR_READY_MARGIN_SECONDS: '2',

@@ -6,30 +6,12 @@
 import { existsSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startLocalStack, type LocalStack } from '../stack/local-stack.ts';
+import { describe, expect, it } from 'vitest';
 import { httpGet, readSet } from '../support/credentials.ts';
-import { startSidecar, type SidecarProcess } from '../support/sidecar-process.ts';
+import type { SidecarProcess } from '../support/sidecar-process.ts';
+import { useStackTeardown } from '../support/stack-teardown.ts';
 
-const cleanup: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const c of cleanup.splice(0).reverse()) await c().catch(() => undefined);
-});
-
-async function stack(options: Parameters<typeof startLocalStack>[0]): Promise<LocalStack> {
-  const s = await startLocalStack(options);
-  cleanup.push(() => s.close());
-  return s;
-}
-
-function sidecar(env: Record<string, string>, label: string): SidecarProcess {
-  const p = startSidecar(env, ['run'], { label });
-  cleanup.push(async () => {
-    p.kill('SIGKILL');
-    await p.exited;
-  });
-  return p;
-}
+const { stack, sidecar } = useStackTeardown();
 
 async function healthUrl(p: SidecarProcess): Promise<string> {
   const started = await p.waitForEvent('sidecar.started');
