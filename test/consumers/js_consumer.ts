@@ -3,22 +3,10 @@
  * the profile (AWS_CONFIG_FILE, AWS_PROFILE) and its credential_process. Run as its own process (node strips
  * the types); settings come from the environment. Prints one JSON object on stdout.
  */
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { consumerS3Client, env } from './js-consumer-client.ts';
 
-const env = (name: string): string => {
-  const v = process.env[name];
-  if (v === undefined) throw new Error(`${name} is not set`);
-  return v;
-};
-
-const client = new S3Client({
-  endpoint: env('CONSUMER_ENDPOINT'),
-  region: 'us-east-1',
-  forcePathStyle: true,
-  requestChecksumCalculation: 'WHEN_REQUIRED',
-  responseChecksumValidation: 'WHEN_REQUIRED',
-  maxAttempts: 1,
-});
+const client = consumerS3Client();
 const bucket = env('CONSUMER_BUCKET');
 const key = env('CONSUMER_KEY');
 await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: 'from the JS SDK' }));

@@ -3,22 +3,10 @@
  * default chain's fromHttp uses AWS_CONTAINER_CREDENTIALS_FULL_URI and AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE.
  * PutObject once a second for CONSUMER_LOOP_SECONDS; prints one JSON object (never a secret).
  */
-import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { consumerS3Client, env } from './js-consumer-client.ts';
 
-const env = (name: string): string => {
-  const v = process.env[name];
-  if (v === undefined) throw new Error(`${name} is not set`);
-  return v;
-};
-
-const client = new S3Client({
-  endpoint: env('CONSUMER_ENDPOINT'),
-  region: 'us-east-1',
-  forcePathStyle: true,
-  requestChecksumCalculation: 'WHEN_REQUIRED',
-  responseChecksumValidation: 'WHEN_REQUIRED',
-  maxAttempts: 1,
-});
+const client = consumerS3Client();
 const calls: { t: number; key: string | null; ok: boolean; err?: string }[] = [];
 const end = Date.now() + Number(env('CONSUMER_LOOP_SECONDS')) * 1000;
 for (let i = 0; Date.now() < end; i++) {
