@@ -89,7 +89,9 @@ export const FIRST_RETRY_SPREAD_FRACTION = 1 / 16;
 /**
  * Delay before the next attempt after a failure.
  *
- * - The first failure retries within the initial backoff (full jitter): a blip is ridden over at once.
+ * - The first failure retries within the initial backoff, or, while a set is on disk, within
+ *   {@link FIRST_RETRY_SPREAD_FRACTION} of the time until it falls under the margin if that is longer
+ *   (full jitter): a blip is ridden over soon, and a fleet hit by one outage does not return at once.
  * - Later failures use exponential backoff with full jitter, capped; but while a set is on disk, the
  *   window the delay is drawn from widens to {@link RETRY_SPREAD_FRACTION} of the time until the set
  *   falls under the readiness margin. A fleet that failed together in an outage then comes back spread

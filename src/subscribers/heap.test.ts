@@ -46,6 +46,23 @@ describe('createHeapCollector', () => {
     expect(runs).toBe(2);
   });
 
+  it('a collection that throws turns the collector off instead of escaping the deferred callback', () => {
+    let now = 0;
+    let tries = 0;
+    const collect = createHeapCollector({
+      now: () => now,
+      defer: (r) => r(),
+      gc: () => {
+        tries++;
+        throw new TypeError('gc is not a function');
+      },
+    });
+    expect(() => collect(written('lease.acquired'))).not.toThrow();
+    now += 60_000;
+    collect(written('lease.renewed'));
+    expect(tries).toBe(1);
+  });
+
   it('fullGc runs a real full collection without --expose-gc, and leaves gc unexposed', async () => {
     expect(typeof (globalThis as { gc?: unknown }).gc).toBe('undefined');
     const weak = (() => new WeakRef({ big: new Array(1000).fill(1) }))();

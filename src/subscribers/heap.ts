@@ -45,11 +45,21 @@ export function createHeapCollector(options: HeapCollectorOptions = {}): (event:
   const defer = options.defer ?? ((run) => void setImmediate(run));
   const gc = options.gc ?? fullGc;
   let lastMs = -Infinity;
+  let broken = false;
+  // Deferred work runs outside the fan-out's error isolation. A GC that cannot be had costs only idle
+  // wake-ups, never credentials, so a failure turns the collector off instead of ending the process.
+  const collect = () => {
+    try {
+      gc();
+    } catch {
+      broken = true;
+    }
+  };
   return (event) => {
-    if (event.event !== 'lease.acquired' && event.event !== 'lease.renewed') return;
+    if (broken || (event.event !== 'lease.acquired' && event.event !== 'lease.renewed')) return;
     const t = now();
     if (t - lastMs < minIntervalMs) return;
     lastMs = t;
-    defer(gc);
+    defer(collect);
   };
 }
