@@ -12,6 +12,9 @@ import { timeInterleaved, type Variant } from './spawn-timing.ts';
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const AWS_SCRIPT = path.join(HERE, 'aws-cli-exchange.sh');
 export const AWS_CLI = '/usr/bin/aws';
+/** The dependency-free floor of the same job (issue 21). */
+export const FLOOR_SCRIPT = path.join(HERE, 'floor-exchange.mjs');
+const SET = ['access-key', 'secret-key', 'session-token', 'expiration', 'credentials.json'] as const;
 
 /** Only what a process needs; never the benchmark's own environment. */
 export function baseEnv(): Record<string, string> {
@@ -34,6 +37,7 @@ export interface ColdStartResult {
 
 export const COLD = {
   node: 'node -e 0',
+  floor: 'dependency-free floor script (RGW)',
   version: 'bundle --version (load only)',
   checkConfig: 'bundle check-config (load + config)',
   once: 'sidecar once (RGW)',
@@ -52,8 +56,18 @@ export async function measureColdStart(
   const sidecarEnv = { ...baseEnv(), ...stack.env };
   const awsOut = path.join(stack.dir, 'aws-cli-out');
   await mkdir(awsOut, { recursive: true });
+  const floorOut = path.join(stack.dir, 'floor-out');
+  await mkdir(floorOut, { recursive: true });
   const variants: Variant[] = [
     { name: COLD.node, command: node, args: ['-e', '0'], env: baseEnv() },
+    {
+      name: COLD.floor,
+      command: node,
+      args: [FLOOR_SCRIPT],
+      env: { ...sidecarEnv, STS_SIDECAR_OUTPUT_DIR: floorOut },
+      before: () => emptyDir(floorOut),
+      verify: () => requireFiles(floorOut, SET),
+    },
     { name: COLD.version, command: node, args: [...extraNodeArgs, BUNDLE, '--version'], env: baseEnv() },
     {
       name: COLD.checkConfig,
@@ -67,14 +81,7 @@ export async function measureColdStart(
       args: [...extraNodeArgs, BUNDLE, 'once'],
       env: sidecarEnv,
       before: () => emptyDir(stack.outputDir),
-      verify: () =>
-        requireFiles(stack.outputDir, [
-          'access-key',
-          'secret-key',
-          'session-token',
-          'expiration',
-          'credentials.json',
-        ]),
+      verify: () => requireFiles(stack.outputDir, SET),
     },
     {
       name: COLD.snapshotVersion,
@@ -88,14 +95,7 @@ export async function measureColdStart(
       args: sidecarArgv(['once'], extraNodeArgs, 'snapshot'),
       env: sidecarEnv,
       before: () => emptyDir(stack.outputDir),
-      verify: () =>
-        requireFiles(stack.outputDir, [
-          'access-key',
-          'secret-key',
-          'session-token',
-          'expiration',
-          'credentials.json',
-        ]),
+      verify: () => requireFiles(stack.outputDir, SET),
     },
     {
       name: COLD.aws,

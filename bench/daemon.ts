@@ -9,21 +9,24 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { LocalStack } from '../test/stack/local-stack.ts';
 import { startSidecar, type Launcher, type SidecarProcess } from '../test/support/sidecar-process.ts';
 import { baseEnv } from './cold-start.ts';
-import { cpuMs, cpuNsAllThreads, rssKiB, wakeups } from './proc.ts';
+import { cpuMs, cpuNsAllThreads, memoryKiB, resetPeak, rssKiB, wakeups } from './proc.ts';
 import { median } from './stats.ts';
 
 export const BARE_WAIT = 'setInterval(()=>{}, 1e9)';
 
 interface Sample {
   readonly rssKiB: number;
+  readonly anonKiB: number;
   readonly tickMs: number;
   readonly ns: number;
   readonly wakeups: number;
 }
 
 async function sample(pid: number): Promise<Sample> {
+  const mem = await memoryKiB(pid);
   return {
-    rssKiB: await rssKiB(pid),
+    rssKiB: mem.rss,
+    anonKiB: mem.anon,
     tickMs: await cpuMs(pid),
     ns: await cpuNsAllThreads(pid),
     wakeups: await wakeups(pid),
@@ -33,6 +36,9 @@ async function sample(pid: number): Promise<Sample> {
 export interface IdleResult {
   readonly daemonRssKiB: number[];
   readonly bareRssKiB: number[];
+  /** RssAnon (private anonymous memory) at the start of the window. */
+  readonly daemonAnonKiB: number[];
+  readonly bareAnonKiB: number[];
   /** CPU per minute over the idle window: from /proc/<pid>/stat ticks (10 ms resolution) and schedstat (ns). */
   readonly daemonTickMsPerMin: number[];
   readonly daemonNsMsPerMin: number[];
@@ -47,6 +53,8 @@ export interface IdleFleet {
   readonly rss: { daemon: number[]; bare: number[] };
   /** Waits `windowMs` (the caller may run other benchmarks meanwhile) and returns the full result. */
   finish(windowMs: number): Promise<IdleResult>;
+  /** After `finish`: refreshes every daemon once (SIGHUP), one after the other, and reads its peak memory. */
+  refreshPeaks(): Promise<RefreshPeak[]>;
   close(): Promise<void>;
 }
 
@@ -127,6 +135,8 @@ export async function startIdleFleet(
       return {
         daemonRssKiB: d0.map((s) => s.rssKiB),
         bareRssKiB: b0.map((s) => s.rssKiB),
+        daemonAnonKiB: d0.map((s) => s.anonKiB),
+        bareAnonKiB: b0.map((s) => s.anonKiB),
         daemonTickMsPerMin: per(d0, d1, (s) => s.tickMs),
         daemonNsMsPerMin: per(d0, d1, (s) => s.ns / 1e6),
         daemonWakeupsPerMin: per(d0, d1, (s) => s.wakeups),
@@ -135,7 +145,56 @@ export async function startIdleFleet(
         windowSeconds: minutes * 60,
       };
     },
+    async refreshPeaks() {
+      const peaks: RefreshPeak[] = [];
+      for (const d of daemons) peaks.push(await refreshPeak(d));
+      return peaks;
+    },
     close,
+  };
+}
+
+/** Peak memory of one refresh, KiB: VmHWM (reset just before) and the highest RssAnon sampled. */
+export interface RefreshPeak {
+  readonly rssKiB: number;
+  readonly anonKiB: number;
+  /** Before the refresh. */
+  readonly idleRssKiB: number;
+  readonly idleAnonKiB: number;
+}
+
+/**
+ * One refresh of an idle daemon (SIGHUP: the whole exchange and the write, as at every refresh): the
+ * kernel's peak RSS (VmHWM, reset right before) and RssAnon read every millisecond until the new lease
+ * is logged, then 200 ms more (the full GC after the write).
+ */
+export async function refreshPeak(d: SidecarProcess, timeoutMs = 30_000): Promise<RefreshPeak> {
+  const pid = d.child.pid!;
+  const before = await memoryKiB(pid);
+  await resetPeak(pid);
+  const from = d.lines.length;
+  let anon = before.anon;
+  let stop = false;
+  const poll = (async () => {
+    while (!stop) {
+      anon = Math.max(anon, (await memoryKiB(pid)).anon);
+      await sleep(1);
+    }
+  })();
+  try {
+    d.kill('SIGHUP');
+    await d.waitForEvent('lease.renewed', timeoutMs, from);
+    await sleep(200);
+  } finally {
+    stop = true;
+    await poll;
+  }
+  const after = await memoryKiB(pid);
+  return {
+    rssKiB: after.hwm,
+    anonKiB: Math.max(anon, after.anon),
+    idleRssKiB: before.rss,
+    idleAnonKiB: before.anon,
   };
 }
 

@@ -1,5 +1,5 @@
 /** Reads a process's memory and CPU time from /proc (Linux only). */
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 
 /** Resident set size in KiB (VmRSS from /proc/<pid>/status). */
 export async function rssKiB(pid: number): Promise<number> {
@@ -48,4 +48,32 @@ export async function wakeups(pid: number): Promise<number> {
     }
   }
   return total;
+}
+
+/** Memory figures of /proc/<pid>/status, KiB. */
+export interface MemoryKiB {
+  /** VmRSS: everything resident, the Node binary's shared pages included. */
+  readonly rss: number;
+  /**
+   * RssAnon: private anonymous pages (heap, stacks, malloc). What one more pod really costs: the binary's
+   * file pages are shared by every Node process of a node.
+   */
+  readonly anon: number;
+  /** VmHWM: the peak RSS since start or since the last reset (`resetPeak`). */
+  readonly hwm: number;
+}
+
+export async function memoryKiB(pid: number): Promise<MemoryKiB> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string) => {
+    const m = new RegExp(`^${name}:\\s+(\\d+)\\s+kB$`, 'm').exec(status);
+    if (!m) throw new Error(`no ${name} for pid ${pid}`);
+    return Number(m[1]);
+  };
+  return { rss: field('VmRSS'), anon: field('RssAnon'), hwm: field('VmHWM') };
+}
+
+/** Resets VmHWM to the current RSS (`echo 5 > /proc/<pid>/clear_refs`; the process is ours). */
+export async function resetPeak(pid: number): Promise<void> {
+  await writeFile(`/proc/${pid}/clear_refs`, '5');
 }
