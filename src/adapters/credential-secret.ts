@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { formatExpiration, type CredentialSet } from '../domain/credentials.ts';
 import { OutputError } from '../errors.ts';
 import type { CredentialSink } from '../ports.ts';

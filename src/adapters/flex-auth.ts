@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { AllowAnswer } from '../domain/grant.ts';
 import { PolicyDeniedError, PolicyError } from '../errors.ts';
 import type { DecisionRequest, PolicyClient } from '../ports.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { IdpError } from '../errors.ts';
 import type { IdentityExchange, Token } from '../ports.ts';
 import { TransportError, type HttpTransport } from './http-transport.ts';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Signals the notifier may send; the ones apps conventionally use for "reload". */
 export const NOTIFY_SIGNALS = [
