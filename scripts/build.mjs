@@ -7,7 +7,7 @@
 // build it with the Node that will run it. `node scripts/build.mjs --no-snapshot` skips it.
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { chmod, readFile, rm } from 'node:fs/promises';
+import { chmod, copyFile, readFile, rm } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
 import path from 'node:path';
 
@@ -18,6 +18,8 @@ const outfile = path.join(root, 'dist', 'sts-sidecar.mjs');
 const snapshotBundle = path.join(root, 'dist', 'sts-sidecar.snapshot.cjs');
 const blob = path.join(root, 'dist', 'sts-sidecar.blob');
 const entry = path.join(root, 'src', 'main.ts');
+/** The image's V8 flags (Dockerfile ENTRYPOINT): the code cache is produced under the same flag hash. */
+const IMAGE_NODE_FLAGS = ['--max-semi-space-size=1'];
 const define = { __STS_SIDECAR_VERSION__: JSON.stringify(pkg.version) };
 
 /**
@@ -127,6 +129,34 @@ const plain = await build({
 });
 await chmod(outfile, 0o755);
 console.log(`built ${outfile}`);
+
+// The fast start (issue 21): the same sources as one CommonJS script, which scripts/code-cache-loader.cjs
+// (copied to dist/sts-sidecar.cjs) runs with V8's code cache for it. The cache is produced by running
+// `once` against in-process fakes (scripts/code-cache.mjs) with the Node that runs the build; the
+// Dockerfile produces it again with the runtime image's own Node.
+const codeBundle = path.join(root, 'dist', 'sts-sidecar.code.cjs');
+await build({ ...common, entryPoints: [entry], outfile: codeBundle, format: 'cjs', legalComments: 'none' });
+await copyFile(
+  path.join(root, 'scripts', 'code-cache-loader.cjs'),
+  path.join(root, 'dist', 'sts-sidecar.cjs'),
+);
+await rm(`${codeBundle}.cache`, { force: true });
+if (!process.argv.includes('--no-code-cache')) {
+  const c = spawnSync(
+    process.execPath,
+    [...IMAGE_NODE_FLAGS, path.join(root, 'scripts', 'code-cache.mjs'), codeBundle],
+    {
+      cwd: root,
+      encoding: 'utf8',
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', NODE_OPTIONS: '' },
+    },
+  );
+  if (c.status !== 0) {
+    process.stderr.write(c.stdout + c.stderr);
+    throw new Error(`producing the code cache failed (exit ${c.status})`);
+  }
+  process.stdout.write(c.stdout);
+}
 
 if (!process.argv.includes('--no-snapshot')) {
   // Every source module of the plain bundle, whatever loads it (static import or `await import()`),
