@@ -43,12 +43,21 @@ export const COLD = {
   once: 'sidecar once (RGW)',
   snapshotVersion: 'snapshot --version (load only)',
   snapshotOnce: 'snapshot once (RGW)',
+  fastVersion: 'fast start --version (load only)',
+  fastOnce: 'fast start once (RGW), image configuration',
   aws: 'aws CLI script (RGW)',
 } as const;
+
+/** The image's configuration (Dockerfile ENTRYPOINT and ENV) for the fast-start variants. */
+export interface ImageStart {
+  readonly nodeArgs: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+}
 
 export async function measureColdStart(
   stack: LocalStack,
   runs: number,
+  image: ImageStart,
   extraNodeArgs: readonly string[] = [],
 ): Promise<ColdStartResult> {
   if (!stack.rgw) throw new Error('cold start is measured against Ceph RGW');
@@ -94,6 +103,20 @@ export async function measureColdStart(
       command: node,
       args: sidecarArgv(['once'], extraNodeArgs, 'snapshot'),
       env: sidecarEnv,
+      before: () => emptyDir(stack.outputDir),
+      verify: () => requireFiles(stack.outputDir, SET),
+    },
+    {
+      name: COLD.fastVersion,
+      command: node,
+      args: sidecarArgv(['--version'], image.nodeArgs, 'fast'),
+      env: { ...baseEnv(), ...image.env },
+    },
+    {
+      name: COLD.fastOnce,
+      command: node,
+      args: sidecarArgv(['once'], image.nodeArgs, 'fast'),
+      env: { ...sidecarEnv, ...image.env },
       before: () => emptyDir(stack.outputDir),
       verify: () => requireFiles(stack.outputDir, SET),
     },

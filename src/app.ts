@@ -278,10 +278,7 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
             ok: isReady(health(), now(), marginMs),
             body: describeHealth(health(), now(), marginMs),
           }),
-          metrics: async () => ({
-            contentType: metrics.registry.contentType,
-            body: await metrics.registry.metrics(),
-          }),
+          metrics: () => metrics.render(),
         },
       }).catch((err: unknown) => {
         w.close();
