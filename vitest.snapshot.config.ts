@@ -2,9 +2,9 @@ import { defineConfig } from 'vitest/config';
 import base from './vitest.config.ts';
 
 /**
- * The process-level suites a second time, with the sidecar started from the startup snapshot
- * (`node --snapshot-blob dist/sts-sidecar.blob -- <command>`, the image's ENTRYPOINT) instead of the
- * plain bundle: every command (cli), signals and the token watch and the health endpoints (sidecar),
+ * The process-level suites a second time, with the sidecar started the way the image's ENTRYPOINT starts
+ * it: the fast start (`node dist/sts-sidecar.cjs <command>`, the CommonJS bundle with its V8 code cache)
+ * instead of the plain bundle (STSTEST_LAUNCHER=snapshot runs them from the startup snapshot instead): every command (cli), signals and the token watch and the health endpoints (sidecar),
  * kills (crash), process hygiene (secrets), TLS, denies, outages with readiness, credential_process
  * through boto3 (consumers).
  */
@@ -25,6 +25,6 @@ export default defineConfig({
     include: SNAPSHOT_SUITES,
     // None of these suites talks to Keycloak: do not start it a second time.
     globalSetup: (base.test?.globalSetup as string[]).filter((g) => !g.includes('keycloak')),
-    env: { STSTEST_LAUNCHER: 'snapshot' },
+    env: { STSTEST_LAUNCHER: 'fast' },
   },
 });

@@ -278,7 +278,10 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
             ok: isReady(health(), now(), marginMs),
             body: describeHealth(health(), now(), marginMs),
           }),
-          metrics: () => metrics.render(),
+          metrics: async () => ({
+            contentType: metrics.registry.contentType,
+            body: await metrics.registry.metrics(),
+          }),
         },
       }).catch((err: unknown) => {
         w.close();

@@ -1,80 +1,17 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { LeaseEvent } from '../lease-events.ts';
 
 /** The only place metric names and labels are spelled. */
 export interface SidecarMetrics {
-  /** The Prometheus exposition of every metric (loads prom-client on first use). */
-  render(): Promise<{ contentType: string; body: string }>;
+  readonly registry: Registry;
   observe(event: LeaseEvent): void;
   observeTokenRotation(): void;
 }
 
-/**
- * What is recorded before prom-client is loaded. prom-client and the built-ins it loads (cluster,
- * child_process, worker_threads, perf_hooks) cost about 5 MB of RSS, most of it private: a pod nobody
- * scrapes never pays it (docs/benchmarks.md, issue 21). Until the first scrape the events are kept as they
- * came and replayed in order; past this many (days of refreshes without a scrape) prom-client is loaded
- * anyway, so the buffer stays small.
- */
-export const MAX_BUFFERED_EVENTS = 256;
-
-type Recorded = LeaseEvent | { readonly event: 'token.rotated' };
-/** The events a metric changes with; the rest (loop.*) are not kept. */
-const RECORDED: ReadonlySet<string> = new Set([
-  'token.rotated',
-  'lease.acquired',
-  'lease.renewed',
-  'lease.denied',
-  'lease.failed',
-  'lease.expired',
-  'lease.revoked',
-  'call.finished',
-]);
-
 export function createMetrics(options: { now: () => number; isReady: () => boolean }): SidecarMetrics {
-  let buffered: Recorded[] | undefined = [];
-  let loading: Promise<Live> | undefined;
-  let live: Live | undefined;
-  // The time of the last success is read by collect(), so it is kept here, not replayed.
+  const registry = new Registry();
   let lastSuccessMs: number | undefined;
 
-  const load = () =>
-    (loading ??= import('prom-client').then((prom) => {
-      const l = createLive(prom, options, () => lastSuccessMs);
-      for (const e of buffered ?? []) l.record(e);
-      buffered = undefined;
-      live = l;
-      return l;
-    }));
-  const record = (e: Recorded) => {
-    if (!RECORDED.has(e.event)) return;
-    if (e.event === 'lease.acquired' || e.event === 'lease.renewed') lastSuccessMs = options.now();
-    if (live) return live.record(e);
-    buffered!.push(e);
-    if (buffered!.length >= MAX_BUFFERED_EVENTS) void load();
-  };
-
-  return {
-    async render() {
-      const l = await load();
-      return { contentType: l.registry.contentType, body: await l.registry.metrics() };
-    },
-    observeTokenRotation: () => record({ event: 'token.rotated' }),
-    observe: record,
-  };
-}
-
-interface Live {
-  readonly registry: import('prom-client').Registry;
-  record(e: Recorded): void;
-}
-
-function createLive(
-  prom: typeof import('prom-client'),
-  options: { now: () => number; isReady: () => boolean },
-  lastSuccessMs: () => number | undefined,
-): Live {
-  const { Counter, Gauge, Histogram, Registry } = prom;
-  const registry = new Registry();
   const expiry = new Gauge({
     name: 'sts_sidecar_credentials_expiry_timestamp_seconds',
     help: 'Expiry of the credential set on disk (Unix seconds); 0 when none is on disk.',
@@ -98,8 +35,7 @@ function createLive(
     help: 'Seconds since the last credential set was written; -1 before the first.',
     registers: [registry],
     collect() {
-      const last = lastSuccessMs();
-      this.set(last === undefined ? -1 : (options.now() - last) / 1000);
+      this.set(lastSuccessMs === undefined ? -1 : (options.now() - lastSuccessMs) / 1000);
     },
   });
   new Gauge({
@@ -118,13 +54,12 @@ function createLive(
 
   return {
     registry,
-    record(event) {
+    observeTokenRotation: () => rotations.inc(),
+    observe(event) {
       switch (event.event) {
-        case 'token.rotated':
-          rotations.inc();
-          break;
         case 'lease.acquired':
         case 'lease.renewed':
+          lastSuccessMs = options.now();
           expiry.set(event.expires_at_ms / 1000);
           refreshes.inc({ outcome: event.event.slice(6), reason: 'ok' });
           break;

@@ -160,7 +160,7 @@ describe('Dockerfile', () => {
     expect(offenders).toEqual([]);
   });
 
-  it('final stage copies only the bundle, its notices and the snapshot, and runs the snapshot: ENTRYPOINT = node + --snapshot-blob + --, CMD = run', () => {
+  it('final stage copies only the bundles, their notices and the code cache, and runs the fast start: ENTRYPOINT = node + sizing flags + /app/sts-sidecar.cjs, CMD = run', () => {
     const copies = (final?.body ?? []).filter((i) => i.op === 'COPY' || i.op === 'ADD');
     expect(copies.length).toBeGreaterThan(0);
     const bundleCopy = copies.find((c) => /dist\/sts-sidecar\.mjs\s/.test(c.args));
@@ -172,43 +172,53 @@ describe('Dockerfile', () => {
         .slice(0, -1);
       expect(
         srcs.every((s) =>
-          /dist\/sts-sidecar\.mjs(\.LEGAL\.txt)?$|\/sts-sidecar\.blob$|LICENSE|NOTICE/.test(s),
+          /dist\/sts-sidecar\.(mjs(\.LEGAL\.txt)?|cjs|code\.cjs)$|\/sts-sidecar\.code\.cjs\.cache$|LICENSE|NOTICE/.test(
+            s,
+          ),
         ),
         c.args,
       ).toBe(true);
     }
     const entry = execForm((final?.body ?? []).filter((i) => i.op === 'ENTRYPOINT').at(-1)?.args ?? 'null');
     expect(entry[0]).toMatch(/\/node$/);
-    // node [V8 flags] --snapshot-blob <blob> --: the blob the final stage copies.
-    const blobAt = entry.indexOf('--snapshot-blob');
-    expect(blobAt).toBeGreaterThan(0);
-    const blobCopy = copies.find((c) => /\/sts-sidecar\.blob\s/.test(c.args));
-    expect(entry[blobAt + 1]).toBe(blobCopy?.args.split(/\s+/).at(-1));
-    expect(entry.at(-1)).toBe('--');
-    // Only sizing flags: flags that change V8's flag hash make Node drop its code cache, and none is needed.
-    for (const f of entry.slice(1, blobAt)) expect(f).toMatch(/^--max-(semi|old)-space-size=\d+$/);
+    // node [sizing flags] <loader>: the loader, the bundle and the cache the final stage copies, side by side.
+    const loader = entry.at(-1)!;
+    const dest = (re: RegExp) =>
+      copies
+        .find((c) => re.test(c.args))
+        ?.args.split(/\s+/)
+        .at(-1);
+    expect(loader).toBe(dest(/dist\/sts-sidecar\.cjs\s/));
+    expect(dest(/dist\/sts-sidecar\.code\.cjs\s/)).toBe(loader.replace(/\.cjs$/, '.code.cjs'));
+    expect(dest(/\/sts-sidecar\.code\.cjs\.cache\s/)).toBe(loader.replace(/\.cjs$/, '.code.cjs.cache'));
+    // Only sizing flags: a flag that changes V8's flag hash makes V8 reject the code cache.
+    for (const f of entry.slice(1, -1)) expect(f).toMatch(/^--max-(semi|old)-space-size=\d+$/);
     const cmd = execForm((final?.body ?? []).filter((i) => i.op === 'CMD').at(-1)?.args ?? 'null');
     expect(cmd).toEqual(['run']);
   });
 
-  it("the snapshot is built by the runtime image's own Node: a stage FROM the same image runs --build-snapshot", () => {
-    const blobCopy = (final?.body ?? []).find((i) => i.op === 'COPY' && /\/sts-sidecar\.blob\s/.test(i.args));
-    const from = /--from=(\S+)/.exec(blobCopy?.args ?? '')?.[1];
+  it("the code cache is produced by the runtime image's own Node with the ENTRYPOINT's flags: a stage FROM the same image runs scripts/code-cache.mjs", () => {
+    const cacheCopy = (final?.body ?? []).find(
+      (i) => i.op === 'COPY' && /\/sts-sidecar\.code\.cjs\.cache\s/.test(i.args),
+    );
+    const from = /--from=(\S+)/.exec(cacheCopy?.args ?? '')?.[1];
     const stage = st.find((s) => s.name === from);
     expect(stage?.image).toBe(final?.image);
     const entry = execForm((final?.body ?? []).filter((i) => i.op === 'ENTRYPOINT').at(-1)?.args ?? 'null');
-    const build = (stage?.body ?? []).filter((i) => i.op === 'RUN').map((i) => execForm(i.args));
-    const b = build.find((r) => r.includes('--build-snapshot'));
-    expect(b?.[0]).toBe(entry[0]);
-    expect(b?.[b.indexOf('--snapshot-blob') + 1]).toBe(
-      blobCopy?.args
+    const runs = (stage?.body ?? []).filter((i) => i.op === 'RUN').map((i) => execForm(i.args));
+    const produce = runs.find((r) => r.some((a) => a.endsWith('/code-cache.mjs')));
+    expect(produce?.[0]).toBe(entry[0]);
+    expect(produce?.slice(1, -2)).toEqual(entry.slice(1, -1));
+    const produced = `${produce?.at(-1)}.cache`;
+    expect(
+      cacheCopy?.args
         .split(/\s+/)
         .filter((a) => !a.startsWith('--'))
         .at(0),
-    );
-    // The shipped blob is smoke-tested in the final filesystem.
+    ).toBe(produced);
+    // The shipped fast start is smoke-tested in the final filesystem.
     const smoke = (final?.body ?? []).filter((i) => i.op === 'RUN').map((i) => execForm(i.args));
-    expect(smoke.some((r) => r.includes('--snapshot-blob') && r.at(-1) === '--version')).toBe(true);
+    expect(smoke.some((r) => r.at(-2) === entry.at(-1) && r.at(-1) === '--version')).toBe(true);
   });
 
   it('exposes the sidecar HTTP port, has OCI labels and no HEALTHCHECK', () => {

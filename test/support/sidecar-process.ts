@@ -14,18 +14,20 @@ import { recordOutput } from './secrets.ts';
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BUNDLE = path.join(REPO_ROOT, 'dist', 'sts-sidecar.mjs');
 export const SNAPSHOT_BLOB = path.join(REPO_ROOT, 'dist', 'sts-sidecar.blob');
+/** The fast start the image runs: the CommonJS bundle with its code cache (scripts/code-cache-loader.cjs). */
+export const FAST_START = path.join(REPO_ROOT, 'dist', 'sts-sidecar.cjs');
 
-export type Launcher = 'bundle' | 'snapshot';
+export type Launcher = 'bundle' | 'snapshot' | 'fast';
+const LAUNCHERS: readonly string[] = ['bundle', 'snapshot', 'fast'];
 
-/** The launcher the tests use: the plain bundle unless STSTEST_LAUNCHER=snapshot. */
+/** The launcher the tests use: the plain bundle unless STSTEST_LAUNCHER=snapshot or fast. */
 export function defaultLauncher(): Launcher {
   const v = process.env.STSTEST_LAUNCHER ?? 'bundle';
-  if (v !== 'bundle' && v !== 'snapshot')
-    throw new Error(`STSTEST_LAUNCHER must be bundle or snapshot, not ${v}`);
-  return v;
+  if (!LAUNCHERS.includes(v)) throw new Error(`STSTEST_LAUNCHER must be bundle, snapshot or fast, not ${v}`);
+  return v as Launcher;
 }
 
-/** Node arguments that start the sidecar with `args`: the bundle, or the startup snapshot. */
+/** Node arguments that start the sidecar with `args`: the bundle, the startup snapshot or the fast start. */
 export function sidecarArgv(
   args: readonly string[],
   nodeArgs: readonly string[] = [],
@@ -34,7 +36,7 @@ export function sidecarArgv(
   return launcher === 'snapshot'
     ? // Without a script, anything that looks like an option would be Node's: `--` ends Node's options.
       [...nodeArgs, '--snapshot-blob', SNAPSHOT_BLOB, '--', ...args]
-    : [...nodeArgs, BUNDLE, ...args];
+    : [...nodeArgs, launcher === 'fast' ? FAST_START : BUNDLE, ...args];
 }
 
 export interface LogLine {
