@@ -1,5 +1,5 @@
 /** The README is part of the interface: its tables must match the code. */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { REQUIRED_VARIABLES, VARIABLES, VARIABLE_NAMES } from '../../src/config/schema.ts';
 import { REPO_ROOT } from '../support/sidecar-process.ts';
@@ -38,7 +38,13 @@ describe('README', () => {
   });
 
   it('lists every log event the code emits', () => {
-    const sources = ['src/lease-events.ts', 'src/app.ts', 'src/main.ts']
+    const parts = readdirSync(`${REPO_ROOT}/src/parts`).filter((f) => !f.endsWith('.test.ts'));
+    const sources = [
+      'src/lease-events.ts',
+      'src/app.ts',
+      'src/main.ts',
+      ...parts.map((f) => `src/parts/${f}`),
+    ]
       .map((f) => readFileSync(`${REPO_ROOT}/${f}`, 'utf8'))
       .join('\n');
     const events = new Set([...sources.matchAll(/'((?:lease|token|sidecar)\.[a-z_]+)'/g)].map((m) => m[1]!));
