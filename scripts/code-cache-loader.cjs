@@ -4,11 +4,12 @@
 // compilation; without it (missing file, or a cache V8 rejects: another Node binary or V8 flags that
 // change its flag hash), the bundle is compiled as usual and runs the same. Nothing else differs from
 // `node dist/sts-sidecar.mjs`: same code, same argv, same process.
+/* global __dirname */
 'use strict';
-const { readFileSync } = require('node:fs');
-const { createRequire, wrap } = require('node:module');
-const path = require('node:path');
-const { Script } = require('node:vm');
+const { readFileSync } = process.getBuiltinModule('node:fs');
+const { createRequire, wrap } = process.getBuiltinModule('node:module');
+const path = process.getBuiltinModule('node:path');
+const { Script } = process.getBuiltinModule('node:vm');
 
 const file = path.join(__dirname, 'sts-sidecar.code.cjs');
 let cachedData;
