@@ -51,5 +51,7 @@ export async function writeResultsSection(docPath: string, section: string): Pro
     a >= 0 && b > a
       ? doc.slice(0, a) + block + doc.slice(b + END.length)
       : `${doc.trimEnd()}\n\n## Results\n\n${block}\n`;
-  await writeFile(docPath, doc);
+  // Written the way `npm run lint` checks it (prettier), so a fresh run never fails the format check.
+  const { format, resolveConfig } = await import('prettier');
+  await writeFile(docPath, await format(doc, { ...(await resolveConfig(docPath)), filepath: docPath }));
 }
