@@ -349,6 +349,20 @@ function idleRows(
   );
 }
 
+/** The idle and refresh-peak rows of every configuration (issue 21). */
+function memoryRows(
+  idle: { plain: IdleResult; image: IdleResult; snapshot: IdleResult },
+  peaks: { plain: RefreshPeak[]; image: RefreshPeak[] },
+  rows: Row[],
+  notes: string[],
+): void {
+  idleRows('plain bundle, no flags', idle.plain, rows, notes, undefined);
+  idleRows(IMAGE_DESC, idle.image, rows, notes, RSS_ANON_GOAL_KIB);
+  idleRows(SNAPSHOT_DESC, idle.snapshot, rows, notes, undefined, false);
+  peakRows('plain bundle, no flags', peaks.plain, rows, notes);
+  peakRows(IMAGE_DESC, peaks.image, rows, notes);
+}
+
 function peakRows(which: string, peaks: readonly RefreshPeak[], rows: Row[], notes: string[]): void {
   rows.push({
     benchmark: `Peak during a refresh (SIGHUP of an idle \`run\`, ${which}): RSS (VmHWM) / RssAnon, highest of ${peaks.length} daemons`,
@@ -559,11 +573,7 @@ async function main(): Promise<void> {
         try {
           const idle = await rgw.idle();
           const peaks = await rgw.peaks();
-          idleRows('plain bundle, no flags', idle.plain, rows, notes, undefined);
-          idleRows(IMAGE_DESC, idle.image, rows, notes, RSS_ANON_GOAL_KIB);
-          idleRows(SNAPSHOT_DESC, idle.snapshot, rows, notes, undefined, false);
-          peakRows('plain bundle, no flags', peaks.plain, rows, notes);
-          peakRows(IMAGE_DESC, peaks.image, rows, notes);
+          memoryRows(idle, peaks, rows, notes);
         } finally {
           await rgw.close();
         }
@@ -603,11 +613,7 @@ async function main(): Promise<void> {
       const idle = settled.r;
       log('refresh peaks: one SIGHUP refresh per idle daemon');
       const peaks = await rgw.peaks();
-      idleRows('plain bundle, no flags', idle.plain, rows, notes, undefined);
-      idleRows(IMAGE_DESC, idle.image, rows, notes, RSS_ANON_GOAL_KIB);
-      idleRows(SNAPSHOT_DESC, idle.snapshot, rows, notes, undefined, false);
-      peakRows('plain bundle, no flags', peaks.plain, rows, notes);
-      peakRows(IMAGE_DESC, peaks.image, rows, notes);
+      memoryRows(idle, peaks, rows, notes);
       await chartResourceRows(peaks.image, drift, rows, notes);
       probeRows(rgw.probes!, rows, notes);
       driftRows(drift, rows, notes);
