@@ -255,6 +255,13 @@ write_iam() {
 EOF
 }
 
+# Every port weed and the issuer may listen on (the outage issuer is the tests' own, not started here).
+chosen_ports() {
+  local p out="$ISSUER_PORT"
+  for p in "$S3_PORT" "$MASTER_PORT" "$VOLUME_PORT" "$FILER_PORT" "$ADMIN_PORT"; do out="$out,$p,$((p + 10000))"; done
+  printf '%s' "$out"
+}
+
 write_env() {
   local ak="$1" sk="$2" issuer_url="$3" outage_url="$4"
   cat >"$ENV_FILE" <<EOF
@@ -269,6 +276,8 @@ SEAWEEDFS_AUDIENCE=$AUDIENCE
 SEAWEEDFS_ISSUER_KEY_FILE=$KEY_FILE
 SEAWEEDFS_VERSION=$WEED_VERSION
 AWS_ACCESS_KEY_ID=$ak
+STACK_PIDS=$(cat "$WEED_PID"),$(cat "$ISSUER_PID")
+STACK_LISTEN_PORTS=$(chosen_ports)
 EOF
   cat >"$ENV_JSON" <<EOF
 {
@@ -368,6 +377,7 @@ EOF
   echo $! >"$WEED_PID"
   wait_until 120 weed "$WEED_PID" weed sts_ready
   require_owned_ports weed "$WEED_PID" "$S3_PORT" "$MASTER_PORT" "$FILER_PORT"
+  require_chosen_ports seaweedfs "$(chosen_ports)" "$(cat "$WEED_PID")" "$(cat "$ISSUER_PID")"
   log "weed in $(since "$t0") (S3/STS on 127.0.0.1:$S3_PORT)"
 
   write_env "$ak" "$sk" "$issuer_url" "$outage_url"
