@@ -117,6 +117,21 @@ describe.skipIf(skipKube || skipHelm)(
       return createSecretSink(config.secret, { readTextFile: (p) => readFileSync(p, 'utf8'), timeoutMs });
     };
 
+    /** The sink on this Secret over a given transport (a broken or slow one), with the pod's token file. */
+    const sinkOver = (
+      transport: HttpTransport,
+      timeouts: { timeoutMs: number; operationTimeoutMs?: number },
+    ): KubernetesSecretSink =>
+      new KubernetesSecretSink({
+        apiUrl: admin.stack.url,
+        namespace: ns,
+        name: SECRET,
+        keys: sinkKeys,
+        transport,
+        readToken: async () => readFileSync(tokenFile, 'utf8'),
+        ...timeouts,
+      });
+
     beforeAll(async () => {
       if (kubeSkipReason) throw new Error(`STSTEST_REQUIRE_KUBE=1 but ${kubeSkipReason}`);
       admin = new KubeAdmin(readStack());
@@ -336,15 +351,7 @@ describe.skipIf(skipKube || skipHelm)(
         const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
         throw new TransportError('network', 'ECONNRESET: read ECONNRESET', { cause: reset });
       };
-      const sink = new KubernetesSecretSink({
-        apiUrl: admin.stack.url,
-        namespace: ns,
-        name: SECRET,
-        keys: sinkKeys,
-        transport: broken,
-        readToken: async () => readFileSync(tokenFile, 'utf8'),
-        timeoutMs: 5000,
-      });
+      const sink = sinkOver(broken, { timeoutMs: 5000 });
       const err = await failure(sink.write(set('reset', Date.parse('2030-01-05T00:00:00Z'))));
       expect(err).toMatchObject({ code: 'ERR_SECRET_UNAVAILABLE', committed: true });
       expect(err.message).toMatch(/may have been applied/);
@@ -352,18 +359,13 @@ describe.skipIf(skipKube || skipHelm)(
       expect((await secretData()).ACCESS_KEY_ID).toBe(set('reset', 0).accessKeyId);
 
       // The API server stops answering after the read: the PUT runs into its deadline.
-      const hangsOnPut = new KubernetesSecretSink({
-        apiUrl: admin.stack.url,
-        namespace: ns,
-        name: SECRET,
-        keys: sinkKeys,
-        transport: async (req) => {
+      const hangsOnPut = sinkOver(
+        async (req) => {
           if (req.method === 'PUT') await pauseApiserver(admin.stack, true);
           return admin.transport(req);
         },
-        readToken: async () => readFileSync(tokenFile, 'utf8'),
-        timeoutMs: 800,
-      });
+        { timeoutMs: 800 },
+      );
       try {
         const hung = await failure(hangsOnPut.write(set('hung', Date.parse('2030-01-06T00:00:00Z'))));
         expect(hung).toMatchObject({ code: 'ERR_SECRET_UNAVAILABLE', committed: true });
@@ -399,16 +401,7 @@ describe.skipIf(skipKube || skipHelm)(
         });
         expect(early.committed).not.toBe(true);
 
-        const bounded = new KubernetesSecretSink({
-          apiUrl: admin.stack.url,
-          namespace: ns,
-          name: SECRET,
-          keys: sinkKeys,
-          transport: admin.transport,
-          readToken: async () => readFileSync(tokenFile, 'utf8'),
-          timeoutMs: 60_000,
-          operationTimeoutMs: 500,
-        });
+        const bounded = sinkOver(admin.transport, { timeoutMs: 60_000, operationTimeoutMs: 500 });
         const overall = await failure(bounded.remove());
         expect(overall).toMatchObject({
           code: 'ERR_SECRET_UNAVAILABLE',
@@ -587,21 +580,16 @@ describe.skipIf(skipKube || skipHelm)(
     it('a write whose outcome is unknown (its answer past the deadline), then a deny: the set that landed is removed', async () => {
       let late = true;
       // The PUT reaches the real API server and is applied; its answer comes after the deadline, once.
-      const sink = new KubernetesSecretSink({
-        apiUrl: admin.stack.url,
-        namespace: ns,
-        name: SECRET,
-        keys: sinkKeys,
-        transport: async (req) => {
+      const sink = sinkOver(
+        async (req) => {
           const res = await admin.transport(req);
           if (req.method !== 'PUT' || !late) return res;
           late = false;
           await new Promise<void>((resolve) => req.signal.addEventListener('abort', () => resolve()));
           throw new TransportError('timeout', 'deadline exceeded');
         },
-        readToken: async () => readFileSync(tokenFile, 'utf8'),
-        timeoutMs: 800,
-      });
+        { timeoutMs: 800 },
+      );
       // A long backoff: only the deny below (SIGHUP's refreshNow) makes the next attempt.
       const { loop, c } = standInLoop(sink, 60_000);
       c.issue = () => set('unknown', Date.now() + 3600_000);
