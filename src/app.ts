@@ -1,7 +1,9 @@
 import type { Config } from './config/schema.ts';
 import { describeConfig, formatEndpointAddress } from './config/load.ts';
 import { toCredentialProcess } from './domain/credentials.ts';
-import { describeHealth, isLive, isReady } from './domain/health.ts';
+import { describeHealth, isLive, isReady, type HealthState } from './domain/health.ts';
+import type { SidecarMetrics } from './http/metrics.ts';
+import type { HealthView } from './http/server.ts';
 import { systemClock } from './adapters/system-clock.ts';
 import type { LeaseReporter } from './lease-events.ts';
 import type { Logger } from './logger.ts';
@@ -119,31 +121,22 @@ async function daemonParts(ctx: AppContext) {
   const clients = createLeaseClients(ctx);
   const sink = createSink(ctx);
   let report: LeaseReporter = () => undefined;
-  const lease = leaseLoopPart({
-    name: 'lease',
-    settings: leaseSettings(config, clients.identity !== undefined),
-    sink: served.wrap(sink.sink),
-    clients,
-    report: (event) => report(event),
-    random: ctx.random ?? Math.random,
-    wipeOnExitMs: config.wipeOnExit ? 2 * config.requestTimeoutSeconds * 1000 : undefined,
-    logger,
-  });
+  // One part per lease, over the shared clients.
+  const leases = [
+    leaseLoopPart({
+      name: 'lease',
+      settings: leaseSettings(config, clients.identity !== undefined),
+      sink: served.wrap(sink.sink),
+      clients,
+      report: (event) => report(event),
+      random: ctx.random ?? Math.random,
+      wipeOnExitMs: config.wipeOnExit ? 2 * config.requestTimeoutSeconds * 1000 : undefined,
+      logger,
+    }),
+  ];
+  const loops = leases.map((lease) => lease.loop);
   const server = config.listen
-    ? healthServerPart(config.listen, {
-        live: () => {
-          const live = isLive(tracker.state(), now(), LIVENESS_GRACE_MS);
-          return { ok: live, body: { live } };
-        },
-        ready: () => ({
-          ok: isReady(tracker.state(), now(), marginMs),
-          body: describeHealth(tracker.state(), now(), marginMs),
-        }),
-        metrics: async () => ({
-          contentType: metrics.registry.contentType,
-          body: await metrics.registry.metrics(),
-        }),
-      })
+    ? healthServerPart(config.listen, healthView(tracker.state, metrics, now, marginMs))
     : undefined;
   const endpoint = config.credentialsEndpoint
     ? credentialsEndpointPart({ config, logger, current: served.current, now })
@@ -151,7 +144,7 @@ async function daemonParts(ctx: AppContext) {
   const watcher = tokenWatcherPart({
     tokenFile: config.tokenFile,
     tokens: clients.tokens,
-    loops: [lease.loop],
+    loops,
     observeRotation: () => metrics.observeTokenRotation(),
     logger,
   });
@@ -170,13 +163,36 @@ async function daemonParts(ctx: AppContext) {
     { name: 'heap', subscriber: createHeapCollector() },
     // Before the loop, so the wipe on exit still has them.
     clients,
-    lease,
+    ...leases,
     ...(server ? [server] : []),
     ...(endpoint ? [endpoint] : []),
     watcher,
   ];
   report = subscribersOf(parts, subscriberFailed(logger));
-  return { parts, loops: [lease.loop], server, endpoint, secretTarget: sink.target, notifier };
+  return { parts, loops, server, endpoint, secretTarget: sink.target, notifier };
+}
+
+/** What /healthz, /readyz and /metrics answer, read from the health state and the metrics registry. */
+function healthView(
+  health: () => HealthState,
+  metrics: SidecarMetrics,
+  now: () => number,
+  marginMs: number,
+): HealthView {
+  return {
+    live: () => {
+      const live = isLive(health(), now(), LIVENESS_GRACE_MS);
+      return { ok: live, body: { live } };
+    },
+    ready: () => ({
+      ok: isReady(health(), now(), marginMs),
+      body: describeHealth(health(), now(), marginMs),
+    }),
+    metrics: async () => ({
+      contentType: metrics.registry.contentType,
+      body: await metrics.registry.metrics(),
+    }),
+  };
 }
 
 /** Logs a failed subscriber once: a broken one would otherwise log on every event. */

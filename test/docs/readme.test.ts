@@ -1,5 +1,5 @@
 /** The README is part of the interface: its tables must match the code. */
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { REQUIRED_VARIABLES, VARIABLES, VARIABLE_NAMES } from '../../src/config/schema.ts';
 import { REPO_ROOT } from '../support/sidecar-process.ts';
