@@ -21,12 +21,19 @@ describe('a lease capped at the token exp (STS stand-in)', () => {
 
   it('lease.acquired says capped_by_token_exp and refreshes within the 20 min received', async () => {
     const t0 = Date.now();
-    const once = await runSidecarCommand(
+    // The daemon: only it schedules a refresh (once's lease.acquired carries no next_refresh).
+    const proc = startSidecar(
       { ...stack.env, STS_SIDECAR_TTL_SECONDS: '3600', STS_SIDECAR_REFRESH_JITTER: '0' },
-      ['once'],
+      ['run'],
+      { label: 'capped-lease-first' },
     );
-    expect(once.code, once.stderr).toBe(0);
-    const acquired = once.lines.find((l) => l.event === 'lease.acquired');
+    let acquired: Awaited<ReturnType<typeof proc.waitForEvent>> | undefined;
+    try {
+      acquired = await proc.waitForEvent('lease.acquired', 15_000);
+    } finally {
+      proc.kill();
+      await proc.exited;
+    }
     expect(acquired).toMatchObject({ ttl_seconds: 3600, capped_by_token_exp: true });
     const expiresAt = Date.parse(String(acquired?.expiration));
     expect(expiresAt - t0).toBeLessThanOrEqual(1_201_000);
