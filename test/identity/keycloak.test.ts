@@ -1,4 +1,4 @@
-// Issue 9: the identity exchange against a real Keycloak 26.4 (federated client authentication with the
+// Issue 9: the identity exchange against a real Keycloak 26.7 (federated client authentication with the
 // projected token), then the decision server verifying Keycloak's token against Keycloak's JWKS, then the
 // real Ceph RGW trusting Keycloak's issuer, then boto3. The service-account issuer is the local stand-in
 // (test/stack/oidc-issuer.ts): no kube-apiserver runs here.
@@ -203,12 +203,22 @@ describe.skipIf(skip)(`identity exchange at a real Keycloak${skipReason ? ` (${s
         await ensureKeycloak();
       }
       // The set still has most of its life, so the loop's own retry is spread over a part of it
-      // (src/domain/schedule.ts, minutes for this lease): SIGHUP retries now, as an operator would. The
-      // realm survived the restart.
-      const renewFrom = p.lines.length;
-      p.child.kill('SIGHUP');
-      await p.waitForEvent('lease.renewed', 60_000, renewFrom);
+      // (src/domain/schedule.ts, minutes for this lease): SIGHUP retries now, as an operator would, again
+      // while a Keycloak just back (slow on a busy machine) still misses the 3 s deadline. The realm
+      // survived the restart.
+      const until = Date.now() + 120_000;
+      let outcome: Awaited<ReturnType<typeof nextEvent>> | undefined;
+      do {
+        const from = p.lines.length;
+        p.child.kill('SIGHUP');
+        outcome = await nextEvent(p, ['lease.renewed', 'lease.failed', 'lease.denied'], from, 60_000);
+        if (outcome.line.event === 'lease.failed') {
+          expect(outcome.line.code).toBe('ERR_IDP_UNAVAILABLE');
+          await new Promise((r) => setTimeout(r, 2000));
+        }
+      } while (outcome.line.event === 'lease.failed' && Date.now() < until);
+      expect(outcome.line.event).toBe('lease.renewed');
       expect(visibleNames(await snapshotDir(stack.outputDir))).toHaveLength(5);
-    }, 240_000);
+    }, 300_000);
   });
 });

@@ -10,7 +10,7 @@ import { createServer, connect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KEYCLOAK_SCRIPT } from './keycloak.ts';
+import { KEYCLOAK_SCRIPT, KEYCLOAK_VERSION } from './keycloak.ts';
 
 const VERSION = '0.0.0-stand-in';
 const JAVA_17 = '/usr/lib/jvm/java-17-openjdk-amd64';
@@ -222,5 +222,18 @@ PY
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('the Keycloak version', () => {
+  it('keycloak.sh, test/stack/keycloak.ts and the first tested version in docs/identity.md agree', async () => {
+    const script = await readFile(KEYCLOAK_SCRIPT, 'utf8');
+    const scriptDefault = /^VERSION="\$\{KEYCLOAK_VERSION:-([0-9.]+)\}"$/m.exec(script)?.[1];
+    const doc = await readFile(join(import.meta.dirname, '../../docs/identity.md'), 'utf8');
+    const documented = /Tested versions: \*\*([0-9.]+)\*\*/.exec(doc)?.[1];
+    expect(scriptDefault).toMatch(/^26\.7\.\d+$/);
+    expect(documented).toBe(scriptDefault);
+    // Unless the run pins another one, the tests expect the script's default in the cache.
+    if (process.env.KEYCLOAK_VERSION === undefined) expect(KEYCLOAK_VERSION).toBe(scriptDefault);
   });
 });

@@ -14,7 +14,8 @@
 #   KEYCLOAK_PORT       HTTP port on 127.0.0.1 (default 8180)
 #   KEYCLOAK_TM_PORT    the transaction manager's socket on 127.0.0.1 (default KEYCLOAK_PORT + 1): Narayana
 #                       binds one to get a process id unique on the host, on a random port unless pinned
-#   KEYCLOAK_VERSION    dist version (default below); cached in ~/.cache/sts-sidecar/keycloak-<version>
+#   KEYCLOAK_VERSION    dist version (default below; 26.4.x is tested too); cached in
+#                       ~/.cache/sts-sidecar/keycloak-<version>
 #   KEYCLOAK_HEAP       JVM heap options (default -Xms64m -Xmx384m)
 #   KEYCLOAK_LOG_LEVEL  Keycloak --log-level (default warn), e.g. warn,org.keycloak.authentication:debug
 #   JAVA_HOME           the JDK to use; must be Java 17 or 21 (Keycloak 26), else the script falls back to
@@ -29,11 +30,17 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 STACK_DIR="${STACK_DIR:-$REPO_ROOT/.stack/keycloak}"
 PORT="${KEYCLOAK_PORT:-8180}"
 TM_PORT="${KEYCLOAK_TM_PORT:-$((PORT + 1))}"
-VERSION="${KEYCLOAK_VERSION:-26.4.0}"
+VERSION="${KEYCLOAK_VERSION:-26.7.3}"
 HEAP="${KEYCLOAK_HEAP:--Xms64m -Xmx384m}"
 CACHE_ROOT="${STS_SIDECAR_CACHE:-$HOME/.cache/sts-sidecar}"
 KC_HOME="$CACHE_ROOT/keycloak-$VERSION"
-FEATURES="client-auth-federated,kubernetes-service-accounts"
+# Federated client authentication and Kubernetes service-account support: preview in 26.4, enabled here;
+# supported and on by default in 26.7 (26.7.3's admin serverinfo lists both as DEFAULT and enabled, and it
+# logs no "Experimental features enabled"). Versions in between get the flag too: it is harmless when on.
+case "$VERSION" in
+26.[0-6].*) FEATURE_ARGS=(--features=client-auth-federated,kubernetes-service-accounts) ;;
+*) FEATURE_ARGS=() ;;
+esac
 
 PID_FILE="$STACK_DIR/keycloak.pid"
 LOG_FILE="$STACK_DIR/keycloak.log"
@@ -224,7 +231,7 @@ cmd_up() {
     JAVA_OPTS_APPEND="-Dcom.arjuna.ats.internal.arjuna.utils.SocketProcessIdPort=$TM_PORT" \
     setsid "$KC_HOME/bin/kc.sh" start-dev \
     --http-host=127.0.0.1 --http-port="$PORT" --hostname="http://127.0.0.1:$PORT" \
-    --features="$FEATURES" \
+    "${FEATURE_ARGS[@]}" \
     --db=dev-file --db-url="jdbc:h2:file:$STACK_DIR/h2/keycloakdb;NON_KEYWORDS=VALUE" \
     --log-level="${KEYCLOAK_LOG_LEVEL:-warn}" --cache=local \
     </dev/null >>"$LOG_FILE" 2>&1 9>&- &

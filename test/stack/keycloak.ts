@@ -17,7 +17,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const KEYCLOAK_SCRIPT = join(here, 'keycloak.sh');
 const REPO_ROOT = resolve(here, '..', '..');
 export const REALM_TEMPLATE = join(here, 'keycloak', 'realm.json');
-export const KEYCLOAK_VERSION = process.env.KEYCLOAK_VERSION ?? '26.4.0';
+export const KEYCLOAK_VERSION = process.env.KEYCLOAK_VERSION ?? '26.7.3';
 const STACK_DIR = join(REPO_ROOT, '.stack', 'keycloak');
 
 export interface KeycloakStack {

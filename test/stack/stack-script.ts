@@ -51,7 +51,7 @@ export interface StackLifecycle {
   readonly keepVariable: string;
   usable(): { ok: true } | { ok: false; reason: string };
   isUp(): Promise<boolean>;
-  /** Brings it up (idempotent); returns how to describe it ("RGW", "Keycloak 26.4.0") and where it is. */
+  /** Brings it up (idempotent); returns how to describe it ("RGW", "Keycloak 26.7.3") and where it is. */
   ensure(): Promise<{ label: string; at: string }>;
   stop(): Promise<void>;
 }
