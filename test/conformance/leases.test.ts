@@ -280,11 +280,14 @@ for (const b of BACKENDS) {
           expect(
             await outcome(
               s3.send(
-                new PutObjectCommand({
-                  Bucket: BUCKET,
-                  Key: `${prefixOf(stack, 'alpha')}after-deny`,
-                  Body: 'x',
-                }),
+                new PutObjectCommand(
+                  {
+                    Bucket: BUCKET,
+                    Key: `${prefixOf(stack, 'alpha')}after-deny`,
+                    Body: 'x',
+                  },
+                  60_000,
+                ),
               ),
             ),
           ).toBe('ok');
