@@ -175,19 +175,24 @@ for (const b of BACKENDS) {
         async () => {
           if (aioboto3Reason) throw new Error(`STSTEST_REQUIRE_CONSUMERS=1 but ${aioboto3Reason}`);
           const run = (lease: Lease, keyLease: Lease) =>
-            runProcess(venv.python, [path.join(here, '..', 'consumers', 'aioboto3_consumer.py')], {
-              HOME: home,
-              PYTHONDONTWRITEBYTECODE: '1',
-              CONSUMER_MODE: 'profile',
-              CONSUMER_ENDPOINT: b.endpoint(stack),
-              CONSUMER_BUCKET: BUCKET,
-              CONSUMER_LOOP_SECONDS: '1',
-              AWS_CONFIG_FILE: path.join(stack.outputDir, 'aws-config'),
-              AWS_SHARED_CREDENTIALS_FILE: path.join(home, 'no-credentials'),
-              AWS_EC2_METADATA_DISABLED: 'true',
-              AWS_PROFILE: lease,
-              CONSUMER_KEY: `${prefixOf(stack, keyLease)}aioboto3`,
-            });
+            runProcess(
+              venv.python,
+              [path.join(here, '..', 'consumers', 'aioboto3_consumer.py')],
+              {
+                HOME: home,
+                PYTHONDONTWRITEBYTECODE: '1',
+                CONSUMER_MODE: 'profile',
+                CONSUMER_ENDPOINT: b.endpoint(stack),
+                CONSUMER_BUCKET: BUCKET,
+                CONSUMER_LOOP_SECONDS: '1',
+                AWS_CONFIG_FILE: path.join(stack.outputDir, 'aws-config'),
+                AWS_SHARED_CREDENTIALS_FILE: path.join(home, 'no-credentials'),
+                AWS_EC2_METADATA_DISABLED: 'true',
+                AWS_PROFILE: lease,
+                CONSUMER_KEY: `${prefixOf(stack, keyLease)}aioboto3`,
+              },
+              60_000,
+            );
           for (const lease of LEASES) {
             const own = await run(lease, lease);
             expect(own.code, own.stderr).toBe(0);
@@ -280,14 +285,11 @@ for (const b of BACKENDS) {
           expect(
             await outcome(
               s3.send(
-                new PutObjectCommand(
-                  {
-                    Bucket: BUCKET,
-                    Key: `${prefixOf(stack, 'alpha')}after-deny`,
-                    Body: 'x',
-                  },
-                  60_000,
-                ),
+                new PutObjectCommand({
+                  Bucket: BUCKET,
+                  Key: `${prefixOf(stack, 'alpha')}after-deny`,
+                  Body: 'x',
+                }),
               ),
             ),
           ).toBe('ok');
