@@ -26,6 +26,7 @@ import {
   type IdleResult,
 } from './daemon.ts';
 import { endpointRows } from './endpoint-rows.ts';
+import { leasesMemorySection } from './leases-memory.ts';
 import { measureProbes, medianOf, probe, startBareServer, type ProbeResult } from './probe.ts';
 import type { BenchSection } from './section.ts';
 import {
@@ -85,7 +86,14 @@ const IMAGE_NODE_ARGS = [...(IMAGE.nodeArgs ?? [])];
 const PLAIN: DaemonStart = { launcher: 'bundle', label: 'plain' };
 
 /** Benchmarks added by other modules; each appends its own rows and notes (bench/section.ts). */
-const SECTIONS: BenchSection[] = [];
+const SECTIONS: BenchSection[] = [
+  leasesMemorySection({
+    launcher: IMAGE.launcher!,
+    nodeArgs: IMAGE_NODE_ARGS,
+    env: IMAGE.env!,
+    description: IMAGE_DESC,
+  }),
+];
 
 const log = (msg: string) =>
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
