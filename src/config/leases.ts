@@ -8,6 +8,7 @@ import {
   roleArn,
   sessionName,
   type ActionGroup,
+  type LeaseSpec,
 } from './schema.ts';
 
 /**
@@ -100,23 +101,6 @@ export function parseLeaseEntries(value: unknown, file: string, issues: string[]
     seen.add(e.name);
   }
   return entries;
-}
-
-/** What one lease asks for and where its set goes; the environment-only lease has no name. */
-export interface LeaseSpec {
-  /** Undefined only for the environment-only single lease (its events, files and metrics stay as they were). */
-  readonly name: string | undefined;
-  readonly bucket: string;
-  readonly prefix: string;
-  readonly actions: readonly ActionGroup[];
-  readonly ttlSeconds: number;
-  readonly roleArn: string | undefined;
-  readonly sessionName: string | undefined;
-  readonly outputDir: string;
-  /** True when the directory is the default `<STS_SIDECAR_OUTPUT_DIR>/<name>/`, which the sidecar creates. */
-  readonly createOutputDir: boolean;
-  /** Secret sink only: the Secret this lease's set goes into. */
-  readonly secretName: string | undefined;
 }
 
 /**

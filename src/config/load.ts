@@ -6,7 +6,6 @@ import {
   namedLeaseSpecs,
   parseLeaseEntries,
   type LeaseEntry,
-  type LeaseSpec,
 } from './leases.ts';
 import { deliveryIssues, type EndpointAddress, type NotifySignal } from './delivery.ts';
 import {
@@ -16,6 +15,7 @@ import {
   type Backend,
   type Config,
   type IdentityExchangeMode,
+  type LeaseSpec,
   type VariableName,
 } from './schema.ts';
 

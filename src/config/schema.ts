@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import type { LeaseSpec } from './leases.ts';
 import {
   NOTIFY_SIGNALS,
   hasNoUserinfo,
@@ -370,6 +369,23 @@ export const REQUIRED_VARIABLES: readonly VariableName[] = [
   'STS_SIDECAR_BUCKET',
   'STS_SIDECAR_FLEX_AUTH_URL',
 ];
+
+/** What one lease asks for and where its set goes; the environment-only lease has no name. */
+export interface LeaseSpec {
+  /** Undefined only for the environment-only single lease (its events, files and metrics stay as they were). */
+  readonly name: string | undefined;
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly actions: readonly ActionGroup[];
+  readonly ttlSeconds: number;
+  readonly roleArn: string | undefined;
+  readonly sessionName: string | undefined;
+  readonly outputDir: string;
+  /** True when the directory is the default `<STS_SIDECAR_OUTPUT_DIR>/<name>/`, which the sidecar creates. */
+  readonly createOutputDir: boolean;
+  /** Secret sink only: the Secret this lease's set goes into. */
+  readonly secretName: string | undefined;
+}
 
 /** The parsed, validated, frozen configuration the whole process runs on. */
 export interface Config {
