@@ -130,6 +130,9 @@ describe('named leases in STS_SIDECAR_CONFIG_FILE', () => {
         ],
       }),
     ).toEqual(['leases (b).outputDir: the same directory as lease a']);
+    expect(
+      issues({ leases: Array.from({ length: 17 }, (_, i) => ({ name: `l${i}`, bucket: 'artifacts' })) }),
+    ).toEqual(['leases: at most 16 leases in /etc/sts/config.json']);
     expect(issues({ leases: [] })).toEqual([
       'leases: must be a non-empty list of leases in /etc/sts/config.json',
     ]);

@@ -102,6 +102,31 @@ describe.skipIf(skipHelm)(`helm renders the two-lease artifact-store example${ga
     expect(appEnv.DATASETS_S3_SESSION_TOKEN_REF).toBe(`${config.leases[1]!.outputDir}/session-token`);
   });
 
+  it('Secret sink: one Secret per lease, the names the sidecar writes, one Role naming all of them', async () => {
+    const r = await ws.run([
+      'template',
+      'rel-secrets',
+      join(ws.helmDir, 'example-app'),
+      '--namespace',
+      'team-a',
+      '-f',
+      ws.valuesFile('secrets', { stsSidecar: { ...exampleSidecar, sink: { type: 'secret' } } }),
+    ]);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const docs = renderedDocs(r.stdout, 'secrets').map((d) => d.doc);
+    const configMap = docs.find((d) => d.kind === 'ConfigMap') as JsonObject;
+    const spec = podSpecOf(docs.find((d) => d.kind === 'Deployment') as JsonObject) as JsonObject;
+    const env = envOf(listOf(spec.initContainers).find((c) => c.name === 'sts-sidecar') as Container);
+    const config = loadConfig(env, () => String((configMap.data as JsonObject)['config.json']));
+    const names = config.leases.map((l) => l.secretName);
+    expect(names).toEqual([`${config.secret!.name}-artifacts`, `${config.secret!.name}-datasets`]);
+    const secrets = docs.filter((d) => d.kind === 'Secret').map((d) => (d.metadata as JsonObject).name);
+    expect(secrets).toEqual(names);
+    const role = docs.find((d) => d.kind === 'Role') as JsonObject;
+    expect(listOf(role.rules)[0]?.resourceNames).toEqual(names);
+  });
+
   it('refuses bucket and leases at once', async () => {
     const r = await ws.run([
       'template',
