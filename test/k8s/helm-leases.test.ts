@@ -59,6 +59,17 @@ describe.skipIf(skipHelm)(`helm renders the two-lease artifact-store example${ga
   });
   afterAll(() => ws?.dispose());
 
+  it('helm lint --strict passes with the example values', async () => {
+    const r = await ws.run([
+      'lint',
+      '--strict',
+      join(ws.helmDir, 'example-app'),
+      '-f',
+      ws.valuesFile('lint', example),
+    ]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+  });
+
   it('one sidecar, a config file the sidecar accepts, each lease’s files and profile in the app container', async () => {
     const r = await ws.run([
       'template',
