@@ -4,10 +4,11 @@
  * starts the sidecar. Rounds interleave the two so machine noise hits both.
  *   npm run bench -- --only=leases
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startLocalStack, type LocalStack } from '../test/stack/local-stack.ts';
+import { namedLeasesEnv } from '../test/support/named-leases.ts';
 import { startSidecar, type Launcher, type SidecarProcess } from '../test/support/sidecar-process.ts';
 import { rssKiB } from './proc.ts';
 import type { BenchSection } from './section.ts';
@@ -39,25 +40,16 @@ async function round(
 ): Promise<{ three: number; singles: number[] }> {
   const dir = path.join(stack.dir, `leases-bench-${r}`);
   await mkdir(dir, { recursive: true });
-  const config = path.join(dir, 'leases.json');
-  await writeFile(
-    config,
-    JSON.stringify({
-      leases: LEASES.map((name) => ({
-        name,
-        bucket: stack.bucket,
-        prefix: `${stack.prefix}${name}/`,
-        actions: ['read'],
-      })),
-    }),
+  const shared = await namedLeasesEnv(
+    stack.env,
+    dir,
+    LEASES.map((name) => ({
+      name,
+      bucket: stack.bucket,
+      prefix: `${stack.prefix}${name}/`,
+      actions: ['read'],
+    })),
   );
-  const {
-    STS_SIDECAR_BUCKET: _b,
-    STS_SIDECAR_PREFIX: _p,
-    STS_SIDECAR_ACTIONS: _a,
-    STS_SIDECAR_TTL_SECONDS: _t,
-    ...shared
-  } = stack.env;
   const procs: SidecarProcess[] = [];
   try {
     await mkdir(path.join(dir, 'three'), { recursive: true });
@@ -65,7 +57,6 @@ async function round(
       {
         ...shared,
         ...s.env,
-        STS_SIDECAR_CONFIG_FILE: config,
         STS_SIDECAR_OUTPUT_DIR: path.join(dir, 'three'),
       },
       ['run'],

@@ -6,7 +6,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setupTenant } from '../stack/ceph-rgw.ts';
 import type { LocalStack } from '../stack/local-stack.ts';
+import { namedLeasesEnv } from '../support/named-leases.ts';
 import { recordSecret } from '../support/secrets.ts';
 import { startSidecar, type LogLine, type SidecarProcess } from '../support/sidecar-process.ts';
 import { boto3Available, runBoto3, runJsConsumer, runProcess } from '../consumers/support.ts';
@@ -68,32 +69,23 @@ for (const b of BACKENDS) {
           alpha: stack.env.STS_SIDECAR_ROLE_ARN,
           beta: second?.roleArn ?? stack.env.STS_SIDECAR_ROLE_ARN,
         };
-        const configFile = path.join(stack.dir, 'leases.json');
-        await writeFile(
-          configFile,
-          JSON.stringify({
-            leases: LEASES.map((name) => ({
-              name,
-              bucket: BUCKET,
-              prefix: prefixOf(stack, name),
-              actions: ['read', 'write', 'list'],
-              roleArn: roles[name],
-            })),
-          }),
+        const { STS_SIDECAR_ROLE_ARN: _role, ...env } = stack.env;
+        const shared = await namedLeasesEnv(
+          env,
+          stack.dir,
+          LEASES.map((name) => ({
+            name,
+            bucket: BUCKET,
+            prefix: prefixOf(stack, name),
+            actions: ['read', 'write', 'list'],
+            roleArn: roles[name],
+          })),
         );
-        const {
-          STS_SIDECAR_BUCKET: _b,
-          STS_SIDECAR_PREFIX: _p,
-          STS_SIDECAR_ACTIONS: _a,
-          STS_SIDECAR_ROLE_ARN: _r,
-          ...shared
-        } = stack.env;
         const tokenFile = path.join(stack.dir, 'endpoint-token');
         sidecar = startSidecar(
           {
             ...shared,
             ...FAST_RETRY_ENV,
-            STS_SIDECAR_CONFIG_FILE: configFile,
             STS_SIDECAR_CREDENTIALS_ENDPOINT: '127.0.0.1:0',
             STS_SIDECAR_CREDENTIALS_ENDPOINT_TOKEN_FILE: tokenFile,
           },

@@ -3,11 +3,12 @@
  * every lease and the profile file, `credential-process` refuses (which lease?), `check-config` lists them,
  * and the daemon starts lease i in its own one-second slot so the leases of a pod never call out together.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LEASE_START_SLOT_MS } from '../../src/domain/lease-start.ts';
 import { readSet } from '../support/credentials.ts';
+import { namedLeasesEnv } from '../support/named-leases.ts';
 import { runSidecarCommand } from '../support/sidecar-process.ts';
 import { useStackTeardown } from '../support/stack-teardown.ts';
 import type { LocalStack } from '../stack/local-stack.ts';
@@ -16,21 +17,12 @@ const { stack, sidecar } = useStackTeardown();
 const NAMES = ['alpha', 'beta', 'gamma'] as const;
 
 /** The stack's environment with its single lease moved into a config file of three named leases. */
-async function namedEnv(s: LocalStack): Promise<Record<string, string>> {
-  const file = path.join(s.dir, 'leases.json');
-  await writeFile(
-    file,
-    JSON.stringify({
-      leases: NAMES.map((name) => ({
-        name,
-        bucket: s.bucket,
-        prefix: `${s.prefix}${name}/`,
-        actions: 'read,list',
-      })),
-    }),
+function namedEnv(s: LocalStack): Promise<Record<string, string>> {
+  return namedLeasesEnv(
+    s.env,
+    s.dir,
+    NAMES.map((name) => ({ name, bucket: s.bucket, prefix: `${s.prefix}${name}/`, actions: 'read,list' })),
   );
-  const { STS_SIDECAR_BUCKET: _b, STS_SIDECAR_PREFIX: _p, STS_SIDECAR_ACTIONS: _a, ...env } = s.env;
-  return { ...env, STS_SIDECAR_CONFIG_FILE: file };
 }
 
 describe('named leases (sidecar process)', () => {

@@ -58,6 +58,24 @@ describe.skipIf(skipHelm)(`helm renders the two-lease artifact-store example${ga
     ws = await helmWorkspace();
   });
   afterAll(() => ws?.dispose());
+  /** `helm template` of example-app in namespace team-a with `values`. */
+  const template = (name: string, values: JsonObject) =>
+    ws.run([
+      'template',
+      `rel-${name}`,
+      join(ws.helmDir, 'example-app'),
+      '--namespace',
+      'team-a',
+      '-f',
+      ws.valuesFile(name, values),
+    ]);
+  /** The rendered documents of a template that must succeed. */
+  const rendered = async (name: string, values: JsonObject) => {
+    const r = await template(name, values);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    return renderedDocs(r.stdout, name).map((d) => d.doc);
+  };
 
   it('helm lint --strict passes with the example values', async () => {
     const r = await ws.run([
@@ -71,18 +89,7 @@ describe.skipIf(skipHelm)(`helm renders the two-lease artifact-store example${ga
   });
 
   it('one sidecar, a config file the sidecar accepts, each lease’s files and profile in the app container', async () => {
-    const r = await ws.run([
-      'template',
-      'rel-leases',
-      join(ws.helmDir, 'example-app'),
-      '--namespace',
-      'team-a',
-      '-f',
-      ws.valuesFile('leases', example),
-    ]);
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-    const docs = renderedDocs(r.stdout, 'leases').map((d) => d.doc);
+    const docs = await rendered('leases', example);
     const configMap = docs.find((d) => d.kind === 'ConfigMap') as JsonObject;
     const spec = podSpecOf(docs.find((d) => d.kind === 'Deployment') as JsonObject) as JsonObject;
     const sidecars = listOf(spec.initContainers).filter((c) => c.name === 'sts-sidecar');
@@ -114,18 +121,7 @@ describe.skipIf(skipHelm)(`helm renders the two-lease artifact-store example${ga
   });
 
   it('Secret sink: one Secret per lease, the names the sidecar writes, one Role naming all of them', async () => {
-    const r = await ws.run([
-      'template',
-      'rel-secrets',
-      join(ws.helmDir, 'example-app'),
-      '--namespace',
-      'team-a',
-      '-f',
-      ws.valuesFile('secrets', { stsSidecar: { ...exampleSidecar, sink: { type: 'secret' } } }),
-    ]);
-    expect(r.stderr).toBe('');
-    expect(r.code).toBe(0);
-    const docs = renderedDocs(r.stdout, 'secrets').map((d) => d.doc);
+    const docs = await rendered('secrets', { stsSidecar: { ...exampleSidecar, sink: { type: 'secret' } } });
     const configMap = docs.find((d) => d.kind === 'ConfigMap') as JsonObject;
     const spec = podSpecOf(docs.find((d) => d.kind === 'Deployment') as JsonObject) as JsonObject;
     const env = envOf(listOf(spec.initContainers).find((c) => c.name === 'sts-sidecar') as Container);
@@ -139,13 +135,7 @@ describe.skipIf(skipHelm)(`helm renders the two-lease artifact-store example${ga
   });
 
   it('refuses bucket and leases at once', async () => {
-    const r = await ws.run([
-      'template',
-      'rel-both',
-      join(ws.helmDir, 'example-app'),
-      '-f',
-      ws.valuesFile('both', { stsSidecar: { ...exampleSidecar, bucket: 'artifacts' } }),
-    ]);
+    const r = await template('both', { stsSidecar: { ...exampleSidecar, bucket: 'artifacts' } });
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('set bucket or leases, not both');
   });
