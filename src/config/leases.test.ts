@@ -170,6 +170,7 @@ describe('named leases in STS_SIDECAR_CONFIG_FILE', () => {
   it('check-config lists each lease and leaves the per-lease variables empty', () => {
     const d = describeConfig(load(two));
     expect(d.STS_SIDECAR_BUCKET).toBeNull();
+    expect(d.STS_SIDECAR_ROLE_ARN).toBeNull();
     expect(d.leases).toEqual([
       expect.objectContaining({
         name: 'artifacts',

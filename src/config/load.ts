@@ -269,8 +269,9 @@ export function describeConfig(
     STS_SIDECAR_FLEX_AUTH_URL: redactUrl(config.flexAuthUrl),
     STS_SIDECAR_STS_ENDPOINT: config.stsEndpoint === undefined ? null : redactUrl(config.stsEndpoint),
     STS_SIDECAR_STS_REGION: config.stsRegion,
-    STS_SIDECAR_ROLE_ARN: config.roleArn ?? null,
-    STS_SIDECAR_SESSION_NAME: config.sessionName ?? null,
+    // With named leases these are defaults; each lease's own is listed under leases.
+    STS_SIDECAR_ROLE_ARN: named ? null : (config.roleArn ?? null),
+    STS_SIDECAR_SESSION_NAME: named ? null : (config.sessionName ?? null),
     STS_SIDECAR_BACKEND: config.backend,
     STS_SIDECAR_STS_MIN_DURATION_SECONDS: config.stsMinDurationSeconds,
     STS_SIDECAR_STS_MAX_DURATION_SECONDS: config.stsMaxDurationSeconds,

@@ -46,6 +46,29 @@ describe('named leases (sidecar process)', () => {
       );
   });
 
+  it('once stops at the first failed lease with its exit code (4: denied)', async () => {
+    const s = await stack({ sts: 'stand-in' });
+    await s.writePolicy({
+      rules: [
+        {
+          tenant: s.tenant,
+          subject: '*',
+          bucket: s.bucket,
+          prefix: `${s.prefix}alpha/`,
+          actions: ['read', 'list'],
+          max_ttl_seconds: 3600,
+        },
+      ],
+    });
+    const r = await runSidecarCommand(await namedEnv(s), ['once']);
+    expect(r.code).toBe(4);
+    expect(r.lines.filter((l) => l.event?.startsWith('lease.')).map((l) => [l.event, l.lease])).toEqual([
+      ['lease.acquired', 'alpha'],
+      ['lease.denied', 'beta'],
+    ]);
+    await readSet(path.join(s.outputDir, 'alpha'));
+  });
+
   it('credential-process refuses named leases (exit 2); check-config lists them', async () => {
     const s = await stack({ sts: 'stand-in' });
     const env = await namedEnv(s);
