@@ -16,7 +16,9 @@ import { notifierPart } from './parts/notifier-part.ts';
 import { interrupted, startParts, subscribersOf, type Part } from './parts/run-group.ts';
 import { tokenWatcherPart } from './parts/token-watcher-part.ts';
 import { createServedLeases, type ServedLeases } from './subscribers/credentials.ts';
-import { createLeasesHealth } from './subscribers/health.ts';
+import { createLeasesHealth, type LeasesHealth } from './subscribers/health.ts';
+import type { SidecarMetrics } from './http/metrics.ts';
+import type { HealthView } from './http/server.ts';
 import { createHeapCollector } from './subscribers/heap.ts';
 import { logSubscriber } from './subscribers/log.ts';
 import { metricsSubscriber } from './subscribers/metrics.ts';
@@ -138,17 +140,7 @@ async function daemonParts(ctx: AppContext) {
   let report: LeaseReporter = () => undefined;
   const leases = leaseParts(ctx, clients, served, (event) => report(event));
   const server = config.listen
-    ? healthServerPart(config.listen, {
-        live: () => {
-          const live = health.isLive(now(), LIVENESS_GRACE_MS);
-          return { ok: live, body: { live } };
-        },
-        ready: () => ({ ok: health.isReady(now(), marginMs), body: health.readyBody(now(), marginMs) }),
-        metrics: async () => ({
-          contentType: metrics.registry.contentType,
-          body: await metrics.registry.metrics(),
-        }),
-      })
+    ? healthServerPart(config.listen, healthView(health, metrics, now, marginMs))
     : undefined;
   const endpoint = config.credentialsEndpoint
     ? credentialsEndpointPart({
@@ -221,6 +213,26 @@ function leaseParts(
     });
     return Object.assign(part, { target: sink.target });
   });
+}
+
+/** What /healthz, /readyz and /metrics answer, read from every lease's health and the metrics registry. */
+function healthView(
+  health: LeasesHealth,
+  metrics: SidecarMetrics,
+  now: () => number,
+  marginMs: number,
+): HealthView {
+  return {
+    live: () => {
+      const live = health.isLive(now(), LIVENESS_GRACE_MS);
+      return { ok: live, body: { live } };
+    },
+    ready: () => ({ ok: health.isReady(now(), marginMs), body: health.readyBody(now(), marginMs) }),
+    metrics: async () => ({
+      contentType: metrics.registry.contentType,
+      body: await metrics.registry.metrics(),
+    }),
+  };
 }
 
 /** Logs a failed subscriber once: a broken one would otherwise log on every event. */

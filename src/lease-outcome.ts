@@ -14,7 +14,7 @@ import { cappedByTokenExp, type Exchange } from './vending-pipeline.ts';
  * Errors that mean "you may not hold credentials now": the set on disk is removed at once. Everything
  * else (outages, malformed answers, STS trouble) keeps the last valid set until it expires.
  */
-const DENY_CODES: ReadonlySet<ErrorCode | 'ERR_UNEXPECTED'> = new Set<ErrorCode | 'ERR_UNEXPECTED'>([
+export const DENY_CODES: ReadonlySet<ErrorCode | 'ERR_UNEXPECTED'> = new Set<ErrorCode | 'ERR_UNEXPECTED'>([
   'ERR_POLICY_DENIED',
   'ERR_NOTHING_GRANTED',
   'ERR_TTL_BELOW_STS_MINIMUM',
