@@ -21,6 +21,7 @@ import type {
   TokenSource,
 } from '../src/ports.ts';
 import type { AllowAnswer } from '../src/domain/grant.ts';
+import { leaseStartDelayMs } from '../src/domain/lease-start.ts';
 import { median } from './stats.ts';
 
 /** Deterministic uniform [0, 1) generator (mulberry32), so every run of the benchmark is reproducible. */
@@ -143,6 +144,11 @@ const NEVER = new AbortController().signal;
 export interface FleetScenario {
   readonly name: string;
   readonly sidecars: number;
+  /**
+   * Named leases per sidecar (issue 19), default 1: each its own real LeaseLoop and random draws, sharing the
+   * pod's token source (and its IdP step); lease i starts after leaseStartDelayMs(i), as the daemon does.
+   */
+  readonly leasesPerSidecar?: number;
   readonly durationSeconds: number;
   readonly ttlSeconds: number;
   readonly refreshFraction: number;
@@ -380,23 +386,29 @@ export async function simulateFleet(
   // Readiness: seconds a sidecar holds no set with more than the margin left, after its first set.
   const unreadySince = new Map<number, number>();
   let maxUnreadyMs = 0;
+  const leasesPerSidecar = scenario.leasesPerSidecar ?? 1;
   for (let i = 0; i < scenario.sidecars; i++) {
-    const sink = new SimulationSink();
-    sinks.push(sink);
-    const random = seededRandom(seed * 7919 + i);
-    const loop = new Loop(settings, {
-      tokens: new SimulationTokenSource(i, idp),
-      policy: new SimulationPolicy(),
-      issuer: sts,
-      sink,
-      clock,
-      random,
-      report: (e) => {
-        if (e.event === 'lease.expired') expiries++;
-      },
-    });
+    const tokens = new SimulationTokenSource(i, idp);
     const startAt = rnd() * scenario.startSpreadSeconds * 1000 + rnd() * scenario.firstDelaySeconds * 1000;
-    runs.push(clock.sleep(startAt, NEVER).then(() => loop.run(stop.signal)));
+    for (let j = 0; j < leasesPerSidecar; j++) {
+      const sink = new SimulationSink();
+      sinks.push(sink);
+      // Lease 0 keeps the single-lease seeds, so the one-lease scenarios' figures do not move.
+      const random = seededRandom(seed * 7919 + i + j * 1_000_003);
+      const loop = new Loop(settings, {
+        tokens,
+        policy: new SimulationPolicy(),
+        issuer: sts,
+        sink,
+        clock,
+        random,
+        report: (e) => {
+          if (e.event === 'lease.expired') expiries++;
+        },
+      });
+      const delay = j === 0 ? 0 : leaseStartDelayMs(j, random());
+      runs.push(clock.sleep(startAt + delay, NEVER).then(() => loop.run(stop.signal)));
+    }
   }
   // Sample readiness every virtual 10 s (cheap, and fine enough for a minutes-long outage).
   const endMs = scenario.durationSeconds * 1000;

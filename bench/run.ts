@@ -30,6 +30,7 @@ import {
 } from './daemon.ts';
 import { chartResourceRows } from './chart-resources.ts';
 import { endpointRows } from './endpoint-rows.ts';
+import { leasesMemorySection } from './leases-memory.ts';
 import { measureProbes, medianOf, probe, startBareServer, type ProbeResult } from './probe.ts';
 import type { BenchSection } from './section.ts';
 import {
@@ -100,7 +101,14 @@ const SNAPSHOT: DaemonStart = {
 const SNAPSHOT_DESC = 'startup snapshot, --max-semi-space-size=1, MALLOC_ARENA_MAX=2';
 
 /** Benchmarks added by other modules; each appends its own rows and notes (bench/section.ts). */
-const SECTIONS: BenchSection[] = [];
+const SECTIONS: BenchSection[] = [
+  leasesMemorySection({
+    launcher: IMAGE.launcher!,
+    nodeArgs: IMAGE_NODE_ARGS,
+    env: IMAGE.env!,
+    description: IMAGE_DESC,
+  }),
+];
 
 const log = (msg: string) =>
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
@@ -418,6 +426,7 @@ async function fleetRows(rows: Row[], notes: string[]): Promise<string> {
     },
     { s: { ...DEFAULT_FLEET, name: 'no IdP step', idp: undefined } },
     { s: { ...DEFAULT_FLEET, name: 'REFRESH_JITTER 0.5', refreshJitter: 0.5 } },
+    { s: { ...DEFAULT_FLEET, name: '3 named leases per sidecar (issue 19)', leasesPerSidecar: 3 } },
   ];
   if (CANDIDATE) {
     const mod = (await import(pathToFileURL(path.resolve(CANDIDATE)).href)) as { LeaseLoop: LeaseLoopClass };
@@ -451,6 +460,17 @@ async function fleetRows(rows: Row[], notes: string[]): Promise<string> {
     goal: '<= 1.5x the floor',
     met: d.idpOverFloor60s <= 1.5,
   });
+  const threeLeases = results.find((r) => (r.scenario.leasesPerSidecar ?? 1) === 3);
+  if (threeLeases) {
+    rows.push({
+      benchmark: `Same with 3 named leases per sidecar (${threeLeases.scenario.sidecars} pods, one sidecar each): STS / IdP calls`,
+      measured: `${threeLeases.afterStartupMinute60s.toFixed(2)} / ${threeLeases.idpAfterStartup60s.toFixed(2)} peak/mean`,
+      baseline: `${threeLeases.uniformReferenceMinute60s.toFixed(2)} / ${threeLeases.idpUniformReference60s.toFixed(2)} floor`,
+      ratio: `${x(threeLeases.overFloorAfterStartupMinute60s)} / ${x(threeLeases.idpOverFloor60s)} the floor`,
+      goal: '<= 1.5x the floor',
+      met: threeLeases.overFloorAfterStartupMinute60s <= 1.5 && threeLeases.idpOverFloor60s <= 1.5,
+    });
+  }
   const idpOutage = results.find((r) => r.scenario.outage?.target === 'idp');
   if (idpOutage) {
     rows.push({

@@ -1,21 +1,24 @@
 import type { Config } from './config/schema.ts';
 import { describeConfig, formatEndpointAddress } from './config/load.ts';
 import { toCredentialProcess } from './domain/credentials.ts';
-import { describeHealth, isLive, isReady, type HealthState } from './domain/health.ts';
-import type { SidecarMetrics } from './http/metrics.ts';
-import type { HealthView } from './http/server.ts';
 import { systemClock } from './adapters/system-clock.ts';
-import type { LeaseReporter } from './lease-events.ts';
+import { forLease, type LeaseReporter } from './lease-events.ts';
+import type { LeaseSpec } from './config/schema.ts';
+import { leaseStartDelayMs } from './domain/lease-start.ts';
+import { SidecarError } from './errors.ts';
+import { leaseFilesPart } from './parts/lease-files-part.ts';
 import type { Logger } from './logger.ts';
 import { credentialsEndpointPart } from './parts/credentials-endpoint-part.ts';
 import { healthServerPart } from './parts/health-server-part.ts';
-import { createLeaseClients, createSink, leaseSettings } from './parts/lease-clients.ts';
-import { createLeaseLoop, leaseLoopPart } from './parts/lease-loop-part.ts';
+import { createLeaseClients, createSink, leaseSettings, type LeaseClients } from './parts/lease-clients.ts';
+import { createLeaseLoop, leaseLoopPart, type LeaseLoopPart } from './parts/lease-loop-part.ts';
 import { notifierPart } from './parts/notifier-part.ts';
 import { interrupted, startParts, subscribersOf, type Part } from './parts/run-group.ts';
 import { tokenWatcherPart } from './parts/token-watcher-part.ts';
-import { createServedCredentials } from './subscribers/credentials.ts';
-import { createHealthTracker } from './subscribers/health.ts';
+import { createServedLeases, type ServedLeases } from './subscribers/credentials.ts';
+import { createLeasesHealth, type LeasesHealth } from './subscribers/health.ts';
+import type { SidecarMetrics } from './http/metrics.ts';
+import type { HealthView } from './http/server.ts';
 import { createHeapCollector } from './subscribers/heap.ts';
 import { logSubscriber } from './subscribers/log.ts';
 import { metricsSubscriber } from './subscribers/metrics.ts';
@@ -33,24 +36,27 @@ export interface AppContext {
   readonly kill?: (pid: number, signal: NodeJS.Signals) => void;
 }
 
-/** The one-shot commands' loop: the clients and the sink from the configuration, closed by `close`. */
+/** The one-shot commands' loops (one per lease): the shared clients and each lease's sink, closed by `close`. */
 function wire(ctx: AppContext) {
   const clients = createLeaseClients(ctx);
-  const loop = createLeaseLoop({
-    settings: leaseSettings(ctx.config, clients.identity !== undefined),
-    sink: createSink(ctx).sink,
-    clients,
-    report: logSubscriber(ctx.logger),
-    random: ctx.random ?? Math.random,
-  });
-  return { loop, close: () => void clients.close?.() };
+  const loops = ctx.config.leases.map((lease) =>
+    createLeaseLoop({
+      settings: leaseSettings(ctx.config, lease, clients.identity !== undefined),
+      sink: createSink(ctx, lease).sink,
+      clients,
+      report: forLease(lease.name, logSubscriber(ctx.logger)),
+      random: ctx.random ?? Math.random,
+    }),
+  );
+  return { loops, close: () => void clients.close?.() };
 }
 
-/** `once`: write one set and return; throws the attempt's error. */
+/** `once`: write one set per lease (in config order) and return; throws the first failed attempt's error. */
 export async function runOnce(ctx: AppContext, signal: AbortSignal): Promise<void> {
   const w = wire(ctx);
   try {
-    await w.loop.attemptOnce(signal, { write: true });
+    await leaseFilesPart(ctx.config)?.start?.();
+    for (const loop of w.loops) await loop.attemptOnce(signal, { write: true });
   } finally {
     w.close();
   }
@@ -58,9 +64,15 @@ export async function runOnce(ctx: AppContext, signal: AbortSignal): Promise<voi
 
 /** `credential-process`: one exchange, nothing written; returns the credential_process JSON. */
 export async function runCredentialProcess(ctx: AppContext, signal: AbortSignal): Promise<string> {
+  if (ctx.config.leases.length > 1 || ctx.config.leases[0]?.name !== undefined) {
+    throw new SidecarError(
+      'ERR_CONFIG',
+      'credential-process prints one set: with named leases (STS_SIDECAR_CONFIG_FILE) use the profile file the daemon writes, or once',
+    );
+  }
   const w = wire(ctx);
   try {
-    const exchange = await w.loop.attemptOnce(signal, { write: false });
+    const exchange = await w.loops[0]!.attemptOnce(signal, { write: false });
     return JSON.stringify(toCredentialProcess(exchange.credentials));
   } finally {
     w.close();
@@ -100,7 +112,7 @@ export async function startDaemon(ctx: AppContext, signal: AbortSignal): Promise
     port: daemon.server?.port,
     credentialsPort: daemon.endpoint?.port,
     refreshNow: () => {
-      for (const loop of daemon.loops) loop.refreshNow();
+      for (const lease of daemon.leases) lease.loop.refreshNow();
     },
   };
 }
@@ -112,49 +124,48 @@ async function daemonParts(ctx: AppContext) {
   const { config, logger } = ctx;
   const now = systemClock.now;
   const marginMs = config.readyMarginSeconds * 1000;
-  const tracker = createHealthTracker(now);
+  const names = config.leases.map((l) => l.name);
+  const named = names[0] !== undefined;
+  const health = createLeasesHealth(now, names);
   // Loaded only here: once and credential-process never pay for prom-client.
   const { createMetrics } = await import('./http/metrics.ts');
-  const metrics = createMetrics({ now, isReady: () => isReady(tracker.state(), now(), marginMs) });
-  const served = createServedCredentials();
+  const metrics = createMetrics({
+    now,
+    isReady: (lease) => health.isLeaseReady(lease, now(), marginMs),
+    ...(named ? { leases: names as string[] } : {}),
+  });
+  const served = createServedLeases(names);
   const notifier = await notifierPart(config, logger, ctx.kill ?? noKill);
   const clients = createLeaseClients(ctx);
-  const sink = createSink(ctx);
   let report: LeaseReporter = () => undefined;
-  // One part per lease, over the shared clients.
-  const leases = [
-    leaseLoopPart({
-      name: 'lease',
-      settings: leaseSettings(config, clients.identity !== undefined),
-      sink: served.wrap(sink.sink),
-      clients,
-      report: (event) => report(event),
-      random: ctx.random ?? Math.random,
-      wipeOnExitMs: config.wipeOnExit ? 2 * config.requestTimeoutSeconds * 1000 : undefined,
-      logger,
-    }),
-  ];
-  const loops = leases.map((lease) => lease.loop);
+  const leases = leaseParts(ctx, clients, served, (event) => report(event));
   const server = config.listen
-    ? healthServerPart(config.listen, healthView(tracker.state, metrics, now, marginMs))
+    ? healthServerPart(config.listen, healthView(health, metrics, now, marginMs))
     : undefined;
   const endpoint = config.credentialsEndpoint
-    ? credentialsEndpointPart({ config, logger, current: served.current, now })
+    ? credentialsEndpointPart({
+        config,
+        logger,
+        current: served.current,
+        ...(named ? { leases: names as string[] } : {}),
+        now,
+      })
     : undefined;
   const watcher = tokenWatcherPart({
     tokenFile: config.tokenFile,
     tokens: clients.tokens,
-    loops,
+    loops: leases.map((l) => l.loop),
     observeRotation: () => metrics.observeTokenRotation(),
     logger,
   });
+  const files = leaseFilesPart(config);
   const parts: Part[] = [
     // First: a deny clears the served set whatever the subscribers after it do.
     { name: 'served-credentials', subscriber: served.subscriber },
     {
       name: 'health',
-      subscriber: tracker.subscriber,
-      run: (i) => interrupted(i).then(() => tracker.stopped(now())),
+      subscriber: health.subscriber,
+      run: (i) => interrupted(i).then(() => health.stopped(now())),
     },
     { name: 'metrics', subscriber: metricsSubscriber(metrics) },
     { name: 'log', subscriber: logSubscriber(logger) },
@@ -163,31 +174,60 @@ async function daemonParts(ctx: AppContext) {
     { name: 'heap', subscriber: createHeapCollector() },
     // Before the loop, so the wipe on exit still has them.
     clients,
+    // Before the loops: their first write needs the lease directories.
+    ...(files ? [files] : []),
     ...leases,
     ...(server ? [server] : []),
     ...(endpoint ? [endpoint] : []),
     watcher,
   ];
   report = subscribersOf(parts, subscriberFailed(logger));
-  return { parts, loops, server, endpoint, secretTarget: sink.target, notifier };
+  return { parts, leases, server, endpoint, notifier };
 }
 
-/** What /healthz, /readyz and /metrics answer, read from the health state and the metrics registry. */
+/**
+ * One lease-loop part per lease, sharing the clients: each its own settings, sink (wrapped so the endpoint
+ * serves what it wrote), random draws and start slot; its events carry its name (named leases).
+ */
+function leaseParts(
+  ctx: AppContext,
+  clients: LeaseClients,
+  served: ServedLeases,
+  report: LeaseReporter,
+): (LeaseLoopPart & { readonly target: string | undefined })[] {
+  const { config, logger } = ctx;
+  const random = ctx.random ?? Math.random;
+  return config.leases.map((lease, i) => {
+    const sink = createSink(ctx, lease);
+    const part = leaseLoopPart({
+      name: lease.name === undefined ? 'lease' : `lease ${lease.name}`,
+      settings: leaseSettings(config, lease, clients.identity !== undefined),
+      sink: served.wrap(lease.name, sink.sink),
+      clients,
+      report: forLease(lease.name, report),
+      random,
+      // The first lease (and the only one of an environment-only configuration) starts at once.
+      ...(i > 0 ? { startDelayMs: leaseStartDelayMs(i, random()) } : {}),
+      wipeOnExitMs: config.wipeOnExit ? 2 * config.requestTimeoutSeconds * 1000 : undefined,
+      logger,
+    });
+    return Object.assign(part, { target: sink.target });
+  });
+}
+
+/** What /healthz, /readyz and /metrics answer, read from every lease's health and the metrics registry. */
 function healthView(
-  health: () => HealthState,
+  health: LeasesHealth,
   metrics: SidecarMetrics,
   now: () => number,
   marginMs: number,
 ): HealthView {
   return {
     live: () => {
-      const live = isLive(health(), now(), LIVENESS_GRACE_MS);
+      const live = health.isLive(now(), LIVENESS_GRACE_MS);
       return { ok: live, body: { live } };
     },
-    ready: () => ({
-      ok: isReady(health(), now(), marginMs),
-      body: describeHealth(health(), now(), marginMs),
-    }),
+    ready: () => ({ ok: health.isReady(now(), marginMs), body: health.readyBody(now(), marginMs) }),
     metrics: async () => ({
       contentType: metrics.registry.contentType,
       body: await metrics.registry.metrics(),
@@ -208,27 +248,44 @@ function subscriberFailed(logger: Logger): (err: unknown, index: number) => void
   };
 }
 
+/** What a lease asks for, as sidecar.started shows it. */
+function grantFields(l: LeaseSpec) {
+  return { bucket: l.bucket, prefix: l.prefix, actions: l.actions };
+}
+
+/** The Secret sink writes no files: its namespace/name instead of a directory nobody reads. */
+function where(outputDir: string, secretTarget: string | undefined) {
+  return secretTarget === undefined ? { output_dir: outputDir } : { secret: secretTarget };
+}
+
 function logStarted({ config, logger }: AppContext, daemon: DaemonParts): void {
   const d = describeConfig(config);
+  const named = config.leases[0]?.name !== undefined;
   const { server, endpoint } = daemon;
   logger.info(
     {
       event: 'sidecar.started',
       tenant: config.tenant,
-      bucket: config.bucket,
-      prefix: config.prefix,
-      actions: config.actions,
+      ...(named ? {} : grantFields(config.leases[0]!)),
       backend: config.backend,
-      ttl_seconds: config.ttlSeconds,
+      ...(named ? {} : { ttl_seconds: config.ttlSeconds }),
       flex_auth_url: d.STS_SIDECAR_FLEX_AUTH_URL,
       sts_endpoint: d.STS_SIDECAR_STS_ENDPOINT,
       identity_exchange: config.identityExchange,
       idp_token_url: d.STS_SIDECAR_IDP_TOKEN_URL,
       sink: config.sink,
       // The Secret sink writes no files: its namespace/name instead of a directory nobody reads.
-      ...(daemon.secretTarget === undefined
-        ? { output_dir: config.outputDir }
-        : { secret: daemon.secretTarget }),
+      ...(named ? {} : where(config.outputDir, daemon.leases[0]!.target)),
+      ...(named
+        ? {
+            leases: config.leases.map((l, i) => ({
+              name: l.name,
+              ...grantFields(l),
+              ttl_seconds: l.ttlSeconds,
+              ...where(l.outputDir, daemon.leases[i]!.target),
+            })),
+          }
+        : {}),
       listen: server?.port !== undefined ? `${config.listen?.host}:${server.port}` : 'off',
       credentials_endpoint:
         endpoint?.port !== undefined && config.credentialsEndpoint

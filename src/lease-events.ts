@@ -20,7 +20,7 @@ export interface LeaseAudit {
  * What the lease loop reports. Events named like log events (`lease.*`) become exactly one log line
  * each; `loop.*` and `call.*` only feed health and metrics.
  */
-export type LeaseEvent =
+export type LeaseEvent = (
   | (LeaseAudit & {
       readonly event: 'lease.acquired' | 'lease.renewed';
       readonly actions: readonly string[];
@@ -80,9 +80,22 @@ export type LeaseEvent =
       readonly target: 'flex_auth' | 'sts' | 'idp';
       readonly outcome: string;
       readonly seconds: number;
-    };
+    }
+) & {
+  /** The named lease (config file) the event is about; absent for the environment-only lease. */
+  readonly lease?: string;
+};
 
 export type LeaseReporter = (event: LeaseEvent) => void;
+
+/**
+ * The reporter one named lease's loop is given: every event it reports carries `lease` (audit lines,
+ * notifications, metrics labels, health). The environment-only lease has no name and its events stay as
+ * they always were.
+ */
+export function forLease(name: string | undefined, report: LeaseReporter): LeaseReporter {
+  return name === undefined ? report : (event) => report({ ...event, lease: name });
+}
 
 /** One reaction to lease events (health, metrics, log, notifier, credentials endpoint, ...). */
 export type LeaseSubscriber = LeaseReporter;

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { startupSnapshot } from 'node:v8';
 import { idpTokenUrlWarning } from './config/idp-url.ts';
+import { leaseKey } from './config/leases.ts';
 import { loadConfig, describeConfig } from './config/load.ts';
 import { VARIABLES, VARIABLE_NAMES, REQUIRED_VARIABLES, type Config } from './config/schema.ts';
 import { ConfigError, errorCode, isSidecarError } from './errors.ts';
@@ -51,9 +52,14 @@ function configWarnings(config: Config): string[] {
   const warnings: string[] = [];
   if (config.tokenAudience === undefined)
     warnings.push('STS_SIDECAR_TOKEN_AUDIENCE is not set: the token audience is not checked locally');
-  if (config.ttlSeconds > 3600)
-    warnings.push('STS_SIDECAR_TTL_SECONDS is over 3600: short leases are the main revocation control');
-  if (config.actions.includes('delete')) warnings.push('STS_SIDECAR_ACTIONS includes delete');
+  for (const lease of config.leases) {
+    if (lease.ttlSeconds > 3600)
+      warnings.push(
+        `${leaseKey(lease, 'ttlSeconds', 'STS_SIDECAR_TTL_SECONDS')} is over 3600: short leases are the main revocation control`,
+      );
+    if (lease.actions.includes('delete'))
+      warnings.push(`${leaseKey(lease, 'actions', 'STS_SIDECAR_ACTIONS')} includes delete`);
+  }
   if (config.readyMarginSeconds >= config.stsMinDurationSeconds) {
     warnings.push(
       'STS_SIDECAR_READY_MARGIN_SECONDS is not shorter than STS_SIDECAR_STS_MIN_DURATION_SECONDS: a lease at the STS minimum never makes the sidecar ready',
@@ -63,7 +69,7 @@ function configWarnings(config: Config): string[] {
   if (idpUrl !== undefined) warnings.push(idpUrl);
   if (config.backend === 'seaweedfs') {
     warnings.push(
-      `STS_SIDECAR_BACKEND is seaweedfs: SeaweedFS up to 4.44 ends every lease at the projected token's exp, so there the token's expirationSeconds bounds the lease (lease events then say capped_by_token_exp); project it for at least STS_SIDECAR_TTL_SECONDS (${config.ttlSeconds}s)`,
+      `STS_SIDECAR_BACKEND is seaweedfs: SeaweedFS up to 4.44 ends every lease at the projected token's exp, so there the token's expirationSeconds bounds the lease (lease events then say capped_by_token_exp); project it for at least STS_SIDECAR_TTL_SECONDS (${Math.max(...config.leases.map((l) => l.ttlSeconds))}s)`,
     );
   }
   return warnings;

@@ -1,4 +1,12 @@
+import path from 'node:path';
 import { ConfigError } from '../errors.ts';
+import {
+  PER_LEASE_VARIABLES,
+  leaseKey,
+  namedLeaseSpecs,
+  parseLeaseEntries,
+  type LeaseEntry,
+} from './leases.ts';
 import { deliveryIssues, type EndpointAddress, type NotifySignal } from './delivery.ts';
 import {
   REQUIRED_VARIABLES,
@@ -7,6 +15,7 @@ import {
   type Backend,
   type Config,
   type IdentityExchangeMode,
+  type LeaseSpec,
   type VariableName,
 } from './schema.ts';
 
@@ -28,8 +37,11 @@ export function loadConfig(
   const raw = new Map<VariableName, string>();
 
   const fileName = env.STS_SIDECAR_CONFIG_FILE;
+  let entries: LeaseEntry[] | undefined;
   if (fileName !== undefined && fileName !== '') {
-    for (const [key, value] of readConfigFile(fileName, readFile, issues)) raw.set(key, value);
+    const file = readConfigFile(fileName, readFile, issues);
+    for (const [key, value] of file.variables) raw.set(key, value);
+    if (file.leases !== undefined) entries = parseLeaseEntries(file.leases, fileName, issues) ?? [];
   }
   for (const [key, value] of Object.entries(env)) {
     if (!key.startsWith(PREFIX) || value === undefined) continue;
@@ -46,7 +58,8 @@ export function loadConfig(
     const given = raw.get(name);
     const value = given === undefined || given === '' ? spec.default : given;
     if (value === undefined) {
-      if (REQUIRED_VARIABLES.includes(name)) issues.push(`${name}: required but not set`);
+      const perLease = entries !== undefined && (PER_LEASE_VARIABLES as readonly string[]).includes(name);
+      if (REQUIRED_VARIABLES.includes(name) && !perLease) issues.push(`${name}: required but not set`);
       parsed.set(name, undefined);
       continue;
     }
@@ -57,6 +70,13 @@ export function loadConfig(
       const message = result.error.issues[0]?.message ?? 'invalid value';
       // Some zod messages quote the input; a config value may be a secret-bearing path or URL.
       issues.push(`${name}: ${value.length > 0 && message.includes(value) ? 'invalid value' : message}`);
+    }
+  }
+  if (entries !== undefined) {
+    // Both at once is ambiguous (which lease would the variable be for?): each lease says its own.
+    for (const name of PER_LEASE_VARIABLES) {
+      if (raw.has(name) && raw.get(name) !== '')
+        issues.push(`${name}: not allowed with leases in STS_SIDECAR_CONFIG_FILE (each lease sets its own)`);
     }
   }
   if (issues.length > 0) throw new ConfigError(issues);
@@ -73,24 +93,71 @@ export function loadConfig(
   const backoffInitial = get<number>('STS_SIDECAR_BACKOFF_INITIAL_SECONDS');
   const backoffMax = get<number>('STS_SIDECAR_BACKOFF_MAX_SECONDS');
 
-  if ((backend === 'aws' || backend === 'ceph-rgw' || backend === 'seaweedfs') && roleArn === undefined) {
-    issues.push(`STS_SIDECAR_ROLE_ARN: required when the backend is ${backend}`);
-  }
+  const sink = get<'directory' | 'secret'>('STS_SIDECAR_SINK');
+  const outputDir = get<string>('STS_SIDECAR_OUTPUT_DIR');
+  const leases: LeaseSpec[] =
+    entries === undefined
+      ? [
+          {
+            name: undefined,
+            bucket: get<string>('STS_SIDECAR_BUCKET'),
+            prefix: get<string>('STS_SIDECAR_PREFIX'),
+            actions: Object.freeze(get<Config['actions']>('STS_SIDECAR_ACTIONS')),
+            ttlSeconds,
+            roleArn,
+            sessionName: get<string | undefined>('STS_SIDECAR_SESSION_NAME'),
+            outputDir,
+            createOutputDir: false,
+            secretName: get<string | undefined>('STS_SIDECAR_SECRET_NAME'),
+          },
+        ]
+      : namedLeaseSpecs(entries, {
+          outputDir,
+          roleArn,
+          sessionName: get<string | undefined>('STS_SIDECAR_SESSION_NAME'),
+          secretName: sink === 'secret' ? get<string | undefined>('STS_SIDECAR_SECRET_NAME') : undefined,
+        });
   if (minDuration > maxDuration) {
     issues.push('STS_SIDECAR_STS_MIN_DURATION_SECONDS: must not exceed STS_SIDECAR_STS_MAX_DURATION_SECONDS');
   }
-  if (ttlSeconds < minDuration) {
-    issues.push(
-      `STS_SIDECAR_TTL_SECONDS: must be at least STS_SIDECAR_STS_MIN_DURATION_SECONDS (${minDuration})`,
-    );
-  }
-  if (margin >= Math.min(ttlSeconds, maxDuration)) {
-    issues.push('STS_SIDECAR_READY_MARGIN_SECONDS: must be shorter than the lease (STS_SIDECAR_TTL_SECONDS)');
+  const dirs = new Map<string, string>();
+  for (const lease of leases) {
+    const ttlKey = leaseKey(lease, 'ttlSeconds', 'STS_SIDECAR_TTL_SECONDS');
+    if (
+      (backend === 'aws' || backend === 'ceph-rgw' || backend === 'seaweedfs') &&
+      lease.roleArn === undefined
+    ) {
+      issues.push(
+        `${leaseKey(lease, 'roleArn', 'STS_SIDECAR_ROLE_ARN')}: required when the backend is ${backend}`,
+      );
+    }
+    if (lease.ttlSeconds < minDuration) {
+      issues.push(`${ttlKey}: must be at least STS_SIDECAR_STS_MIN_DURATION_SECONDS (${minDuration})`);
+    }
+    if (margin >= Math.min(lease.ttlSeconds, maxDuration)) {
+      issues.push(
+        lease.name === undefined
+          ? 'STS_SIDECAR_READY_MARGIN_SECONDS: must be shorter than the lease (STS_SIDECAR_TTL_SECONDS)'
+          : `STS_SIDECAR_READY_MARGIN_SECONDS: must be shorter than every lease (${ttlKey})`,
+      );
+    }
+    // Two leases in one directory would overwrite each other's set.
+    const other = dirs.get(path.resolve(lease.outputDir));
+    if (other !== undefined && sink === 'directory') {
+      issues.push(
+        `${leaseKey(lease, 'outputDir', 'STS_SIDECAR_OUTPUT_DIR')}: the same directory as lease ${other}`,
+      );
+    }
+    dirs.set(path.resolve(lease.outputDir), lease.name ?? '');
+    if (lease.secretName !== undefined && lease.secretName.length > 253) {
+      issues.push(
+        `STS_SIDECAR_SECRET_NAME: too long for the Secret of lease ${lease.name} (253 at most with -${lease.name})`,
+      );
+    }
   }
   if (get<number>('STS_SIDECAR_REFRESH_JITTER') >= get<number>('STS_SIDECAR_REFRESH_FRACTION')) {
     issues.push('STS_SIDECAR_REFRESH_JITTER: must be smaller than STS_SIDECAR_REFRESH_FRACTION');
   }
-  const sink = get<'directory' | 'secret'>('STS_SIDECAR_SINK');
   if (sink === 'secret' && get<string | undefined>('STS_SIDECAR_SECRET_NAME') === undefined) {
     issues.push('STS_SIDECAR_SECRET_NAME: required when STS_SIDECAR_SINK is secret');
   }
@@ -133,19 +200,19 @@ export function loadConfig(
     tokenFile: get<string>('STS_SIDECAR_TOKEN_FILE'),
     tokenAudience: get<string | undefined>('STS_SIDECAR_TOKEN_AUDIENCE'),
     tenant: get<string>('STS_SIDECAR_TENANT'),
-    bucket: get<string>('STS_SIDECAR_BUCKET'),
-    prefix: get<string>('STS_SIDECAR_PREFIX'),
-    actions: Object.freeze(get<Config['actions']>('STS_SIDECAR_ACTIONS')),
-    ttlSeconds,
+    bucket: leases[0]!.bucket,
+    prefix: leases[0]!.prefix,
+    actions: leases[0]!.actions,
+    ttlSeconds: leases[0]!.ttlSeconds,
     flexAuthUrl: get<string>('STS_SIDECAR_FLEX_AUTH_URL'),
     stsEndpoint,
     stsRegion: get<string>('STS_SIDECAR_STS_REGION'),
-    roleArn,
-    sessionName: get<string | undefined>('STS_SIDECAR_SESSION_NAME'),
+    roleArn: leases[0]!.roleArn,
+    sessionName: leases[0]!.sessionName,
     backend,
     stsMinDurationSeconds: minDuration,
     stsMaxDurationSeconds: maxDuration,
-    outputDir: get<string>('STS_SIDECAR_OUTPUT_DIR'),
+    outputDir,
     fileMode: get<number>('STS_SIDECAR_FILE_MODE'),
     caFile: get<string | undefined>('STS_SIDECAR_CA_FILE'),
     listen: listen && Object.freeze(listen),
@@ -181,24 +248,30 @@ export function loadConfig(
             caFile: get<string>('STS_SIDECAR_KUBE_CA_FILE'),
           })
         : undefined,
+    leases: Object.freeze(leases),
   });
 }
 
 /** The effective configuration as check-config prints it: variable name -> value, secrets masked. */
-export function describeConfig(config: Config): Record<string, string | number | boolean | string[] | null> {
+export function describeConfig(
+  config: Config,
+): Record<string, string | number | boolean | string[] | null | Record<string, unknown>[]> {
+  const named = config.leases[0]?.name !== undefined;
+  const perLease = (value: string | number | string[]) => (named ? null : value);
   return {
     STS_SIDECAR_TOKEN_FILE: config.tokenFile,
     STS_SIDECAR_TOKEN_AUDIENCE: config.tokenAudience ?? null,
     STS_SIDECAR_TENANT: config.tenant,
-    STS_SIDECAR_BUCKET: config.bucket,
-    STS_SIDECAR_PREFIX: config.prefix,
-    STS_SIDECAR_ACTIONS: [...config.actions],
-    STS_SIDECAR_TTL_SECONDS: config.ttlSeconds,
+    STS_SIDECAR_BUCKET: perLease(config.bucket),
+    STS_SIDECAR_PREFIX: perLease(config.prefix),
+    STS_SIDECAR_ACTIONS: perLease([...config.actions]),
+    STS_SIDECAR_TTL_SECONDS: perLease(config.ttlSeconds),
     STS_SIDECAR_FLEX_AUTH_URL: redactUrl(config.flexAuthUrl),
     STS_SIDECAR_STS_ENDPOINT: config.stsEndpoint === undefined ? null : redactUrl(config.stsEndpoint),
     STS_SIDECAR_STS_REGION: config.stsRegion,
-    STS_SIDECAR_ROLE_ARN: config.roleArn ?? null,
-    STS_SIDECAR_SESSION_NAME: config.sessionName ?? null,
+    // With named leases these are defaults; each lease's own is listed under leases.
+    STS_SIDECAR_ROLE_ARN: named ? null : (config.roleArn ?? null),
+    STS_SIDECAR_SESSION_NAME: named ? null : (config.sessionName ?? null),
     STS_SIDECAR_BACKEND: config.backend,
     STS_SIDECAR_STS_MIN_DURATION_SECONDS: config.stsMinDurationSeconds,
     STS_SIDECAR_STS_MAX_DURATION_SECONDS: config.stsMaxDurationSeconds,
@@ -235,6 +308,20 @@ export function describeConfig(config: Config): Record<string, string | number |
     STS_SIDECAR_KUBE_API_URL: config.secret ? redactUrl(config.secret.apiUrl) : null,
     STS_SIDECAR_KUBE_TOKEN_FILE: config.secret?.tokenFile ?? null,
     STS_SIDECAR_KUBE_CA_FILE: config.secret?.caFile ?? null,
+    ...(named
+      ? {
+          leases: config.leases.map((l) => ({
+            name: l.name,
+            bucket: l.bucket,
+            prefix: l.prefix,
+            actions: [...l.actions],
+            ttlSeconds: l.ttlSeconds,
+            roleArn: l.roleArn ?? null,
+            sessionName: l.sessionName ?? null,
+            ...(config.sink === 'secret' ? { secret: l.secretName } : { outputDir: l.outputDir }),
+          })),
+        }
+      : {}),
   };
 }
 
@@ -277,40 +364,46 @@ function distance(a: string, b: string): number {
   return row[b.length]!;
 }
 
-function readConfigFile(
-  path: string,
-  readFile: ReadConfigFile | undefined,
-  issues: string[],
-): [VariableName, string][] {
-  if (!readFile) return [];
+/** The config file: STS_SIDECAR_* variables, and the optional `leases` list (parsed by the caller). */
+interface ConfigFile {
+  readonly variables: [VariableName, string][];
+  readonly leases: unknown;
+}
+
+function readConfigFile(file: string, readFile: ReadConfigFile | undefined, issues: string[]): ConfigFile {
+  const none = { variables: [], leases: undefined };
+  if (!readFile) return none;
   let text: string;
   try {
-    text = readFile(path);
+    text = readFile(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? 'unreadable';
-    issues.push(`STS_SIDECAR_CONFIG_FILE: cannot read ${path} (${code})`);
-    return [];
+    issues.push(`STS_SIDECAR_CONFIG_FILE: cannot read ${file} (${code})`);
+    return none;
   }
   let data: unknown;
   try {
     data = JSON.parse(text);
   } catch {
-    issues.push(`STS_SIDECAR_CONFIG_FILE: ${path} is not valid JSON`);
-    return [];
+    issues.push(`STS_SIDECAR_CONFIG_FILE: ${file} is not valid JSON`);
+    return none;
   }
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-    issues.push(`STS_SIDECAR_CONFIG_FILE: ${path} must hold a JSON object of STS_SIDECAR_* keys`);
-    return [];
+    issues.push(`STS_SIDECAR_CONFIG_FILE: ${file} must hold a JSON object of STS_SIDECAR_* keys`);
+    return none;
   }
   const out: [VariableName, string][] = [];
+  let leases: unknown;
   for (const [key, value] of Object.entries(data)) {
-    if (!isVariableName(key) || key === 'STS_SIDECAR_CONFIG_FILE') {
-      issues.push(`${key}: unknown key in ${path}${suggest(key)}`);
+    if (key === 'leases') {
+      leases = value;
+    } else if (!isVariableName(key) || key === 'STS_SIDECAR_CONFIG_FILE') {
+      issues.push(`${key}: unknown key in ${file}${suggest(key)}`);
     } else if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
       out.push([key, String(value)]);
     } else {
-      issues.push(`${key}: must be a string, number or boolean in ${path}`);
+      issues.push(`${key}: must be a string, number or boolean in ${file}`);
     }
   }
-  return out;
+  return { variables: out, leases };
 }

@@ -57,7 +57,7 @@ const fileMode = z
   .refine((m) => (m & 0o400) !== 0, 'must leave the owner able to read')
   .refine((m) => (m & 0o002) === 0, 'must not be world-writable');
 
-const actionsString = z
+export const actionsString = z
   .string()
   .transform((v) =>
     v
@@ -69,11 +69,16 @@ const actionsString = z
   .transform((a) => [...new Set(a)].sort() as ActionGroup[]);
 
 // Bucket names: the S3 rules, so a typo fails at start and not at the first exchange.
-const bucketName = z.string().regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name');
-const prefix = z
+export const bucketName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, 'must be a valid S3 bucket name');
+export const prefix = z
   .string()
   .refine((p) => !p.startsWith('/'), 'must not start with /')
   .refine((p) => !/[*?\s"]/.test(p), 'must not contain *, ?, quotes or white space');
+
+export const roleArn = z.string().regex(/^arn:[^\s]+$/, 'must be an ARN');
+export const sessionName = z.string().regex(/^[\w+=,.@-]{2,64}$/, 'must match [\\w+=,.@-]{2,64}');
 
 // Secret sink: a DNS-1123 name and four distinct Secret data keys.
 const kubeName = z
@@ -102,7 +107,7 @@ const httpsUrl = z
   .string()
   .url('must be an absolute URL')
   .refine((u) => /^https:\/\//.test(u), 'must be an https:// URL (the service-account token is sent to it)');
-const absolutePath = z
+export const absolutePath = z
   .string()
   .min(1)
   .refine((p) => p.startsWith('/'), 'must be an absolute path');
@@ -166,18 +171,12 @@ export const VARIABLES = {
     help: 'Region used to sign STS requests.',
   },
   STS_SIDECAR_ROLE_ARN: {
-    schema: z
-      .string()
-      .regex(/^arn:[^\s]+$/, 'must be an ARN')
-      .optional(),
+    schema: roleArn.optional(),
     default: undefined,
     help: 'RoleArn sent to AssumeRoleWithWebIdentity; unset means not sent (MinIO claim mode).',
   },
   STS_SIDECAR_SESSION_NAME: {
-    schema: z
-      .string()
-      .regex(/^[\w+=,.@-]{2,64}$/, 'must match [\\w+=,.@-]{2,64}')
-      .optional(),
+    schema: sessionName.optional(),
     default: undefined,
     help: 'RoleSessionName; unset means derived from the token sub.',
   },
@@ -255,7 +254,7 @@ export const VARIABLES = {
   STS_SIDECAR_CONFIG_FILE: {
     schema: z.string().min(1).optional(),
     default: undefined,
-    help: 'Optional JSON file of these variables; the environment wins over it.',
+    help: 'Optional JSON file of these variables (and of named leases); the environment wins over it.',
   },
   STS_SIDECAR_CREDENTIALS_ENDPOINT: {
     schema: credentialsEndpointString,
@@ -371,8 +370,30 @@ export const REQUIRED_VARIABLES: readonly VariableName[] = [
   'STS_SIDECAR_FLEX_AUTH_URL',
 ];
 
+/** What one lease asks for and where its set goes; the environment-only lease has no name. */
+export interface LeaseSpec {
+  /** Undefined only for the environment-only single lease (its events, files and metrics stay as they were). */
+  readonly name: string | undefined;
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly actions: readonly ActionGroup[];
+  readonly ttlSeconds: number;
+  readonly roleArn: string | undefined;
+  readonly sessionName: string | undefined;
+  readonly outputDir: string;
+  /** True when the directory is the default `<STS_SIDECAR_OUTPUT_DIR>/<name>/`, which the sidecar creates. */
+  readonly createOutputDir: boolean;
+  /** Secret sink only: the Secret this lease's set goes into. */
+  readonly secretName: string | undefined;
+}
+
 /** The parsed, validated, frozen configuration the whole process runs on. */
 export interface Config {
+  /**
+   * Every lease this sidecar keeps, in config order: the environment-only lease (no name), or the named
+   * leases of the config file. The lease fields below (bucket to sessionName) are the first lease's.
+   */
+  readonly leases: readonly LeaseSpec[];
   readonly tokenFile: string;
   readonly tokenAudience: string | undefined;
   readonly tenant: string;

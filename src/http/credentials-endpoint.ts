@@ -63,8 +63,13 @@ export interface CredentialsEndpointOptions {
   readonly token: string;
   /** Called when a token is refused: a new token if the source changed (rotated Secret), else undefined. */
   readonly reloadToken?: () => Promise<string | undefined>;
-  /** The set to serve now (undefined: 503). */
-  readonly current: (nowMs: number) => CredentialSet | undefined;
+  /** The set to serve now (undefined: 503); `lease` is the named lease asked for, if any. */
+  readonly current: (nowMs: number, lease: string | undefined) => CredentialSet | undefined;
+  /**
+   * Named leases: each is served on `/v1/credentials/<name>`, and the plain path is not (which lease would
+   * it be?). Unset: the plain path only.
+   */
+  readonly leases?: readonly string[];
   readonly now: () => number;
   /** Called for a refusal at most once per reason and minute; `suppressed` counts the quiet ones. */
   readonly onRefused: (reason: EndpointRefusal, status: number, suppressed: number) => void;
@@ -87,6 +92,7 @@ export async function startCredentialsEndpoint(
     if (fresh !== undefined) expected = digest(fresh);
     return fresh !== undefined && accepted(given);
   };
+  const leases = new Set(options.leases ?? []);
   const lastLogged = new Map<EndpointRefusal, { atMs: number; suppressed: number }>();
 
   const refuse = (res: http.ServerResponse, reason: EndpointRefusal) => {
@@ -106,7 +112,11 @@ export async function startCredentialsEndpoint(
     if (r.status === 503) headers['retry-after'] = '1';
     if (r.status === 405) headers.allow = 'GET';
     res.writeHead(r.status, headers);
-    res.end(JSON.stringify({ code: r.code, message: r.message }));
+    const message =
+      reason === 'not_found' && leases.size > 0
+        ? 'only /v1/credentials/<lease> is served, for a configured lease'
+        : r.message;
+    res.end(JSON.stringify({ code: r.code, message }));
   };
 
   const handler: http.RequestListener = (req, res) => {
@@ -118,19 +128,28 @@ export async function startCredentialsEndpoint(
       return refuse(res, 'body_not_allowed');
     }
     req.resume();
-    if ((req.url ?? '/').split('?')[0] !== CREDENTIALS_PATH) return refuse(res, 'not_found');
+    const lease = route((req.url ?? '/').split('?')[0]!);
+    if (lease === null) return refuse(res, 'not_found');
     if (req.method !== 'GET') return refuse(res, 'method_not_allowed');
     if (!HOST.test(req.headers.host ?? '')) return refuse(res, 'host_forbidden');
     const given = req.headers.authorization;
     if (given === undefined || given === '') return refuse(res, 'token_missing');
     if (!accepted(given)) {
-      void reloaded(given).then((ok) => (ok ? serve(res) : refuse(res, 'token_invalid')));
+      void reloaded(given).then((ok) => (ok ? serve(res, lease) : refuse(res, 'token_invalid')));
       return;
     }
-    serve(res);
+    serve(res, lease);
   };
-  function serve(res: http.ServerResponse) {
-    const set = options.current(options.now());
+  /** The lease a path asks for: undefined for the plain path (single lease), null when nothing is there. */
+  function route(pathname: string): string | undefined | null {
+    if (leases.size === 0) return pathname === CREDENTIALS_PATH ? undefined : null;
+    const name = pathname.startsWith(`${CREDENTIALS_PATH}/`)
+      ? pathname.slice(CREDENTIALS_PATH.length + 1)
+      : '';
+    return leases.has(name) ? name : null;
+  }
+  function serve(res: http.ServerResponse, lease: string | undefined) {
+    const set = options.current(options.now(), lease);
     if (!set) return refuse(res, 'no_credentials');
     res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
     res.end(

@@ -14,7 +14,9 @@ export interface CredentialsEndpointPart extends Part {
 export function credentialsEndpointPart(o: {
   readonly config: Config;
   readonly logger: Logger;
-  readonly current: (nowMs: number) => CredentialSet | undefined;
+  readonly current: (nowMs: number, lease: string | undefined) => CredentialSet | undefined;
+  /** Named leases: served on /v1/credentials/<name> only. */
+  readonly leases?: readonly string[];
   readonly now: () => number;
 }): CredentialsEndpointPart {
   const { config, logger } = o;
@@ -39,6 +41,7 @@ export function credentialsEndpointPart(o: {
         token,
         reloadToken: endpointTokenReloader(tokenFile),
         current: o.current,
+        ...(o.leases ? { leases: o.leases } : {}),
         now: o.now,
         onRefused: (reason, status, suppressed) =>
           logger.warn(

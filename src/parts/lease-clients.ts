@@ -2,6 +2,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { rootCertificates } from 'node:tls';
 import { STSClient } from '@aws-sdk/client-sts';
+import type { LeaseSpec } from '../config/schema.ts';
 import type { Config } from '../config/schema.ts';
 import { idpTokenUrlWarning } from '../config/idp-url.ts';
 import { CredentialDirectory } from '../adapters/credential-dir.ts';
@@ -97,28 +98,37 @@ function stsClient(c: Config, timeoutMs: number, ca: string[] | undefined): STSC
   });
 }
 
-/** Where a lease's set goes: the directory, or the Secret (its namespace/name as `target`). */
-export function createSink(ctx: ClientContext): { sink: CredentialSink; target: string | undefined } {
+/** Where a lease's set goes: its directory, or its Secret (namespace/name as `target`). */
+export function createSink(
+  ctx: ClientContext,
+  lease: LeaseSpec,
+): { sink: CredentialSink; target: string | undefined } {
   const c = ctx.config;
   if (!c.secret)
-    return { sink: new CredentialDirectory({ dir: c.outputDir, fileMode: c.fileMode }), target: undefined };
-  const sink = createSecretSink(c.secret, {
-    readTextFile: ctx.readTextFile,
-    timeoutMs: c.requestTimeoutSeconds * 1000,
-  });
+    return {
+      sink: new CredentialDirectory({ dir: lease.outputDir, fileMode: c.fileMode }),
+      target: undefined,
+    };
+  const sink = createSecretSink(
+    { ...c.secret, name: lease.secretName ?? c.secret.name },
+    {
+      readTextFile: ctx.readTextFile,
+      timeoutMs: c.requestTimeoutSeconds * 1000,
+    },
+  );
   return { sink, target: sink.target };
 }
 
 /** What the lease asks for and how its loop behaves, from the configuration. */
-export function leaseSettings(c: Config, identityExchange: boolean): LeaseSettings {
+export function leaseSettings(c: Config, lease: LeaseSpec, identityExchange: boolean): LeaseSettings {
   return {
     tenant: c.tenant,
-    bucket: c.bucket,
-    prefix: c.prefix,
-    actions: c.actions,
-    ttlSeconds: c.ttlSeconds,
-    roleArn: c.roleArn,
-    sessionName: c.sessionName,
+    bucket: lease.bucket,
+    prefix: lease.prefix,
+    actions: lease.actions,
+    ttlSeconds: lease.ttlSeconds,
+    roleArn: lease.roleArn,
+    sessionName: lease.sessionName,
     backend: c.backend,
     durationLimits: { minSeconds: c.stsMinDurationSeconds, maxSeconds: c.stsMaxDurationSeconds },
     schedule: {

@@ -14,6 +14,11 @@ export interface LeaseLoopPartOptions {
   readonly clients: LeaseClients;
   readonly report: LeaseReporter;
   readonly random: () => number;
+  /**
+   * Named leases after the first start this much later (leaseStartDelayMs), so the leases of one pod never
+   * hit flex-auth and the STS together at start. The wait is announced as a sleep (liveness knows of it).
+   */
+  readonly startDelayMs?: number;
   /** Remove the set when the daemon stops, bounded by this deadline (undefined: keep it). */
   readonly wipeOnExitMs: number | undefined;
   readonly logger: Logger;
@@ -47,7 +52,14 @@ export function leaseLoopPart(o: LeaseLoopPartOptions): LeaseLoopPart {
   return {
     name: o.name,
     loop,
-    run: (interrupt) => {
+    run: async (interrupt) => {
+      const delay = o.startDelayMs ?? 0;
+      if (delay > 0) {
+        const at = systemClock.now();
+        o.report({ event: 'loop.sleep', at_ms: at, until_ms: at + delay });
+        await systemClock.sleep(delay, interrupt);
+        if (interrupt.aborted) return;
+      }
       ran = true;
       return loop.run(interrupt);
     },

@@ -53,3 +53,27 @@ export function createServedCredentials(): ServedCredentials {
       held !== undefined && held.expiresAtMs - nowMs > MIN_SERVED_REMAINING_MS ? held : undefined,
   };
 }
+
+/**
+ * One served set per lease: each lease's sink is wrapped by its own holder, and events go to the holder of
+ * the lease they name, so a deny or an expiry of one lease never stops serving another.
+ */
+export interface ServedLeases {
+  wrap(lease: string | undefined, sink: CredentialSink): CredentialSink;
+  readonly subscriber: LeaseSubscriber;
+  current(nowMs: number, lease: string | undefined): CredentialSet | undefined;
+}
+
+export function createServedLeases(names: readonly (string | undefined)[]): ServedLeases {
+  const served = new Map(names.map((n) => [n, createServedCredentials()] as const));
+  const of = (lease: string | undefined) => {
+    const s = served.get(lease);
+    if (s === undefined) throw new Error(`no such lease: ${String(lease)}`);
+    return s;
+  };
+  return {
+    wrap: (lease, sink) => of(lease).wrap(sink),
+    subscriber: (event) => served.get(event.lease)?.subscriber(event),
+    current: (nowMs, lease) => served.get(lease)?.current(nowMs),
+  };
+}

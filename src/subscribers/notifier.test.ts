@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { LeaseEvent } from '../lease-events.ts';
+import { forLease, type LeaseEvent } from '../lease-events.ts';
 import { createLogger } from '../logger.ts';
 import { createNotifier, notifyChannels, type NotifierOptions } from './notifier.ts';
 
@@ -79,6 +79,7 @@ async function pidFrom(file: string): Promise<number> {
 interface Received {
   readonly event: string;
   readonly access_key_id: string;
+  readonly lease?: string;
 }
 
 /** A real receiver; `hold` keeps requests unanswered until released. */
@@ -144,6 +145,32 @@ describe('notifier', () => {
     r.release();
     await n.idle();
     expect(r.got.map((e) => e.access_key_id)).toEqual(['AK1', 'AK4']);
+  });
+
+  it('names the lease, and keeps the newest waiting event of each lease (named leases)', async () => {
+    const r = await receiver({ hold: true });
+    const { n } = notifier({ url: r.url, timeoutMs: 10_000 });
+    const artifacts = forLease('artifacts', n.subscriber);
+    const datasets = forLease('datasets', n.subscriber);
+    artifacts(revoked(1));
+    await expect.poll(() => r.got.length).toBe(1);
+    for (const [report, k] of [
+      [datasets, 2],
+      [artifacts, 3],
+      [artifacts, 4],
+    ] as const)
+      report(revoked(k));
+    for (const count of [2, 3]) {
+      r.release();
+      await expect.poll(() => r.got.length).toBe(count);
+    }
+    r.release();
+    await n.idle();
+    expect(r.got.map((e) => [e.lease, e.access_key_id])).toEqual([
+      ['artifacts', 'AK1'],
+      ['datasets', 'AK2'],
+      ['artifacts', 'AK4'],
+    ]);
   });
 
   it('logs a failed POST by category, status or error code, never the URL', async () => {

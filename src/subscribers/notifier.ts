@@ -56,21 +56,27 @@ export function notifyChannels(c: {
   ];
 }
 
-/** Serialises one channel; while one notification runs, only the newest waiting event is kept. */
+/**
+ * Serialises one channel; while one notification runs, only the newest waiting event of each lease is kept
+ * (a second lease's news must not be dropped for the first one's).
+ */
 function latestOnly(run: (event: LeaseEvent) => Promise<void>) {
   let running: Promise<void> | undefined;
-  let pending: LeaseEvent | undefined;
+  const pending = new Map<string | undefined, LeaseEvent>();
   const drain = async (): Promise<void> => {
-    while (pending) {
-      const e = pending;
-      pending = undefined;
+    for (let next = pending.entries().next(); !next.done; next = pending.entries().next()) {
+      const [lease, e] = next.value;
+      pending.delete(lease);
       await run(e);
     }
     running = undefined;
   };
   return {
     push(event: LeaseEvent) {
-      pending = event;
+      const lease = event.lease;
+      // Re-inserted at the end: a lease's newer event waits its turn behind the other leases' older ones.
+      pending.delete(lease);
+      pending.set(lease, event);
       running ??= drain();
     },
     idle: () => running ?? Promise.resolve(),

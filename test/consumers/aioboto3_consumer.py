@@ -4,6 +4,7 @@ CONSUMER_MODE=files: before every call, the four ARTIFACTSTORE_S3_*_REF files re
   recipe (consistent_read.py), the session built with aws_session_token.
 CONSUMER_MODE=endpoint: aioboto3's default chain (AWS_CONTAINER_CREDENTIALS_FULL_URI +
   AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE).
+CONSUMER_MODE=profile: aioboto3's default chain with AWS_CONFIG_FILE / AWS_PROFILE (credential_process).
 Settings come from the environment, never argv. Prints one JSON object (never a secret).
 """
 import asyncio
@@ -37,7 +38,7 @@ def file_session():
 
 async def main():
     mode = os.environ["CONSUMER_MODE"]
-    shared = aioboto3.Session(region_name="us-east-1") if mode == "endpoint" else None
+    shared = aioboto3.Session(region_name="us-east-1") if mode in ("endpoint", "profile") else None
     calls = []
     end = time.time() + float(os.environ["CONSUMER_LOOP_SECONDS"])
     i = 0

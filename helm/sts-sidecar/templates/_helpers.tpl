@@ -18,6 +18,7 @@ securityContext) render mapping keys. None of them ends with a newline: use nind
 {{/* Fixed paths inside the containers. */}}
 {{- define "sts-sidecar.tokenDir" -}}/var/run/secrets/sts-sidecar{{- end -}}
 {{- define "sts-sidecar.caDir" -}}/etc/sts-sidecar/ca{{- end -}}
+{{- define "sts-sidecar.leasesDir" -}}/etc/sts-sidecar/leases{{- end -}}
 
 {{/* Directory of the notify PID file: a shared emptyDir, written by the app, read by the sidecar. */}}
 {{- define "sts-sidecar.notifyDir" -}}{{ dir .Values.notify.pidFile }}{{- end -}}
@@ -42,6 +43,43 @@ aws
 {{- if or .Values.ca.configMap .Values.ca.secret -}}true{{- end -}}
 {{- end -}}
 
+{{/* Name of the ConfigMap holding the named leases' config file (leases). */}}
+{{- define "sts-sidecar.leasesConfigMapName" -}}
+{{- printf "%s-sts-sidecar-leases" .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+The sidecar's STS_SIDECAR_CONFIG_FILE with the named leases (JSON): the chart-only key appEnvPrefix is
+left out, empty strings are not sent (the sidecar's own defaults apply).
+*/}}
+{{- define "sts-sidecar.leasesConfigJson" -}}
+{{- $leases := list -}}
+{{- range .Values.leases -}}
+{{- $l := dict "name" .name "bucket" .bucket -}}
+{{- if .prefix }}{{- $_ := set $l "prefix" .prefix -}}{{- end -}}
+{{- if .actions }}{{- $_ := set $l "actions" .actions -}}{{- end -}}
+{{- if .ttlSeconds }}{{- $_ := set $l "ttlSeconds" (int .ttlSeconds) -}}{{- end -}}
+{{- if .roleArn }}{{- $_ := set $l "roleArn" .roleArn -}}{{- end -}}
+{{- if .sessionName }}{{- $_ := set $l "sessionName" .sessionName -}}{{- end -}}
+{{- $leases = append $leases $l -}}
+{{- end -}}
+{{- toJson (dict "leases" $leases) -}}
+{{- end -}}
+
+{{/* A whole ConfigMap manifest with the named leases' config file (emit it from a template file). */}}
+{{- define "sts-sidecar.leasesConfigMap" -}}
+{{- if .Values.leases -}}
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: {{ include "sts-sidecar.leasesConfigMapName" . }}
+  labels:
+    app.kubernetes.io/component: sts-sidecar
+data:
+  config.json: {{ include "sts-sidecar.leasesConfigJson" . | quote }}
+{{- end -}}
+{{- end -}}
+
 {{/* Name of the ConfigMap holding the AWS shared config (app.awsConfig.enabled). */}}
 {{- define "sts-sidecar.awsConfigMapName" -}}
 {{- printf "%s-sts-sidecar-aws-config" .Release.Name | trunc 63 | trimSuffix "-" -}}
@@ -55,7 +93,16 @@ the HTTP listener off. Keys are tested with hasKey, not .once, so helm lint --st
 */}}
 {{- define "sts-sidecar.env" -}}
 {{- $backend := include "sts-sidecar.backend" . -}}
-{{- if and (has $backend (list "aws" "ceph-rgw" "seaweedfs")) (not .Values.roleArn) -}}
+{{- if .Values.leases -}}
+{{- if .Values.bucket -}}
+{{- fail "sts-sidecar: set bucket or leases, not both (each lease names its own bucket)" -}}
+{{- end -}}
+{{- range .Values.leases -}}
+{{- if and (has $backend (list "aws" "ceph-rgw" "seaweedfs")) (not .roleArn) (not $.Values.roleArn) -}}
+{{- fail (printf "sts-sidecar: lease %s: roleArn (or the shared roleArn) is required when the backend is %s" .name $backend) -}}
+{{- end -}}
+{{- end -}}
+{{- else if and (has $backend (list "aws" "ceph-rgw" "seaweedfs")) (not .Values.roleArn) -}}
 {{- fail (printf "sts-sidecar: roleArn is required when the backend is %s" $backend) -}}
 {{- end -}}
 {{- if and .Values.ca.configMap .Values.ca.secret -}}
@@ -66,6 +113,10 @@ the HTTP listener off. Keys are tested with hasKey, not .once, so helm lint --st
 {{- end -}}
 - name: STS_SIDECAR_TENANT
   value: {{ required "sts-sidecar: tenant is required" .Values.tenant | quote }}
+{{- if .Values.leases }}
+- name: STS_SIDECAR_CONFIG_FILE
+  value: {{ printf "%s/config.json" (include "sts-sidecar.leasesDir" .) | quote }}
+{{- else }}
 - name: STS_SIDECAR_BUCKET
   value: {{ required "sts-sidecar: bucket is required" .Values.bucket | quote }}
 {{- if .Values.prefix }}
@@ -76,6 +127,7 @@ the HTTP listener off. Keys are tested with hasKey, not .once, so helm lint --st
   value: {{ join "," .Values.actions | quote }}
 - name: STS_SIDECAR_TTL_SECONDS
   value: {{ int .Values.ttlSeconds | quote }}
+{{- end }}
 - name: STS_SIDECAR_FLEX_AUTH_URL
   value: {{ required "sts-sidecar: flexAuthUrl is required" .Values.flexAuthUrl | quote }}
 {{- if .Values.stsEndpoint }}
@@ -214,6 +266,11 @@ shareProcessNamespace: true
   readOnly: true
 - name: sts-sidecar-credentials
   mountPath: {{ .Values.credentials.mountPath }}
+{{- if .Values.leases }}
+- name: sts-sidecar-leases
+  mountPath: {{ include "sts-sidecar.leasesDir" . }}
+  readOnly: true
+{{- end }}
 {{- if .Values.credentialsEndpoint.enabled }}
 - name: sts-sidecar-endpoint
   mountPath: {{ .Values.credentialsEndpoint.tokenMountPath }}
@@ -376,6 +433,11 @@ exits non-zero so the pod does not start without credentials. Used by mode legac
   configMap:
     name: {{ include "sts-sidecar.awsConfigMapName" . }}
 {{- end }}
+{{- if .Values.leases }}
+- name: sts-sidecar-leases
+  configMap:
+    name: {{ include "sts-sidecar.leasesConfigMapName" . }}
+{{- end }}
 {{- if eq .Values.sink.type "secret" }}
 {{- /* What automountServiceAccountToken would give, for the sidecar only: API-server token, CA, namespace. */}}
 - name: sts-sidecar-kube-api
@@ -404,6 +466,31 @@ no files are written, so no file paths are set (the app reads the Secret; artifa
 */}}
 {{- define "sts-sidecar.appEnv" -}}
 {{- $dir := .Values.credentials.mountPath -}}
+{{- if .Values.leases }}
+{{- if .Values.app.awsConfig.enabled -}}
+{{- fail "sts-sidecar: app.awsConfig.enabled is for a single lease; with leases the sidecar writes the profile file itself (AWS_CONFIG_FILE is set to it)" -}}
+{{- end -}}
+{{- if ne .Values.sink.type "secret" }}
+{{- range .Values.leases }}
+{{- if .appEnvPrefix }}
+- name: {{ printf "%sACCESS_KEY_REF" .appEnvPrefix }}
+  value: {{ printf "%s/%s/access-key" $dir .name | quote }}
+- name: {{ printf "%sSECRET_KEY_REF" .appEnvPrefix }}
+  value: {{ printf "%s/%s/secret-key" $dir .name | quote }}
+- name: {{ printf "%sSESSION_TOKEN_REF" .appEnvPrefix }}
+  value: {{ printf "%s/%s/session-token" $dir .name | quote }}
+- name: {{ printf "%sCREDENTIAL_EXPIRATION_REF" .appEnvPrefix }}
+  value: {{ printf "%s/%s/expiration" $dir .name | quote }}
+{{- end }}
+{{- end }}
+- name: AWS_CONFIG_FILE
+  value: {{ printf "%s/aws-config" $dir | quote }}
+{{- end }}
+{{- if .Values.credentialsEndpoint.enabled }}
+- name: AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE
+  value: {{ printf "%s/token" .Values.credentialsEndpoint.tokenMountPath | quote }}
+{{- end }}
+{{- else }}
 {{- if and .Values.app.artifactStoreEnv (ne .Values.sink.type "secret") }}
 - name: ARTIFACTSTORE_S3_ACCESS_KEY_REF
   value: {{ printf "%s/access-key" $dir | quote }}
@@ -425,6 +512,7 @@ no files are written, so no file paths are set (the app reads the Secret; artifa
   value: {{ printf "http://127.0.0.1:%d/v1/credentials" (int .Values.credentialsEndpoint.port) | quote }}
 - name: AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE
   value: {{ printf "%s/token" .Values.credentialsEndpoint.tokenMountPath | quote }}
+{{- end }}
 {{- end }}
 {{- end -}}
 
@@ -553,10 +641,17 @@ ServiceAccount named by the context key serviceAccountName.
 {{- $name := include "sts-sidecar.secretName" . -}}
 {{- /* Named after the Secret, not the release: two Secret sinks in one release get a Role each. */}}
 {{- $role := printf "%s-sts-sidecar" $name | trunc 253 | trimSuffix "-" -}}
+{{- /* Named leases: one Secret per lease, <name>-<lease> (what the sidecar writes). */}}
+{{- $names := list $name -}}
+{{- if .Values.leases -}}
+{{- $names = list -}}
+{{- range .Values.leases }}{{ $names = append $names (printf "%s-%s" $name .name) }}{{ end -}}
+{{- end -}}
+{{- range $names }}
 apiVersion: v1
 kind: Secret
 metadata:
-  name: {{ $name }}
+  name: {{ . }}
   labels:
     app.kubernetes.io/component: sts-sidecar
   annotations:
@@ -565,6 +660,7 @@ metadata:
     helm.sh/resource-policy: keep
 type: Opaque
 ---
+{{- end }}
 apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
 metadata:
@@ -574,7 +670,7 @@ metadata:
 rules:
   - apiGroups: [""]
     resources: ["secrets"]
-    resourceNames: [{{ $name | quote }}]
+    resourceNames: [{{ range $i, $n := $names }}{{ if $i }}, {{ end }}{{ $n | quote }}{{ end }}]
     verbs: ["get", "update"]
 ---
 apiVersion: rbac.authorization.k8s.io/v1
