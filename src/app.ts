@@ -162,7 +162,7 @@ function wire(
       issuer: new StsCredentialIssuer({
         client: stsClient,
         timeoutMs,
-        dialect: c.backend === 'seaweedfs' ? 'seaweedfs' : 'aws',
+        dialect: c.backend === 'seaweedfs' || c.backend === 'minio' ? c.backend : 'aws',
       }),
       sink: wrapSink(sink),
       clock: systemClock,
