@@ -6,6 +6,9 @@
 #   test/stack/minio.sh up        start the issuer and the MinIO instances (idempotent: prints the env)
 #   test/stack/minio.sh down      stop exactly the PIDs in the pid files, remove the state dir
 #   test/stack/minio.sh status    print the env and exit 0 when up; exit 1 otherwise
+#   test/stack/minio.sh hold-v6 <port>
+#                                 bind [::1]:<port> (without listening) until stdin closes; prints "held"
+#                                 (for a MinIO started elsewhere: test/minio/minio.test.ts's container)
 #
 # Two MinIO instances share the issuer (MinIO allows one claim-based provider, and a role-policy provider
 # and a claim provider with the same client id would collide):
@@ -367,13 +370,28 @@ cmd_up() {
   [ "${MINIO_CLIENT_SECRET_UNSET:-0}" = 1 ] && CLIENT_SECRET=""
   for mode in $MODES; do start_minio "$mode" "$issuer_url"; done
   if [[ " $MODES " == *" role "* ]] && [ "$WAIT_STS" = 1 ]; then
-    # MinIO logs the role ARN it derived once the provider is loaded: ours must be the same.
-    grep -qF "$(role_arn)" "$LOG_DIR/minio-role.log" ||
-      log "note: MinIO's log does not name $(role_arn) (it prints it only at a non-quiet start)"
+    # MinIO logs the role ARN it derived ("IAM Roles: ...") once the provider is loaded: ours must match.
+    grep -qF "IAM Roles: $(role_arn)" "$LOG_DIR/minio-role.log" ||
+      die "MinIO did not derive $(role_arn): $(grep -F 'IAM Roles' "$LOG_DIR/minio-role.log" || echo 'no IAM Roles line')"
   fi
   write_env "$issuer_url"
   log "up in $(since "$t_all") ($STACK_DIR)"
   cat "$ENV_FILE"
 }
 
+if [ "${1:-}" = hold-v6 ]; then
+  [[ "${2:-}" =~ ^[0-9]+$ ]] || die "usage: $0 hold-v6 <port>"
+  ready="$(mktemp)"
+  rm -f "$ready"
+  hold_v6 "$2" "$ready" <&0 &
+  for _ in $(seq 1 50); do
+    [ -e "$ready" ] && break
+    sleep 0.1
+  done
+  [ -e "$ready" ] || die "could not hold [::1]:$2"
+  rm -f "$ready"
+  echo held
+  wait
+  exit 0
+fi
 stack_main "$@"
