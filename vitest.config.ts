@@ -13,6 +13,7 @@ export default defineConfig({
       'test/stack/keycloak-global-setup.ts',
       'test/stack/seaweedfs-global-setup.ts',
       'test/stack/minio-global-setup.ts',
+      'test/stack/podman-global-setup.ts',
       'test/stack/kube-global-setup.ts',
     ],
     testTimeout: 60_000,

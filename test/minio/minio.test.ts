@@ -10,10 +10,11 @@
  * inside the prefix and is refused outside it; a token for another audience is ERR_STS_INVALID_TOKEN.
  *
  * Runs when DOCKER_HOST (or /var/run/docker.sock) answers /_ping and STSTEST_MINIO_LOCAL_IMAGE names the
- * image (`bash test/stack/podman.sh up` prints both); STSTEST_REQUIRE_DOCKER=1 makes it mandatory. The
+ * image, or, without DOCKER_HOST, on the podman service the globalSetup (test/stack/podman-global-setup.ts)
+ * starts; STSTEST_REQUIRE_DOCKER=1 makes it mandatory. The
  * probe answers within 2 s and runs before testcontainers is loaded, so it never hangs.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { dirname, join } from 'node:path';
@@ -21,13 +22,17 @@ import { fileURLToPath } from 'node:url';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureMinio, ensureMinioBucket, minioPortBase, type MinioStack } from '../stack/minio.ts';
+import { podmanEnv } from '../stack/podman.ts';
 import { stackS3Client } from '../stack/s3-client.ts';
 import { startLocalStack, type LocalStack } from '../stack/local-stack.ts';
-import { outcome, readDiskSet } from '../conformance/support.ts';
+import { outcome, readDiskSet, startAllowAllPolicy } from '../conformance/support.ts';
 import { recordSecret } from '../support/secrets.ts';
 import { runSidecarCommand } from '../support/sidecar-process.ts';
 
-const IMAGE = process.env.STSTEST_MINIO_LOCAL_IMAGE;
+// DOCKER_HOST/STSTEST_MINIO_LOCAL_IMAGE as given, else the podman service test/stack/podman.sh runs here.
+const podman = process.env.DOCKER_HOST ? undefined : await podmanEnv();
+if (podman) process.env.DOCKER_HOST = podman.dockerHost;
+const IMAGE = process.env.STSTEST_MINIO_LOCAL_IMAGE ?? podman?.minioImage;
 const MINIO_SH = join(dirname(fileURLToPath(import.meta.url)), '..', 'stack', 'minio.sh');
 
 /** Where the Docker engine should be, from DOCKER_HOST or the default socket; undefined when none. */
@@ -118,6 +123,12 @@ describe.skipIf(dockerReason !== undefined && !requireDocker)(
       } finally {
         hold.kill();
       }
+      // Host networking: MinIO's sockets are in the host's table; only 127.0.0.1:<port>.
+      const sockets = execFileSync('ss', ['-ltnH', `sport = :${port}`], { encoding: 'utf8' })
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.trim().split(/\s+/)[3]);
+      expect(sockets).toEqual([`127.0.0.1:${port}`]);
       const endpoint = `http://127.0.0.1:${port}`;
       await ensureMinioBucket({ ...shared, roleEndpoint: endpoint, claimEndpoint: endpoint }, mode, BUCKET);
       return endpoint;
@@ -152,9 +163,15 @@ describe.skipIf(dockerReason !== undefined && !requireDocker)(
         const once = await runSidecarCommand(stack.env, ['once']);
         expect(once.code, once.stderr).toBe(0);
         expect(once.lines.find((l) => l.event === 'lease.acquired')).toMatchObject({ backend: 'minio' });
+        const set = await readDiskSet(stack.outputDir);
+        // Only the three keys: the set's string `expiration` would be taken for the SDK's Date.
         const s3 = stackS3Client(
           { endpoint, region: shared.region, admin: shared.admin },
-          await readDiskSet(stack.outputDir),
+          {
+            accessKeyId: set.accessKeyId,
+            secretAccessKey: set.secretAccessKey,
+            sessionToken: set.sessionToken,
+          },
         );
         try {
           const put = (key: string) =>
@@ -165,16 +182,22 @@ describe.skipIf(dockerReason !== undefined && !requireDocker)(
           s3.destroy();
         }
 
+        // The STS alone judges the token: a policy server that allows anything, no local audience check.
         await stack.rotateToken({ aud: 'someone-else' });
-        const refused = await runSidecarCommand(
-          { ...stack.env, STS_SIDECAR_TOKEN_AUDIENCE: 'someone-else' },
-          ['once'],
-        );
-        expect(refused.code).toBe(3);
-        expect(refused.lines.find((l) => l.event === 'lease.failed')).toMatchObject({
-          code: 'ERR_STS_INVALID_TOKEN',
-          http_status: 400,
-        });
+        const allowAll = await startAllowAllPolicy();
+        try {
+          const { STS_SIDECAR_TOKEN_AUDIENCE: _aud, ...env } = stack.env;
+          const refused = await runSidecarCommand({ ...env, STS_SIDECAR_FLEX_AUTH_URL: allowAll.url }, [
+            'once',
+          ]);
+          expect(refused.code).toBe(3);
+          expect(refused.lines.find((l) => l.event === 'lease.failed')).toMatchObject({
+            code: 'ERR_STS_INVALID_TOKEN',
+            http_status: 400,
+          });
+        } finally {
+          await allowAll.close();
+        }
       },
       120_000,
     );
