@@ -13,6 +13,7 @@ import { startLocalStack, type LocalStack, type LocalStackOptions } from '../sta
 import { seaweedfsS3Client, seaweedfsUsable } from '../stack/seaweedfs.ts';
 import { minioS3Client, minioUsable } from '../stack/minio.ts';
 import type { DiskSet } from './support.ts';
+import type { StsDialect } from '../../src/adapters/sts.ts';
 
 export type BackendName = 'ceph-rgw' | 'seaweedfs' | 'minio' | 'minio-claim';
 
@@ -102,9 +103,15 @@ export const MINIO_CLAIM_MODE: ConformanceBackend = backend(
 /** Every backend plus MinIO's claim mode, for the files where the two MinIO modes differ. */
 export const BACKENDS_WITH_MINIO_CLAIM_MODE: readonly ConformanceBackend[] = [...BACKENDS, MINIO_CLAIM_MODE];
 
-/** The STS_SIDECAR_BACKEND (and STS adapter dialect) a conformance backend runs the sidecar with. */
+/** The STS_SIDECAR_BACKEND a conformance backend runs the sidecar with. */
 export function sidecarBackend(name: BackendName): 'ceph-rgw' | 'seaweedfs' | 'minio' {
   return name === 'minio-claim' ? 'minio' : name;
+}
+
+/** The STS adapter dialect the sidecar picks for that backend (src/app.ts). */
+export function dialectOf(name: BackendName): StsDialect {
+  const backend = sidecarBackend(name);
+  return backend === 'ceph-rgw' ? 'aws' : backend;
 }
 
 /**

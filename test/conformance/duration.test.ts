@@ -90,18 +90,7 @@ for (const b of BACKENDS) {
 
     if (!minio)
       it('steps down to STS_SIDECAR_STS_MIN_DURATION_SECONDS when the STS refuses a duration above its maximum', async () => {
-        await stack.writePolicy({
-          rules: [
-            {
-              tenant: stack.tenant,
-              subject: '*',
-              bucket: BUCKET,
-              prefix: stack.prefix,
-              actions: ['read', 'write', 'list'],
-              max_ttl_seconds: 7200,
-            },
-          ],
-        });
+        await setMaxTtl(7200);
         const env = {
           ...stack.env,
           STS_SIDECAR_TTL_SECONDS: '7200',
@@ -126,18 +115,7 @@ for (const b of BACKENDS) {
       });
 
     it('refuses a grant below the STS minimum with lease.denied ERR_TTL_BELOW_STS_MINIMUM and no STS call', async () => {
-      await stack.writePolicy({
-        rules: [
-          {
-            tenant: stack.tenant,
-            subject: '*',
-            bucket: BUCKET,
-            prefix: stack.prefix,
-            actions: ['read', 'write', 'list'],
-            max_ttl_seconds: 600,
-          },
-        ],
-      });
+      await setMaxTtl(600);
       const before = stack.decision.requestCount;
       // trace level logs every call.finished, so an STS call would show.
       const proc = startSidecar({ ...stack.env, STS_SIDECAR_LOG_LEVEL: 'trace' }, ['run']);
@@ -159,18 +137,7 @@ for (const b of BACKENDS) {
     // SeaweedFS up to 4.44 ended a lease at the web token's exp (seaweedfs#11039); 4.45+ (#11048) and RGW
     // do not. The sidecar flags a lease that does (capped_by_token_exp) and schedules from what it got.
     it('a projected token shorter than the lease: the lease outlives the token, not flagged capped_by_token_exp', async () => {
-      await stack.writePolicy({
-        rules: [
-          {
-            tenant: stack.tenant,
-            subject: '*',
-            bucket: BUCKET,
-            prefix: stack.prefix,
-            actions: ['read', 'write', 'list'],
-            max_ttl_seconds: 3600,
-          },
-        ],
-      });
+      await setMaxTtl(3600);
       await stack.rotateToken(undefined, 1200);
       try {
         const t0 = Date.now();

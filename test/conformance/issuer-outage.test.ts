@@ -32,12 +32,18 @@ import { startOidcIssuer, type OidcIssuer } from '../stack/oidc-issuer.ts';
 import { writeProjectedToken } from '../stack/projected-token.ts';
 import { readSeaweedfsStack } from '../stack/seaweedfs.ts';
 import { minioPortBase, startOwnMinio, type OwnMinio } from '../stack/minio.ts';
-import { STSClient } from '@aws-sdk/client-sts';
-import { StsCredentialIssuer } from '../../src/adapters/sts.ts';
 import { recordSecret } from '../support/secrets.ts';
 import { startSidecar } from '../support/sidecar-process.ts';
 import { BACKENDS } from './backends.ts';
-import { FAST_RETRY_ENV, outcome, readDiskSet, startAllowAllPolicy, type AllowAllPolicy } from './support.ts';
+import {
+  assumeDirect,
+  FAST_RETRY_ENV,
+  outcome,
+  readDiskSet,
+  readPolicy,
+  startAllowAllPolicy,
+  type AllowAllPolicy,
+} from './support.ts';
 
 const BUCKET = 'conf-issuer-outage';
 
@@ -52,30 +58,9 @@ const OUTAGE_FAILURE = {
 /** MinIO's own instance: the stack's port base + 5 is its issuer's port, + 6 its S3/STS port. */
 const MINIO_OWN_OFFSET = 5;
 
-/** One AssumeRoleWithWebIdentity through the sidecar's STS adapter (minio dialect); resolves to the error. */
-async function assumeOnMinio(endpoint: string, token: string, roleArn: string | undefined): Promise<unknown> {
-  recordSecret(token);
-  const client = new STSClient({ region: 'us-east-1', endpoint, maxAttempts: 1 });
-  try {
-    const result = await new StsCredentialIssuer({ client, timeoutMs: 5000, dialect: 'minio' }).assume({
-      token,
-      roleArn,
-      sessionName: 'issuer-outage',
-      durationSeconds: 900,
-      policy: JSON.stringify({
-        Version: '2012-10-17',
-        Statement: [{ Effect: 'Allow', Action: ['s3:GetObject'], Resource: [`arn:aws:s3:::${BUCKET}/*`] }],
-      }),
-    });
-    recordSecret(result.credentials.secretAccessKey);
-    recordSecret(result.credentials.sessionToken);
-    return result;
-  } catch (err) {
-    return err;
-  } finally {
-    client.destroy();
-  }
-}
+/** One call through the sidecar's STS adapter (minio dialect): the result or the error. */
+const assumeOnMinio = (endpoint: string, token: string, roleArn: string | undefined) =>
+  assumeDirect({ endpoint, dialect: 'minio', token, roleArn, policy: readPolicy(BUCKET) });
 
 for (const b of BACKENDS) {
   describe.skipIf(b.skip)(`[${b.name}] issuer outage${b.gate('conformance/issuer-outage')}`, () => {

@@ -18,16 +18,20 @@
  */
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { STSClient } from '@aws-sdk/client-sts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StsCredentialIssuer } from '../../src/adapters/sts.ts';
 import type { LocalStack } from '../stack/local-stack.ts';
 import { startOidcIssuer, type OidcIssuer } from '../stack/oidc-issuer.ts';
 import { writeProjectedToken } from '../stack/projected-token.ts';
 import { recordSecret } from '../support/secrets.ts';
 import { startSidecar } from '../support/sidecar-process.ts';
-import { BACKENDS_WITH_MINIO_CLAIM_MODE, sidecarBackend, type BackendName } from './backends.ts';
-import { FAST_RETRY_ENV, startAllowAllPolicy, type AllowAllPolicy } from './support.ts';
+import { BACKENDS_WITH_MINIO_CLAIM_MODE, dialectOf, sidecarBackend, type BackendName } from './backends.ts';
+import {
+  assumeDirect,
+  FAST_RETRY_ENV,
+  readPolicy,
+  startAllowAllPolicy,
+  type AllowAllPolicy,
+} from './support.ts';
 
 const BUCKET = 'conf-sts-errors';
 
@@ -92,10 +96,7 @@ const REQUEST_ID: Record<BackendName, RegExp> = {
   'minio-claim': /^[0-9A-F]{16,32}$/,
 };
 
-const READ_POLICY = JSON.stringify({
-  Version: '2012-10-17',
-  Statement: [{ Effect: 'Allow', Action: ['s3:GetObject'], Resource: [`arn:aws:s3:::${BUCKET}/*`] }],
-});
+const READ_POLICY = readPolicy(BUCKET);
 
 for (const b of BACKENDS_WITH_MINIO_CLAIM_MODE) {
   describe.skipIf(b.skip)(
@@ -141,39 +142,17 @@ for (const b of BACKENDS_WITH_MINIO_CLAIM_MODE) {
 
       const subject = 'system:serviceaccount:team-a:artifact-store';
 
-      /** One AssumeRoleWithWebIdentity through the sidecar's STS adapter (for what the sidecar never sends). */
-      const assumeDirect = async (
-        token: string,
-        overrides: { durationSeconds?: number; policy?: string } = {},
-      ): Promise<unknown> => {
-        recordSecret(token);
-        const client = new STSClient({
-          region: stack.env.STS_SIDECAR_STS_REGION ?? 'us-east-1',
-          endpoint: stack.env.STS_SIDECAR_STS_ENDPOINT,
-          maxAttempts: 1,
+      /** One call through the sidecar's STS adapter, for what the sidecar never sends. */
+      const assume = (token: string, overrides: { durationSeconds?: number; policy?: string } = {}) =>
+        assumeDirect({
+          endpoint: stack.env.STS_SIDECAR_STS_ENDPOINT!,
+          region: stack.env.STS_SIDECAR_STS_REGION,
+          dialect: dialectOf(b.name),
+          token,
+          roleArn: stack.env.STS_SIDECAR_ROLE_ARN,
+          policy: overrides.policy ?? READ_POLICY,
+          durationSeconds: overrides.durationSeconds,
         });
-        try {
-          const issuer = new StsCredentialIssuer({
-            client,
-            timeoutMs: 5000,
-            dialect:
-              sidecarBackend(b.name) === 'ceph-rgw'
-                ? 'aws'
-                : (sidecarBackend(b.name) as 'seaweedfs' | 'minio'),
-          });
-          return await issuer
-            .assume({
-              token,
-              roleArn: stack.env.STS_SIDECAR_ROLE_ARN,
-              sessionName: 'direct-call',
-              durationSeconds: overrides.durationSeconds ?? 900,
-              policy: overrides.policy ?? READ_POLICY,
-            })
-            .catch((e: unknown) => e);
-        } finally {
-          client.destroy();
-        }
-      };
 
       it(`a token for another audience: ${expected.audience.code}, HTTP ${expected.audience.http_status}`, async () => {
         const failed = await firstFailure(await stack.issuer.mint({ sub: subject, aud: 'someone-else' }));
@@ -202,9 +181,8 @@ for (const b of BACKENDS_WITH_MINIO_CLAIM_MODE) {
       if (role === 'ignored') {
         it('a RoleArn of a role that does not exist is ignored in claim mode: the lease is acquired', async () => {
           const token = await stack.issuer.mint({ sub: subject, aud: stack.audience });
-          const result = await assumeDirect(token);
+          const result = await assume(token);
           expect(result).toMatchObject({ credentials: { accessKeyId: expect.any(String) } });
-          recordSecret((result as { credentials: { secretAccessKey: string } }).credentials.secretAccessKey);
         });
       } else {
         it(`a RoleArn of a role that does not exist: ${role.code}, HTTP ${role.http_status}`, async () => {
@@ -219,7 +197,7 @@ for (const b of BACKENDS_WITH_MINIO_CLAIM_MODE) {
 
       it(`an expired web token (sent by the STS adapter; the sidecar refuses it locally): ${expected.expired.code}`, async () => {
         const token = await stack.issuer.mint({ sub: subject, aud: stack.audience }, { ttlSeconds: -30 });
-        const err = await assumeDirect(token);
+        const err = await assume(token);
         expect(err).toMatchObject({
           code: expected.expired.code,
           httpStatus: expected.expired.http_status,
@@ -252,7 +230,7 @@ for (const b of BACKENDS_WITH_MINIO_CLAIM_MODE) {
             iat: now + 600,
             nbf: now + 600,
           });
-          const err = await assumeDirect(token);
+          const err = await assume(token);
           expect(err).toMatchObject({ code: 'ERR_STS_INVALID_TOKEN', httpStatus: 400, retryable: true });
           expect(String((err as Error).message)).toMatch(minioReason);
         });
@@ -260,7 +238,7 @@ for (const b of BACKENDS_WITH_MINIO_CLAIM_MODE) {
         it('DurationSeconds outside 900..31536000: ERR_STS_DURATION_OUT_OF_RANGE (what the step-down keys on)', async () => {
           const token = await stack.issuer.mint({ sub: subject, aud: stack.audience });
           for (const durationSeconds of [899, 31_536_001]) {
-            const err = await assumeDirect(token, { durationSeconds });
+            const err = await assume(token, { durationSeconds });
             expect(err).toMatchObject({ code: 'ERR_STS_DURATION_OUT_OF_RANGE', httpStatus: 400 });
             expect(String((err as Error).message)).toMatch(minioReason);
           }
@@ -268,7 +246,7 @@ for (const b of BACKENDS_WITH_MINIO_CLAIM_MODE) {
 
         it('a session policy MinIO refuses (no Version): ERR_STS_MALFORMED_POLICY, not retryable', async () => {
           const token = await stack.issuer.mint({ sub: subject, aud: stack.audience });
-          const err = await assumeDirect(token, {
+          const err = await assume(token, {
             policy: JSON.stringify({ Statement: JSON.parse(READ_POLICY).Statement }),
           });
           expect(err).toMatchObject({ code: 'ERR_STS_MALFORMED_POLICY', httpStatus: 400, retryable: false });

@@ -74,14 +74,6 @@ die() {
 . "$REPO_ROOT/test/stack/lib.sh"
 PIDFILE_MATCH_CMDLINE=1
 
-rand() { # rand <len> <charset>
-  local out=""
-  while [ "${#out}" -lt "$1" ]; do
-    out+="$(head -c 256 /dev/urandom | LC_ALL=C tr -dc "$2" || true)"
-  done
-  printf '%s' "${out:0:$1}"
-}
-
 mode_port() { # mode_port <role|claim>
   case "$1" in
     role) echo $((PORT_BASE + 1)) ;;
@@ -95,14 +87,6 @@ role_arn() {
   printf 'arn:minio:iam:::role/%s' "$(printf '%s' "$CLIENT_ID" | openssl sha1 -binary | base64 | tr '+/' '-_' | tr -d '=')"
 }
 
-http_status() { # http_status <port> <path>
-  timeout 2 bash -c '
-    exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-    printf "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" "$2" >&3
-    IFS= read -r line <&3 && [[ "$line" == HTTP/* ]] && printf "%s" "$line" | cut -d" " -f2
-    cat <&3 >/dev/null
-  ' _ "$1" "$2" 2>/dev/null
-}
 s3_ready() { [ "$(http_status "$1" /minio/health/live)" = 200 ]; }
 # The STS is initialised: a garbage token without RoleArn is a 400 (refused token); 503
 # STSIAMNotInitialized while MinIO has not loaded its OpenID provider (the issuer was unreachable).
@@ -131,10 +115,6 @@ wait_until() { # wait_until <seconds> <what> <pidfile> <cmd...>: fails fast when
   done
 }
 
-listeners() { ss -ltnpH "sport = :$1" 2>/dev/null || true; }
-require_free_port() { # require_free_port <what> <port>
-  [ -z "$(listeners "$2")" ] || die "port $2 (for $1) is already in use: $(listeners "$2" | head -1)"
-}
 # Once ready: the port's only listener is our PID, on 127.0.0.1.
 require_only_loopback_v4() { # require_only_loopback_v4 <what> <pidfile> <port>
   local pid lines
@@ -213,8 +193,6 @@ cmd_down() {
   rm -rf "$STACK_DIR"
   log "down in $(since "$t0")"
 }
-
-node_supports_ts() { [ -n "$1" ] && [ -x "$1" ] && "$1" --experimental-strip-types -e 0 >/dev/null 2>&1; }
 
 # hold_v6 <port> <ready-file>: a process that binds [::1]:<port> without listening and keeps it until its
 # stdin closes. Prints nothing; touches <ready-file> once bound (or when the host has no ::1 at all).
@@ -340,14 +318,14 @@ cmd_up() {
   t_all="$(now)"
   stop_all
   rm -rf "$STACK_DIR"
-  for mode in $MODES; do require_free_port "minio ($mode)" "$(mode_port "$mode")"; done
+  for mode in $MODES; do require_free_ports "minio ($mode)" "$(mode_port "$mode")"; done
   mkdir -p "$RUN_DIR" "$LOG_DIR"
   chmod 700 "$STACK_DIR"
 
   if [ -n "$EXTERNAL_ISSUER_URL" ]; then
     issuer_url="$EXTERNAL_ISSUER_URL"
   else
-    require_free_port issuer "$ISSUER_PORT"
+    require_free_ports issuer "$ISSUER_PORT"
     local node_bin="$REPO_ROOT/scripts/node24/node_modules/node/bin/node"
     if ! node_supports_ts "$node_bin"; then
       node_bin="$(command -v node || true)"

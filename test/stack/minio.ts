@@ -6,14 +6,13 @@
  */
 import { runCommand } from './stack-script.ts';
 import { ensureStackBucket, stackS3Client } from './s3-client.ts';
-import { randomBytes } from 'node:crypto';
 import { accessSync, constants as fsConstants } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { importJWK, SignJWT, type JWK } from 'jose';
+import { mintWithIssuerKey, readIssuerKey, type IssuerKey } from './issuer-key.ts';
 import { z } from 'zod';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -67,7 +66,8 @@ export interface MinioStack {
   binary: string;
   stackDir: string;
   admin: { accessKeyId: string; secretAccessKey: string };
-  issuerKey: { kid: string; privateJwk: JWK } | undefined;
+  /** Undefined when the stack runs with a test's own issuer (MINIO_ISSUER_URL). */
+  issuerKey: IssuerKey | undefined;
 }
 
 const EnvJson = z.object({
@@ -86,12 +86,10 @@ const EnvJson = z.object({
   secretAccessKey: z.string(),
   stackDir: z.string(),
 });
-const KeyJson = z.object({ kid: z.string(), privateJwk: z.record(z.string(), z.unknown()) });
 
 export async function readMinioStack(stackDir = MINIO_STACK_DIR): Promise<MinioStack> {
   const e = EnvJson.parse(JSON.parse(await readFile(join(stackDir, 'env.json'), 'utf8')));
-  const keyText = await readFile(e.issuerKeyFile, 'utf8').catch(() => undefined);
-  const key = keyText === undefined ? undefined : KeyJson.parse(JSON.parse(keyText));
+  const issuerKey = await readIssuerKey(e.issuerKeyFile).catch(() => undefined);
   return {
     roleEndpoint: e.roleEndpoint,
     claimEndpoint: e.claimEndpoint,
@@ -105,7 +103,7 @@ export async function readMinioStack(stackDir = MINIO_STACK_DIR): Promise<MinioS
     binary: e.binary,
     stackDir: e.stackDir,
     admin: { accessKeyId: e.accessKeyId, secretAccessKey: e.secretAccessKey },
-    issuerKey: key && { kid: key.kid, privateJwk: key.privateJwk as JWK },
+    issuerKey,
   };
 }
 
@@ -187,19 +185,7 @@ export async function mintMinioToken(
   opts?: { ttlSeconds?: number },
 ): Promise<string> {
   if (!stack.issuerKey) throw new Error('this MinIO stack uses an issuer of the test; mint with it');
-  const key = await importJWK(stack.issuerKey.privateJwk, 'RS256');
-  const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({
-    iss: stack.issuerUrl,
-    aud: stack.clientId,
-    iat: now - 1,
-    nbf: now - 1,
-    exp: now + (opts?.ttlSeconds ?? 3600),
-    jti: randomBytes(12).toString('hex'),
-    ...claims,
-  })
-    .setProtectedHeader({ alg: 'RS256', kid: stack.issuerKey.kid, typ: 'JWT' })
-    .sign(key);
+  return mintWithIssuerKey(stack.issuerUrl, stack.issuerKey, { aud: stack.clientId, ...claims }, opts);
 }
 
 /** The S3 target of one instance: its endpoint and the root credentials. */
