@@ -220,16 +220,18 @@ describe('LeaseLoop with the identity exchange on', () => {
     });
   });
 
-  it('attemptOnce reports exactly one outcome: lease.denied for a deny, lease.failed otherwise, with no next attempt', async () => {
+  it('attemptOnce reports exactly one outcome: lease.denied for a deny (after revoking the set it found), lease.failed otherwise, with no next attempt', async () => {
     const denied = buildLoop(async () => {
       throw new IdpError('ERR_IDP_REFUSED', 'refused', { oauthError: 'invalid_client' });
     });
     await expect(denied.loop.attemptOnce(undefined, { write: true })).rejects.toMatchObject({
       code: 'ERR_IDP_REFUSED',
     });
+    expect(denied.calls.removes).toBe(1);
     const d = denied.events.filter((e) => e.event.startsWith('lease.'));
-    expect(d).toHaveLength(1);
-    expect(d[0]).toMatchObject({
+    expect(d.map((e) => e.event)).toEqual(['lease.revoked', 'lease.denied']);
+    expect(d[0]).toMatchObject({ reason: 'denied' });
+    expect(d[1]).toMatchObject({
       event: 'lease.denied',
       reasons: ['ERR_IDP_REFUSED', 'invalid_client'],
       next_attempt: undefined,

@@ -1,15 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import type { CredentialSet } from './domain/credentials.ts';
 import type { AllowAnswer } from './domain/grant.ts';
-import { PolicyDeniedError, PolicyError, StsError } from './errors.ts';
+import { IdpError, PolicyDeniedError, PolicyError, StsError, type ErrorCode } from './errors.ts';
 import type { LeaseEvent } from './lease-events.ts';
-import { LeaseLoop, type LeaseSettings } from './lease-loop.ts';
+import { DENY_CODES, LeaseLoop, type LeaseSettings } from './lease-loop.ts';
 import type {
   AssumeRequest,
   AssumeResult,
   Clock,
   CredentialSink,
   DecisionRequest,
+  IdentityExchange,
   PolicyClient,
   Token,
   TokenSource,
@@ -117,7 +118,8 @@ function harness(overrides: Partial<LeaseSettings> = {}) {
   };
   const sinkSignals: { write?: AbortSignal | undefined; remove?: AbortSignal | undefined } = {};
   const sink: CredentialSink = {
-    prepare: async () => undefined,
+    // What a real sink's prepare finds: the set left on disk, if any.
+    prepare: async () => (onDisk ? { expiresAtMs: onDisk.expiresAtMs, set: onDisk } : undefined),
     write: async (set, signal) => {
       sinkSignals.write = signal;
       written.push(set);
@@ -152,29 +154,40 @@ function harness(overrides: Partial<LeaseSettings> = {}) {
     attemptDeadlineMs: 30_000,
     ...overrides,
   };
-  const loop = new LeaseLoop(settings, {
-    tokens,
-    policy,
-    issuer: {
-      assume: (r) => {
-        calls.sts.push(r);
-        return stsAnswer(r);
+  let identity: IdentityExchange | undefined;
+  const loop = () =>
+    new LeaseLoop(settings, {
+      tokens,
+      policy,
+      issuer: {
+        assume: (r) => {
+          calls.sts.push(r);
+          return stsAnswer(r);
+        },
       },
-    },
-    sink,
-    clock,
-    random: () => 0.5,
-    report: (e) => events.push(e),
-  });
+      sink,
+      clock,
+      random: () => 0.5,
+      report: (e) => events.push(e),
+      identity,
+    });
+  const theLoop = loop();
   const controller = new AbortController();
   return {
     clock,
-    loop,
+    loop: theLoop,
+    /** A second process over the same sink (a restart, or the next `once`), with the IdP step when set. */
+    newLoop: (idp?: IdentityExchange) => {
+      identity = idp;
+      return loop();
+    },
     events,
     written,
     calls,
     onDisk: () => onDisk,
+    seed: (set: CredentialSet) => (onDisk = set),
     names: () => events.map((e) => e.event).filter((n) => n.startsWith('lease.')),
+    leaseEvents: () => events.filter((e) => e.event.startsWith('lease.')),
     setPolicy: (f: () => Promise<AllowAnswer>) => (policyAnswer = f),
     setSts: (f: (r: AssumeRequest) => Promise<AssumeResult>) => (stsAnswer = f),
     setTokenTenant: (t: string | undefined) => (tokenTenant = t),
@@ -184,7 +197,7 @@ function harness(overrides: Partial<LeaseSettings> = {}) {
     setWriteFailsCommitted: (v: boolean) => (writeFailsCommitted = v),
     sinkSignals,
     runSignal: controller.signal,
-    start: () => loop.run(controller.signal),
+    start: () => theLoop.run(controller.signal),
     stop: () => controller.abort(),
   };
 }
@@ -498,6 +511,172 @@ describe('LeaseLoop', () => {
     // 5-minute leases under a 6-minute margin: refreshed every 0.5-2.5 minutes, not hundreds of times.
     expect(h.calls.sts.length).toBeGreaterThan(3);
     expect(h.calls.sts.length).toBeLessThan(30);
+    h.stop();
+    await done;
+  });
+});
+
+describe('once fails closed like the daemon', () => {
+  const old = (h: ReturnType<typeof harness>) =>
+    h.seed({ accessKeyId: 'AKold', secretAccessKey: 's', sessionToken: 't', expiresAtMs: 3600_000 });
+  const allow = (a: Partial<AllowAnswer>) => async (): Promise<AllowAnswer> => ({
+    decisionId: 'd-2',
+    ttlSeconds: undefined,
+    actions: undefined,
+    obligations: undefined,
+    ...a,
+  });
+  const idpToken = (tenant: string | undefined): Token => ({
+    raw: 'iam-token',
+    issuer: 'https://idp',
+    subject: 'svc',
+    audience: ['sts'],
+    tenant,
+    issuedAtMs: 0,
+    expiresAtMs: 3600_000,
+  });
+  /** Each deny-like code, produced where it really arises; the table must cover every code the loop denies on. */
+  const denials: Record<string, (h: ReturnType<typeof harness>) => LeaseLoop> = {
+    ERR_POLICY_DENIED: (h) => {
+      h.setPolicy(async () => {
+        throw new PolicyDeniedError('d-9', ['no_matching_rule']);
+      });
+      return h.newLoop();
+    },
+    ERR_NOTHING_GRANTED: (h) => {
+      h.setPolicy(allow({ actions: ['write'] }));
+      return h.newLoop();
+    },
+    ERR_TTL_BELOW_STS_MINIMUM: (h) => {
+      h.setPolicy(allow({ ttlSeconds: 60 }));
+      return h.newLoop();
+    },
+    ERR_POLICY_OBLIGATION_UNSUPPORTED: (h) => {
+      h.setPolicy(allow({ obligations: { geo_fence: 'eu' } }));
+      return h.newLoop();
+    },
+    ERR_TOKEN_TENANT_MISMATCH: (h) => {
+      h.setTokenTenant('team-b');
+      return h.newLoop();
+    },
+    ERR_IDP_REFUSED: (h) =>
+      h.newLoop({
+        exchange: async () => {
+          throw new IdpError('ERR_IDP_REFUSED', 'refused', { oauthError: 'invalid_client' });
+        },
+      }),
+    ERR_TOKEN_TENANT_MISSING: (h) => h.newLoop({ exchange: async () => idpToken(undefined) }),
+  };
+
+  it('the table covers every deny-like code', () => {
+    expect(Object.keys(denials).sort()).toEqual([...DENY_CODES].sort());
+  });
+
+  for (const [code, make] of Object.entries(denials)) {
+    it(`${code}: once removes the set an earlier run left, logs lease.revoked then lease.denied, and rethrows`, async () => {
+      const h = harness();
+      old(h);
+      await expect(make(h).attemptOnce(undefined, { write: true })).rejects.toMatchObject({
+        code: code as ErrorCode,
+      });
+      expect(h.onDisk()).toBeUndefined();
+      expect(h.calls.removes).toBe(1);
+      expect(h.names()).toEqual(['lease.revoked', 'lease.denied']);
+      expect(h.leaseEvents()[0]).toEqual({
+        event: 'lease.revoked',
+        tenant: 'team-a',
+        reason: 'denied',
+        access_key_id: 'AKold',
+      });
+      expect(h.leaseEvents()[1]).toMatchObject({ event: 'lease.denied', code, next_attempt: undefined });
+    });
+  }
+
+  it('a failure (exit 3) keeps the set and says until when', async () => {
+    const h = harness();
+    old(h);
+    h.setPolicy(async () => {
+      throw new PolicyError('ERR_POLICY_UNAVAILABLE', 'down');
+    });
+    await expect(h.newLoop().attemptOnce(undefined, { write: true })).rejects.toMatchObject({
+      code: 'ERR_POLICY_UNAVAILABLE',
+    });
+    expect(h.onDisk()?.accessKeyId).toBe('AKold');
+    expect(h.calls.removes).toBe(0);
+    expect(h.names()).toEqual(['lease.failed']);
+    expect(h.leaseEvents()[0]).toMatchObject({
+      code: 'ERR_POLICY_UNAVAILABLE',
+      set_kept_until: '1970-01-01T01:00:00Z',
+      next_attempt: undefined,
+    });
+  });
+
+  it('a removal that fails is its own lease.failed; the outcome is still the deny', async () => {
+    const h = harness();
+    old(h);
+    h.setRemoveFails(true);
+    const loop = denials.ERR_POLICY_DENIED!(h);
+    await expect(loop.attemptOnce(undefined, { write: true })).rejects.toMatchObject({
+      code: 'ERR_POLICY_DENIED',
+    });
+    expect(h.names()).toEqual(['lease.failed', 'lease.denied']);
+    expect(h.leaseEvents()[0]).toMatchObject({ message: 'EROFS', next_attempt: undefined });
+  });
+
+  it('credential-process (write: false) neither reads nor removes the sink on a deny', async () => {
+    const h = harness();
+    old(h);
+    const loop = denials.ERR_POLICY_DENIED!(h);
+    await expect(loop.attemptOnce(undefined, { write: false })).rejects.toMatchObject({
+      code: 'ERR_POLICY_DENIED',
+    });
+    expect(h.onDisk()?.accessKeyId).toBe('AKold');
+    expect(h.calls.removes).toBe(0);
+    expect(h.names()).toEqual(['lease.denied']);
+  });
+
+  it('one-shot events carry no next_refresh or next_attempt; the daemon events do', async () => {
+    const h = harness();
+    await h.newLoop().attemptOnce(undefined, { write: true });
+    const once = h.events.find((e) => e.event === 'lease.acquired')!;
+    expect(once).not.toHaveProperty('next_refresh', expect.anything());
+    expect(JSON.parse(JSON.stringify(once))).not.toHaveProperty('next_refresh');
+    const done = h.start();
+    await h.clock.advanceTo(0);
+    expect(h.events.filter((e) => e.event === 'lease.acquired').at(-1)).toHaveProperty(
+      'next_refresh',
+      expect.any(String),
+    );
+    h.stop();
+    await done;
+  });
+
+  it('a daemon restart that finds a set and is denied at once removes it (lease.revoked names it)', async () => {
+    const h = harness();
+    old(h);
+    denials.ERR_POLICY_DENIED!(h);
+    const done = h.start();
+    await h.clock.advanceTo(0);
+    expect(h.onDisk()).toBeUndefined();
+    expect(h.names()).toEqual(['lease.revoked', 'lease.denied']);
+    expect(h.events.find((e) => e.event === 'lease.revoked')).toMatchObject({ access_key_id: 'AKold' });
+    h.stop();
+    await done;
+  });
+
+  it('a write whose outcome is unknown (committed) then a deny: the set that may be live is removed', async () => {
+    const h = harness();
+    const done = h.start();
+    h.setWriteFailsCommitted(true);
+    await h.clock.advanceTo(0);
+    expect(h.names()).toEqual(['lease.failed']);
+    expect(h.onDisk()?.accessKeyId).toBe('AK0');
+    denials.ERR_POLICY_DENIED!(h);
+    h.loop.refreshNow();
+    await h.clock.advanceTo(1);
+    expect(h.onDisk()).toBeUndefined();
+    expect(h.names()).toEqual(['lease.failed', 'lease.revoked', 'lease.denied']);
+    expect(h.events.find((e) => e.event === 'lease.revoked')).toMatchObject({ access_key_id: 'AK0' });
     h.stop();
     await done;
   });

@@ -83,7 +83,7 @@ export interface Exchange {
  * Errors that mean "you may not hold credentials now": the set on disk is removed at once. Everything
  * else (outages, malformed answers, STS trouble) keeps the last valid set until it expires.
  */
-const DENY_CODES: ReadonlySet<ErrorCode | 'ERR_UNEXPECTED'> = new Set<ErrorCode | 'ERR_UNEXPECTED'>([
+export const DENY_CODES: ReadonlySet<ErrorCode | 'ERR_UNEXPECTED'> = new Set<ErrorCode | 'ERR_UNEXPECTED'>([
   'ERR_POLICY_DENIED',
   'ERR_NOTHING_GRANTED',
   'ERR_TTL_BELOW_STS_MINIMUM',
@@ -228,8 +228,14 @@ export class LeaseLoop {
     };
   }
 
-  /** One exchange, written to the sink, reported. Returns when the next refresh is due. */
-  async acquire(signal?: AbortSignal): Promise<{ exchange: Exchange; nextRefreshAtMs: number }> {
+  /**
+   * One exchange, written to the sink, reported. Returns when the next refresh is due; a one-shot command
+   * (`once`) has no next refresh, so its event carries none.
+   */
+  async acquire(
+    signal?: AbortSignal,
+    opts: { oneShot?: boolean } = {},
+  ): Promise<{ exchange: Exchange; nextRefreshAtMs: number }> {
     const exchange = await this.exchange(signal);
     const window = { issuedAtMs: exchange.startedAtMs, expiresAtMs: exchange.credentials.expiresAtMs };
     // The first lease of a run spreads its refresh over most of the refresh window (see firstLeaseSchedule).
@@ -257,7 +263,7 @@ export class LeaseLoop {
       this.#wroteThisRun = true;
       this.#awaitingNewToken = capped;
     });
-    this.#reportAcquired(exchange, renewed, nextRefreshAtMs);
+    this.#reportAcquired(exchange, renewed, opts.oneShot === true ? undefined : nextRefreshAtMs);
     return { exchange, nextRefreshAtMs };
   }
 
@@ -283,19 +289,28 @@ export class LeaseLoop {
   /**
    * One attempt for a one-shot command: `once` (write: the set goes to the sink) or `credential-process`
    * (nothing written). Its outcome is reported exactly once, lease.acquired, lease.denied or lease.failed,
-   * like the daemon's (without a next attempt), then it returns or rethrows.
+   * like the daemon's (without a next refresh or attempt), then it returns or rethrows. `once` fails closed
+   * like the daemon: a deny removes the set an earlier run left in the sink (lease.revoked) before it
+   * rethrows; a failure keeps it.
    */
   async attemptOnce(signal: AbortSignal | undefined, opts: { write: boolean }): Promise<Exchange> {
     try {
       if (opts.write) {
-        await this.#d.sink.prepare();
-        return (await this.acquire(signal)).exchange;
+        this.#track(await this.#d.sink.prepare(signal));
+        return (await this.acquire(signal, { oneShot: true })).exchange;
       }
       const exchange = await this.exchange(signal);
       this.#reportAcquired(exchange, false, undefined);
       return exchange;
     } catch (err) {
-      this.#reportFailure(err, isDenial(err), undefined);
+      const denied = isDenial(err);
+      if (denied && opts.write) {
+        // The deny is still the outcome (exit 4); a removal that failed says so in its own lease.failed.
+        await this.#revoke('denied', signal).catch((removeErr: unknown) =>
+          this.#reportFailure(removeErr, false, undefined),
+        );
+      }
+      this.#reportFailure(err, denied, undefined);
       throw err;
     }
   }
@@ -306,16 +321,7 @@ export class LeaseLoop {
     signal.addEventListener('abort', onAbort, { once: true });
     try {
       // A directory problem here shows again, reported and retried, at the first attempt's write.
-      const existing = await this.#d.sink.prepare(signal).catch(() => undefined);
-      if (existing) {
-        // A set left by an earlier run: keep serving it (the app must not lose access across a restart)
-        // but refresh at once, and still remove it when it expires.
-        this.#onDisk = {
-          issuedAtMs: this.#d.clock.now(),
-          expiresAtMs: existing.expiresAtMs,
-          accessKeyId: existing.set?.accessKeyId,
-        };
-      }
+      this.#track(await this.#d.sink.prepare(signal).catch(() => undefined));
       let nextAt = this.#d.clock.now();
       while (!signal.aborted) {
         await this.#sleepUntil(nextAt, signal);
@@ -325,6 +331,19 @@ export class LeaseLoop {
     } finally {
       signal.removeEventListener('abort', onAbort);
     }
+  }
+
+  /**
+   * A set left by an earlier run: keep serving it (the app must not lose access across a restart) but
+   * refresh at once, and still remove it when it expires or on a deny.
+   */
+  #track(existing: Awaited<ReturnType<CredentialSink['prepare']>>): void {
+    if (!existing) return;
+    this.#onDisk = {
+      issuedAtMs: this.#d.clock.now(),
+      expiresAtMs: existing.expiresAtMs,
+      accessKeyId: existing.set?.accessKeyId,
+    };
   }
 
   /** Removes the set (wipe on exit); `signal` bounds it (a remote sink must not hold the shutdown). */

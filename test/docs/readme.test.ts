@@ -1,18 +1,38 @@
 /** The README is part of the interface: its tables must match the code. */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { REQUIRED_VARIABLES, VARIABLES, VARIABLE_NAMES } from '../../src/config/schema.ts';
 import { REPO_ROOT } from '../support/sidecar-process.ts';
 
 const readme = readFileSync(`${REPO_ROOT}/README.md`, 'utf8');
 const errors = readFileSync(`${REPO_ROOT}/src/errors.ts`, 'utf8');
+const testAll = readFileSync(`${REPO_ROOT}/scripts/test-all.sh`, 'utf8');
+/** Requirements the whole suite cannot meet on this machine kind, each with its reason (see the README). */
+const OPTIONAL_REQUIREMENTS = new Set([
+  // testcontainers needs a Docker-API engine; none runs on the CI machines.
+  'STSTEST_REQUIRE_DOCKER',
+]);
 
 describe('README', () => {
-  it('starts with the two commands: demo and tests', () => {
+  it('starts with the two commands: demo, and the whole suite that .ci/run runs', () => {
     const firstBlock = readme.split('```')[1] ?? '';
     expect(firstBlock).toContain('bash scripts/demo.sh');
-    expect(firstBlock).toContain('npm test');
-    expect(readFileSync(`${REPO_ROOT}/.ci/run`, 'utf8')).toMatch(/^(\w+=\S+ )*npm test\b/m);
+    expect(firstBlock).toContain('bash scripts/test-all.sh');
+    expect(readFileSync(`${REPO_ROOT}/.ci/run`, 'utf8')).toMatch(/^bash scripts\/test-all\.sh\b/m);
+    expect(testAll).toMatch(/^npm test$/m);
+  });
+
+  it('the whole-suite command makes every server the tests can require mandatory', () => {
+    const sources = readdirSync(`${REPO_ROOT}/test`, { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.ts'))
+      .map((f) => readFileSync(`${REPO_ROOT}/test/${f}`, 'utf8'))
+      .join('\n');
+    const required = new Set([...sources.matchAll(/\b(STSTEST_REQUIRE_[A-Z_]+)\b/g)].map((m) => m[1]!));
+    expect(required.size).toBeGreaterThan(5);
+    for (const name of required) {
+      if (OPTIONAL_REQUIREMENTS.has(name)) continue;
+      expect(testAll, name).toMatch(new RegExp(`^export .*\\b${name}=1\\b`, 'm'));
+    }
   });
 
   it('documents every variable with its real default', () => {

@@ -12,6 +12,7 @@ import { rgwUsable } from '../stack/ceph-rgw.ts';
 import { ensureKeycloak, keycloakUsable, stopKeycloak } from '../stack/keycloak.ts';
 import { startKeycloakStack, type KeycloakLocalStack } from '../stack/keycloak-stack.ts';
 import { healthPort, nextEvent, snapshotDir, visibleNames } from '../reliability/support/harness.ts';
+import { documentedMetrics, missingMetrics } from '../support/documented.ts';
 import { runSidecarCommand, startSidecar, type SidecarProcess } from '../support/sidecar-process.ts';
 
 const kc = keycloakUsable();
@@ -106,19 +107,35 @@ describe.skipIf(skip)(`identity exchange at a real Keycloak${skipReason ? ` (${s
     ['another tenant in the tenant mapper', SA.otherTenant, 'ERR_TOKEN_TENANT_MISMATCH'],
     ['no tenant mapper', SA.noTenant, 'ERR_TOKEN_TENANT_MISSING'],
     ['no Keycloak client for the service account', SA.noClient, 'ERR_IDP_REFUSED'],
-  ])('%s: fail closed before flex-auth and the STS (%s)', async (_name, sa, code) => {
-    await stack.rotateToken(sa);
-    const requests = stack.decision.requestCount;
-    const once = await runSidecarCommand(stack.env, ['once']);
-    expect(once.code, once.stderr).toBe(4);
-    // `once` reports the attempt's error on stderr (the daemon's lease.denied is covered below).
-    expect(once.stderr).toContain(`(${code})`);
-    if (code === 'ERR_IDP_REFUSED') {
-      expect(once.stderr).toContain('invalid_client');
-      expect(once.stderr).not.toContain('Invalid client or Invalid client credentials');
-    }
-    expect(stack.decision.requestCount).toBe(requests);
-  });
+  ])(
+    '%s: fail closed before flex-auth and the STS (%s), removing the set an earlier once wrote',
+    async (_name, sa, code) => {
+      await stack.rotateToken(SA.app);
+      const first = await runSidecarCommand(stack.env, ['once']);
+      expect(first.code, first.stderr).toBe(0);
+      const acquired = first.lines.find((l) => l.event === 'lease.acquired');
+      expect(visibleNames(await snapshotDir(stack.outputDir))).toHaveLength(5);
+      await stack.rotateToken(sa);
+      const requests = stack.decision.requestCount;
+      const once = await runSidecarCommand(stack.env, ['once']);
+      expect(once.code, once.stderr).toBe(4);
+      // Fail closed like the daemon: the set is gone (no visible name, no generation directory) before exit 4.
+      const after = await snapshotDir(stack.outputDir);
+      expect(visibleNames(after)).toEqual([]);
+      expect(Object.keys(after.entries)).toEqual([]);
+      expect(once.lines.map((l) => l.event)).toEqual(['lease.revoked', 'lease.denied']);
+      expect(once.lines[0]).toMatchObject({ reason: 'denied', access_key_id: acquired?.access_key_id });
+      expect(once.lines[1]).toMatchObject({ code, workload_subject: sa });
+      expect(once.lines[1]).not.toHaveProperty('next_attempt');
+      // `once` reports the attempt's error on stderr (the daemon's lease.denied is covered below).
+      expect(once.stderr).toContain(`(${code})`);
+      if (code === 'ERR_IDP_REFUSED') {
+        expect(once.stderr).toContain('invalid_client');
+        expect(once.stderr).not.toContain('Invalid client or Invalid client credentials');
+      }
+      expect(stack.decision.requestCount).toBe(requests);
+    },
+  );
 
   describe('the daemon', () => {
     let p: SidecarProcess | undefined;
@@ -126,6 +143,21 @@ describe.skipIf(skip)(`identity exchange at a real Keycloak${skipReason ? ` (${s
       p?.kill();
       await p?.exited;
     });
+
+    it('/metrics has every metric the docs name, and a request-duration series for each documented target', async () => {
+      await stack.rotateToken(SA.app);
+      p = startSidecar({ ...stack.env, ...FAST }, ['run'], { label: 'kc-metrics' });
+      const port = await healthPort(p);
+      await p.waitForEvent('lease.acquired', 30_000);
+      const documented = documentedMetrics();
+      expect(documented.targets).toEqual(['flex_auth', 'idp', 'sts']);
+      const res = await fetch(`http://127.0.0.1:${port}/metrics`);
+      expect(res.status).toBe(200);
+      expect(missingMetrics(await res.text(), documented)).toEqual([]);
+      p.kill();
+      await p.exited;
+      p = undefined;
+    }, 90_000);
 
     it('a service account that loses its client is denied: the set is removed', async () => {
       await stack.rotateToken(SA.app);

@@ -6,6 +6,7 @@ import { startLocalStack, type LocalStack } from '../stack/local-stack.ts';
 import { readSet } from '../support/credentials.ts';
 import { recordSecret } from '../support/secrets.ts';
 import { runSidecarCommand } from '../support/sidecar-process.ts';
+import { snapshotDir, visibleNames } from '../reliability/support/harness.ts';
 
 let s: LocalStack;
 
@@ -126,9 +127,11 @@ describe('sts-sidecar CLI', () => {
     const denied = await runSidecarCommand(s.env, ['once']);
     expect(denied.code).toBe(4);
     expect(denied.stderr).toMatch(/sts-sidecar once: .*\(ERR_POLICY_DENIED\)/);
-    // Every lease emits an audit event: exactly one outcome line, the daemon's shape.
-    expect(denied.lines.map((l) => l.event)).toEqual(['lease.denied']);
-    expect(denied.lines[0]).toMatchObject({ code: 'ERR_POLICY_DENIED', tenant: 'team-a', attempt: 1 });
+    // Every lease emits an audit event: exactly one outcome line, the daemon's shape, after the removal of
+    // the set the test before left (fail closed).
+    expect(denied.lines.map((l) => l.event)).toEqual(['lease.revoked', 'lease.denied']);
+    expect(denied.lines[1]).toMatchObject({ code: 'ERR_POLICY_DENIED', tenant: 'team-a', attempt: 1 });
+    expect(await readdir(s.outputDir)).toEqual([]);
     await s.writePolicy({
       rules: [
         { tenant: 'team-a', bucket: 'artifacts', prefix: 'team-a/', actions: ['read', 'write', 'list'] },
@@ -198,12 +201,18 @@ describe('sts-sidecar CLI', () => {
     expect(events[0]).toMatchObject({ code: 'ERR_TOKEN_MISSING' });
   });
 
-  it('credential-process denied: one lease.denied on stderr, exit 4', async () => {
+  it('credential-process denied: one lease.denied on stderr, exit 4, and the files another process wrote stay', async () => {
+    const once = await runSidecarCommand(s.env, ['once']);
+    expect(once.code, once.stderr).toBe(0);
+    const before = await snapshotDir(s.outputDir);
+    expect(visibleNames(before)).toHaveLength(5);
     await s.writePolicy({ rules: [] });
     try {
       const r = await runSidecarCommand(s.env, ['credential-process']);
       expect(r.code).toBe(4);
       expect(r.stdout).toBe('');
+      // It writes nothing, so it removes nothing either (README).
+      expect(await snapshotDir(s.outputDir)).toEqual(before);
       const events = stderrEvents(r.stderr);
       expect(events.map((e) => e.event)).toEqual(['lease.denied']);
       expect(events[0]).toMatchObject({ code: 'ERR_POLICY_DENIED' });

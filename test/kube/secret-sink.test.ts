@@ -1,7 +1,7 @@
 // The Secret sink against a real kube-apiserver: the chart's own Secret, Role and RoleBinding (rendered by
 // helm, created for real), a real service-account token from the TokenRequest API, and the sink as the app
 // wires it (CA file, token file, namespace file). Rotation, deny, expiry, a concurrent writer, RBAC limits,
-// and the API server gone or hung.
+// and the API server gone or hung; `once` over the Secret, and a write of unknown outcome followed by a deny.
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { rootCertificates } from 'node:tls';
@@ -19,6 +19,8 @@ import type { LeaseEvent } from '../../src/lease-events.ts';
 import { LeaseLoop } from '../../src/lease-loop.ts';
 import { createLogger } from '../../src/logger.ts';
 import { recordOutput, recordSecret } from '../support/secrets.ts';
+import { runSidecarCommand } from '../support/sidecar-process.ts';
+import { startLocalStack } from '../stack/local-stack.ts';
 import { helmSkipReason, helmWorkspace, renderedDocs, skipHelm } from '../k8s/helm.ts';
 import {
   KubeAdmin,
@@ -114,6 +116,21 @@ describe.skipIf(skipKube || skipHelm)(
       if (!config.secret) throw new Error('sink secret not configured');
       return createSecretSink(config.secret, { readTextFile: (p) => readFileSync(p, 'utf8'), timeoutMs });
     };
+
+    /** The sink on this Secret over a given transport (a broken or slow one), with the pod's token file. */
+    const sinkOver = (
+      transport: HttpTransport,
+      timeouts: { timeoutMs: number; operationTimeoutMs?: number },
+    ): KubernetesSecretSink =>
+      new KubernetesSecretSink({
+        apiUrl: admin.stack.url,
+        namespace: ns,
+        name: SECRET,
+        keys: sinkKeys,
+        transport,
+        readToken: async () => readFileSync(tokenFile, 'utf8'),
+        ...timeouts,
+      });
 
     beforeAll(async () => {
       if (kubeSkipReason) throw new Error(`STSTEST_REQUIRE_KUBE=1 but ${kubeSkipReason}`);
@@ -334,15 +351,7 @@ describe.skipIf(skipKube || skipHelm)(
         const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
         throw new TransportError('network', 'ECONNRESET: read ECONNRESET', { cause: reset });
       };
-      const sink = new KubernetesSecretSink({
-        apiUrl: admin.stack.url,
-        namespace: ns,
-        name: SECRET,
-        keys: sinkKeys,
-        transport: broken,
-        readToken: async () => readFileSync(tokenFile, 'utf8'),
-        timeoutMs: 5000,
-      });
+      const sink = sinkOver(broken, { timeoutMs: 5000 });
       const err = await failure(sink.write(set('reset', Date.parse('2030-01-05T00:00:00Z'))));
       expect(err).toMatchObject({ code: 'ERR_SECRET_UNAVAILABLE', committed: true });
       expect(err.message).toMatch(/may have been applied/);
@@ -350,18 +359,13 @@ describe.skipIf(skipKube || skipHelm)(
       expect((await secretData()).ACCESS_KEY_ID).toBe(set('reset', 0).accessKeyId);
 
       // The API server stops answering after the read: the PUT runs into its deadline.
-      const hangsOnPut = new KubernetesSecretSink({
-        apiUrl: admin.stack.url,
-        namespace: ns,
-        name: SECRET,
-        keys: sinkKeys,
-        transport: async (req) => {
+      const hangsOnPut = sinkOver(
+        async (req) => {
           if (req.method === 'PUT') await pauseApiserver(admin.stack, true);
           return admin.transport(req);
         },
-        readToken: async () => readFileSync(tokenFile, 'utf8'),
-        timeoutMs: 800,
-      });
+        { timeoutMs: 800 },
+      );
       try {
         const hung = await failure(hangsOnPut.write(set('hung', Date.parse('2030-01-06T00:00:00Z'))));
         expect(hung).toMatchObject({ code: 'ERR_SECRET_UNAVAILABLE', committed: true });
@@ -397,16 +401,7 @@ describe.skipIf(skipKube || skipHelm)(
         });
         expect(early.committed).not.toBe(true);
 
-        const bounded = new KubernetesSecretSink({
-          apiUrl: admin.stack.url,
-          namespace: ns,
-          name: SECRET,
-          keys: sinkKeys,
-          transport: admin.transport,
-          readToken: async () => readFileSync(tokenFile, 'utf8'),
-          timeoutMs: 60_000,
-          operationTimeoutMs: 500,
-        });
+        const bounded = sinkOver(admin.transport, { timeoutMs: 60_000, operationTimeoutMs: 500 });
         const overall = await failure(bounded.remove());
         expect(overall).toMatchObject({
           code: 'ERR_SECRET_UNAVAILABLE',
@@ -481,12 +476,16 @@ describe.skipIf(skipKube || skipHelm)(
       expect(Object.keys(await secretData()).filter((k) => KEYS.includes(k))).toEqual([]);
     });
 
-    it('the lease loop over the Secret: acquire, deny removes the four keys (others kept), expiry removes them too', async () => {
-      const sink = wiredSink();
-      const events: LeaseEvent[] = [];
-      let deny = false;
-      let issue: () => CredentialSet = () => set('loop', Date.now() + 3600_000);
-      // Stand-ins for flex-auth and the STS (this test is about the sink); the sink and API server are real.
+    /**
+     * The lease loop over `sink` with stand-ins for flex-auth and the STS (these tests are about the sink); the
+     * sink and the API server are real. `deny` and `issue` steer the stand-ins.
+     */
+    const standInLoop = (sink: KubernetesSecretSink, backoffInitialMs = 100) => {
+      const c = {
+        deny: false,
+        issue: (): CredentialSet => set('loop', Date.now() + 3600_000),
+        events: [] as LeaseEvent[],
+      };
       const loop = new LeaseLoop(
         {
           tenant: 'team-a',
@@ -502,8 +501,8 @@ describe.skipIf(skipKube || skipHelm)(
             refreshFraction: 0.5,
             refreshJitter: 0,
             readyMarginMs: 0,
-            backoffInitialMs: 100,
-            backoffMaxMs: 200,
+            backoffInitialMs,
+            backoffMaxMs: 2 * backoffInitialMs,
           },
           attemptDeadlineMs: 10_000,
         },
@@ -521,32 +520,38 @@ describe.skipIf(skipKube || skipHelm)(
           },
           policy: {
             decide: async () => {
-              if (deny) throw new PolicyDeniedError('d-1', ['stand_in_deny']);
+              if (c.deny) throw new PolicyDeniedError('d-1', ['stand_in_deny']);
               return { decisionId: 'd-0', ttlSeconds: undefined, actions: undefined, obligations: undefined };
             },
           },
           issuer: {
-            assume: async () => ({ credentials: issue(), requestId: 'r', assumedRoleArn: undefined }),
+            assume: async () => ({ credentials: c.issue(), requestId: 'r', assumedRoleArn: undefined }),
           },
           sink,
           clock: systemClock,
           random: () => 0.5,
           report: (e) => {
-            events.push(e);
+            c.events.push(e);
             recordOutput('secret-sink-lease-events', `${JSON.stringify(e)}\n`);
           },
         },
       );
+      return { loop, c };
+    };
+    const until = async (what: () => Promise<boolean>): Promise<void> => {
+      for (let i = 0; i < 100 && !(await what()); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(await what()).toBe(true);
+    };
+
+    it('the lease loop over the Secret: acquire, deny removes the four keys (others kept), expiry removes them too', async () => {
+      const { loop, c } = standInLoop(wiredSink());
+      const events = c.events;
       const stop = new AbortController();
       const running = loop.run(stop.signal);
-      const until = async (what: () => Promise<boolean>): Promise<void> => {
-        for (let i = 0; i < 100 && !(await what()); i++) await new Promise((r) => setTimeout(r, 100));
-        expect(await what()).toBe(true);
-      };
       try {
         await otherWriter({ 'backup.conf': 'kept' });
         await until(async () => (await secretData()).ACCESS_KEY_ID === set('loop', 0).accessKeyId);
-        deny = true;
+        c.deny = true;
         loop.refreshNow();
         await until(async () => (await secretData()).ACCESS_KEY_ID === undefined);
         expect(Object.keys(await secretData())).toContain('backup.conf');
@@ -555,11 +560,11 @@ describe.skipIf(skipKube || skipHelm)(
           expect.arrayContaining(['lease.acquired', 'lease.revoked', 'lease.denied']),
         );
         // Expiry: a short set, then the STS stand-in fails every renewal until the set runs out.
-        deny = false;
-        issue = () => set('short', Date.now() + 2500);
+        c.deny = false;
+        c.issue = () => set('short', Date.now() + 2500);
         loop.refreshNow();
         await until(async () => (await secretData()).ACCESS_KEY_ID === set('short', 0).accessKeyId);
-        issue = () => {
+        c.issue = () => {
           throw new StsError('ERR_STS_UNREACHABLE', 'stand-in STS down');
         };
         await until(async () => (await secretData()).ACCESS_KEY_ID === undefined);
@@ -569,6 +574,82 @@ describe.skipIf(skipKube || skipHelm)(
       } finally {
         stop.abort();
         await running;
+      }
+    });
+
+    it('a write whose outcome is unknown (its answer past the deadline), then a deny: the set that landed is removed', async () => {
+      let late = true;
+      // The PUT reaches the real API server and is applied; its answer comes after the deadline, once.
+      const sink = sinkOver(
+        async (req) => {
+          const res = await admin.transport(req);
+          if (req.method !== 'PUT' || !late) return res;
+          late = false;
+          await new Promise<void>((resolve) => req.signal.addEventListener('abort', () => resolve()));
+          throw new TransportError('timeout', 'deadline exceeded');
+        },
+        { timeoutMs: 800 },
+      );
+      // A long backoff: only the deny below (SIGHUP's refreshNow) makes the next attempt.
+      const { loop, c } = standInLoop(sink, 60_000);
+      c.issue = () => set('unknown', Date.now() + 3600_000);
+      const stop = new AbortController();
+      const running = loop.run(stop.signal);
+      try {
+        await until(async () => c.events.some((e) => e.event === 'lease.failed'));
+        expect(c.events.find((e) => e.event === 'lease.failed')).toMatchObject({
+          code: 'ERR_SECRET_UNAVAILABLE',
+        });
+        expect((await secretData()).ACCESS_KEY_ID).toBe(set('unknown', 0).accessKeyId);
+        c.deny = true;
+        loop.refreshNow();
+        await until(async () => (await secretData()).ACCESS_KEY_ID === undefined);
+        expect(Object.keys(await secretData()).filter((k) => KEYS.includes(k))).toEqual([]);
+        expect(c.events.find((e) => e.event === 'lease.revoked')).toMatchObject({
+          reason: 'denied',
+          access_key_id: set('unknown', 0).accessKeyId,
+        });
+      } finally {
+        stop.abort();
+        await running;
+      }
+    });
+
+    it('once over the Secret: a failure (exit 3) keeps the set; a deny removes the four keys (others kept) before exit 4', async () => {
+      const local = await startLocalStack({ sts: 'auto' });
+      try {
+        const env = {
+          ...local.env,
+          STS_SIDECAR_SINK: 'secret',
+          STS_SIDECAR_SECRET_NAME: SECRET,
+          STS_SIDECAR_KUBE_API_URL: admin.stack.url,
+          STS_SIDECAR_KUBE_TOKEN_FILE: tokenFile,
+          STS_SIDECAR_KUBE_CA_FILE: admin.stack.caFile,
+        };
+        await otherWriter({ 'backup.conf': 'kept' });
+        const first = await runSidecarCommand(env, ['once']);
+        expect(first.code, first.stderr).toBe(0);
+        const data = await secretData();
+        recordSecret(data.ACCESS_SECRET_KEY!);
+        recordSecret(data.ACCESS_SESSION_TOKEN!);
+        expect(data.ACCESS_KEY_ID).toBe(first.lines.find((l) => l.event === 'lease.acquired')?.access_key_id);
+
+        const failed = await runSidecarCommand({ ...env, STS_SIDECAR_STS_ENDPOINT: 'http://127.0.0.1:9' }, [
+          'once',
+        ]);
+        expect(failed.code, failed.stderr).toBe(3);
+        expect(await secretData()).toEqual(data);
+
+        await local.writePolicy({ rules: [] });
+        const denied = await runSidecarCommand(env, ['once']);
+        expect(denied.code, denied.stderr).toBe(4);
+        expect(denied.lines.map((l) => l.event)).toEqual(['lease.revoked', 'lease.denied']);
+        expect(denied.lines[0]).toMatchObject({ reason: 'denied' });
+        const after = await secretData();
+        expect(Object.keys(after).filter((k) => KEYS.includes(k))).toEqual([]);
+        expect(after['backup.conf']).toBe('kept');
+      } finally {
+        await local.close();
       }
     });
   },

@@ -10,6 +10,7 @@
 #   STACK_DIR          state dir (default <repo>/.stack/ceph): conf, keyrings, pids, logs, env, env.json
 #   RGW_PORT           radosgw beast port on 127.0.0.1 (default 7480)
 #   CEPH_MON_PORT      mon msgr2 port on 127.0.0.1 (default 3300); msgr1 is CEPH_MON_V1_PORT (default 6789)
+#   CEPH_OSD_PORT_MIN  first of the ten ports the OSD may bind (default CEPH_MON_PORT + 1)
 #   CEPH_MEMSTORE_MB   memstore OSD capacity in MiB (default 512)
 #
 # `up` writes ${STACK_DIR}/env (shell KEY=VALUE) and ${STACK_DIR}/env.json; timings go to stderr.
@@ -21,6 +22,10 @@ STACK_DIR="${STACK_DIR:-$REPO_ROOT/.stack/ceph}"
 RGW_PORT="${RGW_PORT:-7480}"
 MON_PORT="${CEPH_MON_PORT:-3300}"
 MON_V1_PORT="${CEPH_MON_V1_PORT:-6789}"
+# The OSD's eight messenger sockets (public, cluster and two heartbeat networks, msgr2 and msgr1): pinned to
+# a range of ten, not Ceph's default 6800-7300, so that every port of the stack is one this script chose.
+OSD_PORT_MIN="${CEPH_OSD_PORT_MIN:-$((MON_PORT + 1))}"
+OSD_PORT_MAX="$((OSD_PORT_MIN + 9))"
 MEMSTORE_MB="${CEPH_MEMSTORE_MB:-512}"
 REGION="us-east-1"
 PACKAGES=(ceph-mon ceph-osd radosgw ceph-common python3-boto3 awscli)
@@ -173,6 +178,8 @@ admin socket = $RUN_DIR/\$name.asok
 osd data = $STACK_DIR/osd.0
 keyring = $STACK_DIR/osd.0/keyring
 osd objectstore = memstore
+ms bind port min = $OSD_PORT_MIN
+ms bind port max = $OSD_PORT_MAX
 memstore device bytes = $((MEMSTORE_MB * 1024 * 1024))
 osd max object name len = 256
 osd max object namespace len = 64
@@ -190,6 +197,8 @@ rgw enable usage log = false
 admin socket = $RUN_DIR/\$name.asok
 EOF
 }
+
+chosen_ports() { printf '%s' "$MON_PORT,$MON_V1_PORT,$RGW_PORT,$OSD_PORT_MIN-$OSD_PORT_MAX"; }
 
 write_env() {
   local ak="$1" sk="$2" mon_pid osd_pid rgw_pid
@@ -209,6 +218,10 @@ write_env() {
     printf 'MON_PID_FILE=%q\n' "$MON_PID"
     printf 'OSD_PID_FILE=%q\n' "$OSD_PID"
     printf 'RGW_PID_FILE=%q\n' "$RGW_PID"
+    # What test/stack/listeners.test.ts checks: the process groups (each daemon leads its own) and every port
+    # they may listen on.
+    printf 'STACK_PIDS=%s\n' "$mon_pid,$osd_pid,$rgw_pid"
+    printf 'STACK_LISTEN_PORTS=%s\n' "$(chosen_ports)"
   } >"$ENV_FILE.tmp"
   mv "$ENV_FILE.tmp" "$ENV_FILE"
   # Values are generated here (alnum keys, paths under STACK_DIR); escape \ and " for JSON anyway.
@@ -247,9 +260,9 @@ cmd_up() {
     cmd_down
   fi
   local p
-  for p in "$MON_PORT" "$MON_V1_PORT" "$RGW_PORT"; do
+  for p in "$MON_PORT" "$MON_V1_PORT" "$RGW_PORT" $(seq "$OSD_PORT_MIN" "$OSD_PORT_MAX"); do
     if port_in_use "$p"; then
-      die "127.0.0.1:$p is already in use (another Ceph stack, e.g. one started from another checkout? stop it with that checkout's test/stack/ceph-rgw.sh down, or choose other ports with RGW_PORT, CEPH_MON_PORT and CEPH_MON_V1_PORT)"
+      die "127.0.0.1:$p is already in use (another Ceph stack, e.g. one started from another checkout? stop it with that checkout's test/stack/ceph-rgw.sh down, or choose other ports with RGW_PORT, CEPH_MON_PORT, CEPH_MON_V1_PORT and CEPH_OSD_PORT_MIN)"
     fi
   done
   local t_all t0 fsid sts_key ak sk osd_uuid
@@ -296,6 +309,7 @@ cmd_up() {
   wait_until 45 radosgw "$RGW_PID" rgw_answers "$RGW_PORT"
   pidfile_alive "$RGW_PID" || die "radosgw pid file missing"
   log "radosgw answers on 127.0.0.1:$RGW_PORT in $(since "$t0") (pid $(cat "$RGW_PID"))"
+  require_chosen_ports ceph "$(chosen_ports)" "$(cat "$MON_PID")" "$(cat "$OSD_PID")" "$(cat "$RGW_PID")"
 
   # --- admin user ---
   t0="$(now)"

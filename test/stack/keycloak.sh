@@ -12,6 +12,8 @@
 # Environment:
 #   STACK_DIR           state dir (default <repo>/.stack/keycloak): H2 database, pid, log, env, env.json
 #   KEYCLOAK_PORT       HTTP port on 127.0.0.1 (default 8180)
+#   KEYCLOAK_TM_PORT    the transaction manager's socket on 127.0.0.1 (default KEYCLOAK_PORT + 1): Narayana
+#                       binds one to get a process id unique on the host, on a random port unless pinned
 #   KEYCLOAK_VERSION    dist version (default below); cached in ~/.cache/sts-sidecar/keycloak-<version>
 #   KEYCLOAK_HEAP       JVM heap options (default -Xms64m -Xmx384m)
 #   KEYCLOAK_LOG_LEVEL  Keycloak --log-level (default warn), e.g. warn,org.keycloak.authentication:debug
@@ -26,6 +28,7 @@ set -euo pipefail
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 STACK_DIR="${STACK_DIR:-$REPO_ROOT/.stack/keycloak}"
 PORT="${KEYCLOAK_PORT:-8180}"
+TM_PORT="${KEYCLOAK_TM_PORT:-$((PORT + 1))}"
 VERSION="${KEYCLOAK_VERSION:-26.4.0}"
 HEAP="${KEYCLOAK_HEAP:--Xms64m -Xmx384m}"
 CACHE_ROOT="${STS_SIDECAR_CACHE:-$HOME/.cache/sts-sidecar}"
@@ -174,11 +177,15 @@ write_env() {
   {
     printf 'KEYCLOAK_URL=%s\n' "http://127.0.0.1:$PORT"
     printf 'KEYCLOAK_PORT=%s\n' "$PORT"
+    printf 'KEYCLOAK_TM_PORT=%s\n' "$TM_PORT"
     printf 'KEYCLOAK_ADMIN_USER=admin\n'
     printf 'KEYCLOAK_ADMIN_PASSWORD=%s\n' "$pass"
     printf 'KEYCLOAK_VERSION=%s\n' "$VERSION"
     printf 'KEYCLOAK_PID_FILE=%q\n' "$PID_FILE"
     printf 'KEYCLOAK_LOG=%q\n' "$LOG_FILE"
+    # What test/stack/listeners.test.ts checks: the process groups and every port they may listen on.
+    printf 'STACK_PIDS=%s\n' "$pid"
+    printf 'STACK_LISTEN_PORTS=%s\n' "$PORT,$TM_PORT"
   } >"$ENV_FILE.tmp"
   mv "$ENV_FILE.tmp" "$ENV_FILE"
   printf '{"url":"http://127.0.0.1:%s","port":%s,"adminUser":"admin","adminPassword":"%s","version":"%s","pid":%s,"pidFile":"%s","log":"%s","stackDir":"%s"}\n' \
@@ -198,6 +205,9 @@ cmd_up() {
   if port_in_use "$PORT"; then
     die "127.0.0.1:$PORT is already in use (another Keycloak? choose another port with KEYCLOAK_PORT)"
   fi
+  if port_in_use "$TM_PORT"; then
+    die "127.0.0.1:$TM_PORT is already in use (another Keycloak? choose another port with KEYCLOAK_TM_PORT)"
+  fi
   mkdir -p "$STACK_DIR"
   chmod 700 "$STACK_DIR"
   local pass t0 pid
@@ -211,6 +221,7 @@ cmd_up() {
   # value that differs from the realm's JWKS URL makes it fetch the configured one.
   KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT_HTTPS=1 \
     KC_BOOTSTRAP_ADMIN_USERNAME=admin KC_BOOTSTRAP_ADMIN_PASSWORD="$pass" JAVA_OPTS_KC_HEAP="$HEAP" \
+    JAVA_OPTS_APPEND="-Dcom.arjuna.ats.internal.arjuna.utils.SocketProcessIdPort=$TM_PORT" \
     setsid "$KC_HOME/bin/kc.sh" start-dev \
     --http-host=127.0.0.1 --http-port="$PORT" --hostname="http://127.0.0.1:$PORT" \
     --features="$FEATURES" \
@@ -229,6 +240,7 @@ cmd_up() {
     fi
     sleep 0.25
   done
+  require_chosen_ports keycloak "$PORT,$TM_PORT" "$pid"
   log "up in $(since "$t0") at http://127.0.0.1:$PORT (pid $pid)"
   print_env
 }

@@ -197,6 +197,8 @@ KUBE_CA_FILE=$PKI/ca.crt
 KUBE_TOKEN_FILE=$TOKEN_FILE
 KUBE_ETCD_URL=http://127.0.0.1:$ETCD_PORT
 KUBE_VERSION=$KUBE_VERSION
+STACK_PIDS=$(cat "$ETCD_PID"),$(cat "$API_PID")
+STACK_LISTEN_PORTS=$API_PORT,$ETCD_PORT,$ETCD_PEER_PORT
 EOF
   {
     printf '{\n'
@@ -276,6 +278,7 @@ cmd_up() {
     </dev/null >"$LOG_DIR/kube-apiserver.log" 2>&1 9>&- &
   echo $! >"$API_PID"
   wait_until 120 kube-apiserver "$API_PID" readyz
+  require_chosen_ports kube-apiserver "$API_PORT,$ETCD_PORT,$ETCD_PEER_PORT" "$(cat "$ETCD_PID")" "$(cat "$API_PID")"
   log "kube-apiserver up in $(since "$t0") (to /readyz), rss $(awk '/VmRSS/ { print $2 / 1024 " MiB" }' "/proc/$(cat "$API_PID")/status"), etcd rss $(awk '/VmRSS/ { print $2 / 1024 " MiB" }' "/proc/$(cat "$ETCD_PID")/status")"
   write_env
   UP_OK=1

@@ -131,6 +131,36 @@ require_free_ports() { # require_free_ports <what> <port...>
 
 node_supports_ts() { [ -n "$1" ] && [ -x "$1" ] && "$1" --experimental-strip-types -e 0 >/dev/null 2>&1; }
 
+# group_listen_ports <pgid...>: the TCP ports any live member of these process groups listens on (any
+# address), one per line. Each stack starts its servers with setsid, so a group holds a server and whatever
+# it forked (kc.sh's JVM).
+group_listen_ports() {
+  local pgid p
+  for pgid in "$@"; do
+    for p in $(group_members "$pgid"); do
+      ss -ltnpH 2>/dev/null | awk -v pat="pid=$p," 'index($0, pat) { n = split($4, a, ":"); print a[n] }'
+    done
+  done | sort -un
+}
+
+# require_chosen_ports <what> <port or lo-hi,...> <pgid...>: every port the groups listen on is one the
+# script chose, so that two stacks (two checkouts, CI beside a developer) can never meet on a port that
+# nobody picked. Dies naming the stray listener.
+require_chosen_ports() {
+  local what="$1" chosen="$2" port c ok
+  shift 2
+  for port in $(group_listen_ports "$@"); do
+    ok=0
+    for c in ${chosen//,/ }; do
+      case "$c" in
+      *-*) if [ "$port" -ge "${c%-*}" ] && [ "$port" -le "${c#*-}" ]; then ok=1; fi ;;
+      *) if [ "$port" = "$c" ]; then ok=1; fi ;;
+      esac
+    done
+    [ "$ok" = 1 ] || die "$what listens on 127.0.0.1:$port, a port the script did not choose (chosen: $chosen)"
+  done
+}
+
 # with_lock <cmd...>: up/down of one STACK_DIR are serialized (parallel test workers may all call `up`). The
 # lock file sits next to STACK_DIR because `down` removes STACK_DIR. Daemons are started with fd 9 closed.
 # STACK_LOCK_WAIT_S: how long to wait for the lock (default 180; empty: without limit).

@@ -258,6 +258,20 @@ start_minio() { # start_minio <mode> <issuer_url>
   log "minio ($mode) in $(since "$t0") (S3/STS on 127.0.0.1:$port)"
 }
 
+# Every port our processes may listen on, and their process groups (each started with setsid).
+chosen_ports() {
+  local mode out=""
+  [ -n "$EXTERNAL_ISSUER_URL" ] || out="$ISSUER_PORT"
+  for mode in $MODES; do out="${out:+$out,}$(mode_port "$mode")"; done
+  printf '%s' "$out"
+}
+stack_pids() {
+  local mode out=""
+  [ -n "$EXTERNAL_ISSUER_URL" ] || out="$(cat "$ISSUER_PID")"
+  for mode in $MODES; do out="${out:+$out,}$(cat "$RUN_DIR/minio-$mode.pid")"; done
+  printf '%s' "$out"
+}
+
 write_env() {
   local issuer_url="$1" arn
   arn="$(role_arn)"
@@ -271,6 +285,8 @@ MINIO_CLIENT_ID=$CLIENT_ID
 MINIO_ISSUER_KEY_FILE=$KEY_FILE
 MINIO_VERSION=$MINIO_VERSION
 MINIO_MODES="$MODES"
+STACK_PIDS=$(stack_pids)
+STACK_LISTEN_PORTS=$(chosen_ports)
 EOF2
   cat >"$ENV_JSON" <<EOF2
 {
@@ -352,6 +368,8 @@ cmd_up() {
     grep -qF "IAM Roles: $(role_arn)" "$LOG_DIR/minio-role.log" ||
       die "MinIO did not derive $(role_arn): $(grep -F 'IAM Roles' "$LOG_DIR/minio-role.log" || echo 'no IAM Roles line')"
   fi
+  # shellcheck disable=SC2046
+  require_chosen_ports minio "$(chosen_ports)" $(stack_pids | tr ',' ' ')
   write_env "$issuer_url"
   log "up in $(since "$t_all") ($STACK_DIR)"
   cat "$ENV_FILE"

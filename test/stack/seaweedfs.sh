@@ -14,7 +14,7 @@
 # issuer-outage case owns it. (SeaweedFS caches a provider's JWKS for an hour and refetches on an unknown
 # kid; 4.53 does not read jwksCacheTTLSeconds from this file.)
 #
-# Environment (every port on 127.0.0.1; weed's gRPC ports are the HTTP ports + 10000):
+# Environment (every port on 127.0.0.1; weed's gRPC ports are the HTTP ports + SEAWEEDFS_GRPC_OFFSET):
 #   STACK_DIR                     state dir (default <repo>/.stack/seaweedfs)
 #   SEAWEEDFS_S3_PORT             S3 + STS + IAM (default 18530)
 #   SEAWEEDFS_MASTER_PORT         master (default 18531)
@@ -23,6 +23,9 @@
 #   SEAWEEDFS_ISSUER_PORT         the stack's OIDC issuer (default 18534)
 #   SEAWEEDFS_OUTAGE_ISSUER_PORT  the outage test's issuer (default 18535)
 #   SEAWEEDFS_ADMIN_PORT          weed mini's admin server, started even without its UI (default 18536)
+#   SEAWEEDFS_GRPC_OFFSET         gRPC port = HTTP port + this (default 10000); keep the gRPC ports under the
+#                                 ephemeral floor (32768): weed moves a gRPC port that an outgoing connection
+#                                 holds to another one, which `up` then refuses (a port it did not choose)
 #   WEED_CACHE_DIR                where built binaries live (default ~/.cache/sts-sidecar; install builds
 #                                 under <dir>/weed-<version>.lock and logs to weed-<version>/build.log)
 #   SEAWEEDFS_UP_PROBE_RETRY_S    how long `up` re-probes a stack whose processes are alive (default 30);
@@ -44,6 +47,7 @@ FILER_PORT="${SEAWEEDFS_FILER_PORT:-18533}"
 ISSUER_PORT="${SEAWEEDFS_ISSUER_PORT:-18534}"
 OUTAGE_ISSUER_PORT="${SEAWEEDFS_OUTAGE_ISSUER_PORT:-18535}"
 ADMIN_PORT="${SEAWEEDFS_ADMIN_PORT:-18536}"
+GRPC="${SEAWEEDFS_GRPC_OFFSET:-10000}"
 # How long `up` keeps probing a stack whose processes are alive before giving up (never restarting it).
 UP_PROBE_RETRY_S="${SEAWEEDFS_UP_PROBE_RETRY_S:-30}"
 REGION="us-east-1"
@@ -225,6 +229,13 @@ write_iam() {
 EOF
 }
 
+# Every port weed and the issuer may listen on (the outage issuer is the tests' own, not started here).
+chosen_ports() {
+  local p out="$ISSUER_PORT"
+  for p in "$S3_PORT" "$MASTER_PORT" "$VOLUME_PORT" "$FILER_PORT" "$ADMIN_PORT"; do out="$out,$p,$((p + GRPC))"; done
+  printf '%s' "$out"
+}
+
 write_env() {
   local ak="$1" sk="$2" issuer_url="$3" outage_url="$4"
   cat >"$ENV_FILE" <<EOF
@@ -239,6 +250,8 @@ SEAWEEDFS_AUDIENCE=$AUDIENCE
 SEAWEEDFS_ISSUER_KEY_FILE=$KEY_FILE
 SEAWEEDFS_VERSION=$WEED_VERSION
 AWS_ACCESS_KEY_ID=$ak
+STACK_PIDS=$(cat "$WEED_PID"),$(cat "$ISSUER_PID")
+STACK_LISTEN_PORTS=$(chosen_ports)
 EOF
   cat >"$ENV_JSON" <<EOF
 {
@@ -294,8 +307,8 @@ cmd_up() {
   rm -rf "$STACK_DIR"
   require_free_ports issuer "$ISSUER_PORT"
   require_free_ports weed "$S3_PORT" "$MASTER_PORT" "$VOLUME_PORT" "$FILER_PORT" "$ADMIN_PORT" \
-    $((S3_PORT + 10000)) $((MASTER_PORT + 10000)) $((VOLUME_PORT + 10000)) $((FILER_PORT + 10000)) \
-    $((ADMIN_PORT + 10000))
+    $((S3_PORT + GRPC)) $((MASTER_PORT + GRPC)) $((VOLUME_PORT + GRPC)) $((FILER_PORT + GRPC)) \
+    $((ADMIN_PORT + GRPC))
   mkdir -p "$RUN_DIR" "$LOG_DIR" "$DATA_DIR"
   chmod 700 "$STACK_DIR"
 
@@ -325,19 +338,20 @@ EOF
   (
     cd "$STACK_DIR"
     exec setsid "$WEED_BIN" mini -dir="$DATA_DIR" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
-      -master.port="$MASTER_PORT" -master.port.grpc=$((MASTER_PORT + 10000)) -master.telemetry=false \
-      -volume.port="$VOLUME_PORT" -volume.port.grpc=$((VOLUME_PORT + 10000)) \
-      -filer.port="$FILER_PORT" -filer.port.grpc=$((FILER_PORT + 10000)) \
+      -master.port="$MASTER_PORT" -master.port.grpc=$((MASTER_PORT + GRPC)) -master.telemetry=false \
+      -volume.port="$VOLUME_PORT" -volume.port.grpc=$((VOLUME_PORT + GRPC)) \
+      -filer.port="$FILER_PORT" -filer.port.grpc=$((FILER_PORT + GRPC)) \
       -filer.localSocket="$RUN_DIR/filer.sock" \
-      -s3.port="$S3_PORT" -s3.port.grpc=$((S3_PORT + 10000)) -s3.port.iceberg=0 -s3.port.lance=0 \
+      -s3.port="$S3_PORT" -s3.port.grpc=$((S3_PORT + GRPC)) -s3.port.iceberg=0 -s3.port.lance=0 \
       -s3.localSocket="$RUN_DIR/s3.sock" \
       -s3.config="$S3_CONF" -s3.iam.config="$IAM_FILE" \
-      -admin.port="$ADMIN_PORT" -admin.port.grpc=$((ADMIN_PORT + 10000)) -admin.port.legacy=0 \
+      -admin.port="$ADMIN_PORT" -admin.port.grpc=$((ADMIN_PORT + GRPC)) -admin.port.legacy=0 \
       -webdav=false -admin.ui=false </dev/null >"$LOG_DIR/weed.log" 2>&1 9>&-
   ) &
   echo $! >"$WEED_PID"
   wait_until 120 weed "$WEED_PID" weed sts_ready
   require_owned_ports weed "$WEED_PID" "$S3_PORT" "$MASTER_PORT" "$FILER_PORT"
+  require_chosen_ports seaweedfs "$(chosen_ports)" "$(cat "$WEED_PID")" "$(cat "$ISSUER_PID")"
   log "weed in $(since "$t0") (S3/STS on 127.0.0.1:$S3_PORT)"
 
   write_env "$ak" "$sk" "$issuer_url" "$outage_url"
