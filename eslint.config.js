@@ -71,7 +71,7 @@ export default tseslint.config(
   },
   {
     // The loop talks to ports only.
-    files: ['src/lease-loop.ts'],
+    files: ['src/lease-loop.ts', 'src/vending-pipeline.ts', 'src/lease-outcome.ts'],
     rules: {
       'no-restricted-imports': [
         'error',

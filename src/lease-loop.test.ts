@@ -3,7 +3,8 @@ import type { CredentialSet } from './domain/credentials.ts';
 import type { AllowAnswer } from './domain/grant.ts';
 import { IdpError, PolicyDeniedError, PolicyError, StsError, type ErrorCode } from './errors.ts';
 import type { LeaseEvent } from './lease-events.ts';
-import { DENY_CODES, LeaseLoop, type LeaseSettings } from './lease-loop.ts';
+import { LeaseLoop, type LeaseSettings } from './lease-loop.ts';
+import { DENY_CODES } from './lease-outcome.ts';
 import type {
   AssumeRequest,
   AssumeResult,

@@ -5,7 +5,7 @@ import { idpTokenUrlWarning } from './config/idp-url.ts';
 import { loadConfig, describeConfig } from './config/load.ts';
 import { VARIABLES, VARIABLE_NAMES, REQUIRED_VARIABLES, type Config } from './config/schema.ts';
 import { ConfigError, errorCode, isSidecarError } from './errors.ts';
-import { isDenial } from './lease-loop.ts';
+import { isDenial } from './lease-outcome.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { VERSION } from './version.ts';
 import { pino } from 'pino';

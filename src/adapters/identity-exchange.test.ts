@@ -2,7 +2,7 @@ import { createServer, type IncomingHttpHeaders, type Server, type ServerRespons
 import type { AddressInfo } from 'node:net';
 import { generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isDenial } from '../lease-loop.ts';
+import { isDenial } from '../lease-outcome.ts';
 import type { Token } from '../ports.ts';
 import { createHttpTransport } from './http-transport.ts';
 import { IdpIdentityExchange, type ExchangeMode } from './identity-exchange.ts';

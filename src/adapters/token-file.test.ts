@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { SignJWT, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isDenial } from '../lease-loop.ts';
+import { isDenial } from '../lease-outcome.ts';
 import { checkToken, FileTokenSource, watchTokenDirectory } from './token-file.ts';
 import { writeProjectedToken } from '../../test/stack/projected-token.ts';
 

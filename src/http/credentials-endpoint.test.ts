@@ -1,4 +1,3 @@
-import { createHook } from 'node:async_hooks';
 import http from 'node:http';
 import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -257,44 +256,6 @@ describe('credentials endpoint', () => {
     );
     expect([400, 431, -1]).toContain(r.status);
     expect((await get(t.endpoint.port, { authorization: TOKEN })).status).toBe(200);
-  });
-
-  it('creates no timer while idle (a listening http.Server would start a 30 s interval)', async () => {
-    const count = async (start: () => Promise<{ close(): Promise<void> | void }>) => {
-      let timers = 0;
-      const hook = createHook({
-        init(_id, type) {
-          if (type === 'Timeout') timers++;
-        },
-      }).enable();
-      const s = await start();
-      hook.disable();
-      await s.close();
-      return timers;
-    };
-    // The check can fail: a plain listening http.Server does create one.
-    const plain = await count(
-      () =>
-        new Promise((resolve) => {
-          const s = http
-            .createServer()
-            .listen(0, '127.0.0.1', () =>
-              resolve({ close: () => new Promise<void>((r) => s.close(() => r())) }),
-            );
-        }),
-    );
-    expect(plain).toBeGreaterThan(0);
-    const ours = await count(() =>
-      startCredentialsEndpoint({
-        host: '127.0.0.1',
-        port: 0,
-        token: TOKEN,
-        current: () => undefined,
-        now: Date.now,
-        onRefused: () => undefined,
-      }),
-    );
-    expect(ours).toBe(0);
   });
 
   it('cuts a connection that trickles its request past the deadline, and serves afterwards', async () => {

@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
-import net from 'node:net';
+import { startQuietServer, type QuietServer } from './quiet-server.ts';
 import { formatExpiration, type CredentialSet } from '../domain/credentials.ts';
 
 /** Why a request was refused; each is logged at most once a minute. */
@@ -45,7 +45,7 @@ export const CREDENTIALS_PATH = '/v1/credentials';
 const MAX_HEADER_BYTES = 4096;
 /** Every container of the pod shares loopback; a handful of SDK clients never need more. */
 const MAX_CONNECTIONS = 64;
-/** Per-socket idle/slow-client deadline (no server-wide interval timer, see startCredentialsEndpoint). */
+/** Per-socket idle/slow-client deadline (no server-wide interval timer, see startQuietServer). */
 const SOCKET_TIMEOUT_MS = 10_000;
 /**
  * A connection must deliver a complete request within this of opening or of its last response, however
@@ -72,18 +72,11 @@ export interface CredentialsEndpointOptions {
   readonly requestDeadlineMs?: number;
 }
 
-export interface CredentialsEndpoint {
-  readonly port: number;
-  close(): Promise<void>;
-}
+export type CredentialsEndpoint = QuietServer;
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
-/**
- * Serves the AWS container-credentials protocol on loopback. The net.Server owns the socket and hands
- * connections to an http.Server that never listens itself: a listening http.Server starts a 30 s
- * connections-checking interval, and this server must add no periodic timer to an idle sidecar.
- */
+/** Serves the AWS container-credentials protocol on loopback; no timer runs while idle (see startQuietServer). */
 export async function startCredentialsEndpoint(
   options: CredentialsEndpointOptions,
 ): Promise<CredentialsEndpoint> {
@@ -116,54 +109,26 @@ export async function startCredentialsEndpoint(
     res.end(JSON.stringify({ code: r.code, message: r.message }));
   };
 
-  // One timer per open connection (none while idle): Node's own headersTimeout/requestTimeout need the
-  // server-wide interval this endpoint avoids.
-  const requestDeadlineMs = options.requestDeadlineMs ?? REQUEST_DEADLINE_MS;
-  const deadlines = new Map<net.Socket, NodeJS.Timeout>();
-  const disarm = (socket: net.Socket) => {
-    clearTimeout(deadlines.get(socket));
-    deadlines.delete(socket);
+  const handler: http.RequestListener = (req, res) => {
+    // No SDK request has a body: one that announces a body is refused unread and its connection closed.
+    const length = req.headers['content-length'];
+    if ((length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined) {
+      res.shouldKeepAlive = false;
+      res.on('finish', () => req.socket.destroy());
+      return refuse(res, 'body_not_allowed');
+    }
+    req.resume();
+    if ((req.url ?? '/').split('?')[0] !== CREDENTIALS_PATH) return refuse(res, 'not_found');
+    if (req.method !== 'GET') return refuse(res, 'method_not_allowed');
+    if (!HOST.test(req.headers.host ?? '')) return refuse(res, 'host_forbidden');
+    const given = req.headers.authorization;
+    if (given === undefined || given === '') return refuse(res, 'token_missing');
+    if (!accepted(given)) {
+      void reloaded(given).then((ok) => (ok ? serve(res) : refuse(res, 'token_invalid')));
+      return;
+    }
+    serve(res);
   };
-  const arm = (socket: net.Socket) => {
-    disarm(socket);
-    if (!socket.destroyed)
-      deadlines.set(
-        socket,
-        setTimeout(() => socket.destroy(), requestDeadlineMs),
-      );
-  };
-
-  const server = http.createServer(
-    {
-      maxHeaderSize: MAX_HEADER_BYTES,
-      requestTimeout: 0,
-      headersTimeout: 0,
-      keepAliveTimeout: SOCKET_TIMEOUT_MS,
-    },
-    (req, res) => {
-      // Requests carry no body, so complete headers are a complete request.
-      disarm(req.socket);
-      res.once('finish', () => arm(req.socket));
-      // No SDK request has a body: one that announces a body is refused unread and its connection closed.
-      const length = req.headers['content-length'];
-      if ((length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined) {
-        res.shouldKeepAlive = false;
-        res.on('finish', () => req.socket.destroy());
-        return refuse(res, 'body_not_allowed');
-      }
-      req.resume();
-      if ((req.url ?? '/').split('?')[0] !== CREDENTIALS_PATH) return refuse(res, 'not_found');
-      if (req.method !== 'GET') return refuse(res, 'method_not_allowed');
-      if (!HOST.test(req.headers.host ?? '')) return refuse(res, 'host_forbidden');
-      const given = req.headers.authorization;
-      if (given === undefined || given === '') return refuse(res, 'token_missing');
-      if (!accepted(given)) {
-        void reloaded(given).then((ok) => (ok ? serve(res) : refuse(res, 'token_invalid')));
-        return;
-      }
-      serve(res);
-    },
-  );
   function serve(res: http.ServerResponse) {
     const set = options.current(options.now());
     if (!set) return refuse(res, 'no_credentials');
@@ -177,38 +142,17 @@ export async function startCredentialsEndpoint(
       }),
     );
   }
-  server.timeout = SOCKET_TIMEOUT_MS;
-  server.on('timeout', (socket: net.Socket) => socket.destroy());
-  server.on('clientError', (_err, socket: net.Socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-    else socket.destroy();
+  // Requests carry no body, so complete headers are a complete request: the deadline covers them.
+  return startQuietServer({
+    host: options.host,
+    port: options.port,
+    handler,
+    limits: {
+      idleTimeoutMs: SOCKET_TIMEOUT_MS,
+      keepAliveTimeoutMs: SOCKET_TIMEOUT_MS,
+      requestDeadlineMs: options.requestDeadlineMs ?? REQUEST_DEADLINE_MS,
+      maxHeaderBytes: MAX_HEADER_BYTES,
+      maxConnections: MAX_CONNECTIONS,
+    },
   });
-
-  const sockets = new Set<net.Socket>();
-  const listener = net.createServer((socket) => {
-    sockets.add(socket);
-    arm(socket);
-    socket.once('close', () => {
-      sockets.delete(socket);
-      disarm(socket);
-    });
-    server.emit('connection', socket);
-  });
-  listener.maxConnections = MAX_CONNECTIONS;
-  await new Promise<void>((resolve, reject) => {
-    listener.once('error', reject);
-    listener.listen(options.port, options.host, () => {
-      listener.off('error', reject);
-      resolve();
-    });
-  });
-  const address = listener.address();
-  return {
-    port: typeof address === 'object' && address ? address.port : options.port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        listener.close(() => resolve());
-        for (const s of sockets) s.destroy();
-      }),
-  };
 }

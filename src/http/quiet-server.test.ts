@@ -2,11 +2,13 @@ import { createHook } from 'node:async_hooks';
 import http from 'node:http';
 import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { closeQuietly, createQuietServer, listenQuietly } from './quiet-server.ts';
+import { startCredentialsEndpoint } from './credentials-endpoint.ts';
+import { startQuietServer, type QuietServer, type QuietServerLimits } from './quiet-server.ts';
+import { startHealthServer } from './server.ts';
 
-const servers: http.Server[] = [];
+const servers: { close(): Promise<void> }[] = [];
 afterEach(async () => {
-  for (const s of servers.splice(0)) await closeQuietly(s);
+  for (const s of servers.splice(0)) await s.close();
 });
 
 /** Timers created by `run` that are still pending afterwards (created and never destroyed). */
@@ -32,26 +34,60 @@ async function pendingTimersAfter(run: () => Promise<void>): Promise<number> {
 
 const ok: http.RequestListener = (_req, res) => res.end('ok\n');
 
-describe('createQuietServer', () => {
-  it('leaves no timer behind once listening (a plain http.Server does: the check can fail)', async () => {
-    const quiet = await pendingTimersAfter(async () => {
-      const s = createQuietServer(ok);
-      servers.push(s);
-      await listenQuietly(s, '127.0.0.1', 0);
-    });
-    expect(quiet).toBe(0);
-    const plain = await pendingTimersAfter(async () => {
-      const s = http.createServer(ok);
-      servers.push(s);
-      await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-    });
-    expect(plain).toBeGreaterThan(0);
+async function quiet(limits?: QuietServerLimits): Promise<QuietServer> {
+  const s = await startQuietServer({
+    host: '127.0.0.1',
+    port: 0,
+    handler: ok,
+    ...(limits ? { limits } : {}),
   });
+  servers.push(s);
+  return s;
+}
 
+/** The servers the sidecar runs, each started as the daemon starts it, and a plain http.Server. */
+const STARTERS: Record<string, () => Promise<{ close(): Promise<void> }>> = {
+  'the health server': () =>
+    startHealthServer({
+      host: '127.0.0.1',
+      port: 0,
+      view: {
+        live: () => ({ ok: true, body: {} }),
+        ready: () => ({ ok: true, body: {} }),
+        metrics: async () => ({ contentType: 'text/plain', body: '' }),
+      },
+    }),
+  'the credentials endpoint': () =>
+    startCredentialsEndpoint({
+      host: '127.0.0.1',
+      port: 0,
+      token: 'test-endpoint-token-0123456789abcdef',
+      current: () => undefined,
+      now: Date.now,
+      onRefused: () => undefined,
+    }),
+  'a plain http.Server (negative control)': () =>
+    new Promise((resolve) => {
+      const s = http
+        .createServer(ok)
+        .listen(0, '127.0.0.1', () => resolve({ close: () => new Promise<void>((r) => s.close(() => r())) }));
+    }),
+};
+
+describe('no timer while idle', () => {
+  it.each(Object.keys(STARTERS))('%s', async (name) => {
+    const pending = await pendingTimersAfter(async () => {
+      servers.push(await STARTERS[name]!());
+    });
+    // The check can fail: a listening http.Server starts its 30 s connections-checking interval.
+    if (name.includes('negative control')) expect(pending).toBeGreaterThan(0);
+    else expect(pending).toBe(0);
+  });
+});
+
+describe('startQuietServer', () => {
   it('answers requests, and leaves no timer once the connection is closed', async () => {
-    const s = createQuietServer(ok);
-    servers.push(s);
-    const port = await listenQuietly(s, '127.0.0.1', 0);
+    const { port } = await quiet();
     const pending = await pendingTimersAfter(async () => {
       const body = await new Promise<string>((resolve, reject) => {
         http
@@ -72,14 +108,8 @@ describe('createQuietServer', () => {
     expect(pending).toBe(0);
   });
 
-  it('cuts a client that trickles its request at the connection deadline', async () => {
-    const s = createQuietServer(ok, {
-      idleTimeoutMs: 5_000,
-      connectionDeadlineMs: 300,
-      keepAliveTimeoutMs: 5_000,
-    });
-    servers.push(s);
-    const port = await listenQuietly(s, '127.0.0.1', 0);
+  it('cuts a client that trickles its request at the request deadline', async () => {
+    const { port } = await quiet({ idleTimeoutMs: 5_000, requestDeadlineMs: 300, keepAliveTimeoutMs: 5_000 });
     const started = Date.now();
     const closedAfter = await new Promise<number>((resolve) => {
       const c = net.connect(port, '127.0.0.1', () => c.write('GET / HTTP/1.1\r\nHost: x\r\n'));
@@ -96,13 +126,11 @@ describe('createQuietServer', () => {
   });
 
   it('closes a connection that stays silent for the idle timeout', async () => {
-    const s = createQuietServer(ok, {
+    const { port } = await quiet({
       idleTimeoutMs: 200,
-      connectionDeadlineMs: 10_000,
+      requestDeadlineMs: 10_000,
       keepAliveTimeoutMs: 5_000,
     });
-    servers.push(s);
-    const port = await listenQuietly(s, '127.0.0.1', 0);
     const started = Date.now();
     const closedAfter = await new Promise<number>((resolve) => {
       const c = net.connect(port, '127.0.0.1');

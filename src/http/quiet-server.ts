@@ -1,84 +1,118 @@
 import http from 'node:http';
-import type { Socket } from 'node:net';
+import net from 'node:net';
 
-/** The longest delay a Node timer accepts; longer ones fire after 1 ms instead. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
-/** Per-connection limits that replace http.Server's request and headers timeouts. */
+/** Per-connection limits that replace http.Server's request and headers timeouts (and their interval). */
 export interface QuietServerLimits {
   /** A connection with no traffic for this long is closed (slow or stuck clients, idle keep-alive). */
   readonly idleTimeoutMs: number;
-  /** No connection lives longer than this, traffic or not (a client trickling bytes). */
-  readonly connectionDeadlineMs: number;
+  /**
+   * A connection must deliver a complete request within this of opening or of its last response, however
+   * it trickles bytes (a client dripping one byte a second never hits the idle timeout).
+   */
+  readonly requestDeadlineMs: number;
   /** How long an idle keep-alive connection is kept after a response. */
   readonly keepAliveTimeoutMs: number;
+  /** Largest request head accepted (Node's default is 16 KiB). */
+  readonly maxHeaderBytes?: number;
+  /** Connections beyond this are refused at accept. */
+  readonly maxConnections?: number;
 }
 
 export const DEFAULT_QUIET_LIMITS: QuietServerLimits = {
   idleTimeoutMs: 10_000,
-  connectionDeadlineMs: 30_000,
+  requestDeadlineMs: 30_000,
   keepAliveTimeoutMs: 5_000,
 };
 
+/** A listening quiet server. */
+export interface QuietServer {
+  readonly port: number;
+  /** Stops listening and closes every open connection. */
+  close(): Promise<void>;
+}
+
 /**
- * An http.Server that sets no timer while no connection is open, so an idle process is not woken.
- * Node's server checks its request and headers timeouts with a 30 s interval timer that runs as long as
- * the server listens; here that interval is stretched to the maximum and cleared once listening, and the
- * same protection comes from timers that live only as long as a connection: an idle timeout and an
- * absolute deadline per socket.
+ * An HTTP server that sets no timer while no connection is open, so an idle process is not woken; public
+ * API only. A listening http.Server checks its request and headers timeouts with a 30 s interval that
+ * runs as long as it listens. Here a net.Server owns the socket and hands each connection to an
+ * http.Server that never listens (the documented way to inject a connection: emit 'connection'), so no
+ * interval starts; the same protection comes from timers that live only as long as a connection: its
+ * idle timeout and a deadline for each complete request.
  */
-export function createQuietServer(
-  handler: http.RequestListener,
-  limits: QuietServerLimits = DEFAULT_QUIET_LIMITS,
-): http.Server {
+export async function startQuietServer(options: {
+  readonly host: string;
+  readonly port: number;
+  readonly handler: http.RequestListener;
+  readonly limits?: QuietServerLimits;
+}): Promise<QuietServer> {
+  const limits = options.limits ?? DEFAULT_QUIET_LIMITS;
+  const deadlines = requestDeadlines(limits.requestDeadlineMs);
   const server = http.createServer(
     {
       // 0 disables both checks, which would otherwise need the interval.
       requestTimeout: 0,
       headersTimeout: 0,
-      connectionsCheckingInterval: MAX_TIMER_MS,
       keepAliveTimeout: limits.keepAliveTimeoutMs,
+      ...(limits.maxHeaderBytes === undefined ? {} : { maxHeaderSize: limits.maxHeaderBytes }),
     },
-    handler,
+    (req, res) => {
+      // The request's head arrived: the handler answers it; the deadline restarts once it has.
+      deadlines.disarm(req.socket);
+      res.once('finish', () => deadlines.arm(req.socket));
+      options.handler(req, res);
+    },
   );
-  server.on('connection', (socket: Socket) => {
-    socket.setTimeout(limits.idleTimeoutMs, () => socket.destroy());
-    const deadline = setTimeout(() => socket.destroy(), limits.connectionDeadlineMs);
-    deadline.unref();
-    socket.once('close', () => clearTimeout(deadline));
+  // The idle timeout is http.Server's own per-socket timeout: a timer per open connection, none while idle.
+  server.timeout = limits.idleTimeoutMs;
+  server.on('timeout', (socket: net.Socket) => socket.destroy());
+  server.on('clientError', (_err, socket: net.Socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    else socket.destroy();
   });
-  server.on('listening', () => clearConnectionsCheck(server));
-  return server;
-}
 
-/** Clears the interval http.Server starts on listen (its symbol is internal, so it is found by name). */
-function clearConnectionsCheck(server: http.Server): void {
-  const own = server as unknown as Record<symbol, unknown>;
-  for (const s of Object.getOwnPropertySymbols(server)) {
-    if (s.description === 'http.server.connectionsCheckingInterval') {
-      clearInterval(own[s] as NodeJS.Timeout);
-      own[s] = undefined;
-    }
-  }
-}
-
-/** Listens on host:port; resolves with the bound port (0 picks a free one). */
-export async function listenQuietly(server: http.Server, host: string, port: number): Promise<number> {
+  const sockets = new Set<net.Socket>();
+  const listener = net.createServer((socket) => {
+    sockets.add(socket);
+    deadlines.arm(socket);
+    socket.once('close', () => {
+      sockets.delete(socket);
+      deadlines.disarm(socket);
+    });
+    server.emit('connection', socket);
+  });
+  if (limits.maxConnections !== undefined) listener.maxConnections = limits.maxConnections;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
+    listener.once('error', reject);
+    listener.listen(options.port, options.host, () => {
+      listener.off('error', reject);
       resolve();
     });
   });
-  const address = server.address();
-  return typeof address === 'object' && address ? address.port : port;
+  const address = listener.address();
+  return {
+    port: typeof address === 'object' && address ? address.port : options.port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        listener.close(() => resolve());
+        for (const s of sockets) s.destroy();
+      }),
+  };
 }
 
-/** Stops listening and closes every open connection. */
-export function closeQuietly(server: http.Server): Promise<void> {
-  return new Promise<void>((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
+/** One timer per connection waiting for a request; none while a request is handled or nobody is connected. */
+function requestDeadlines(deadlineMs: number) {
+  const timers = new Map<net.Socket, NodeJS.Timeout>();
+  const disarm = (socket: net.Socket) => {
+    clearTimeout(timers.get(socket));
+    timers.delete(socket);
+  };
+  const arm = (socket: net.Socket) => {
+    disarm(socket);
+    if (!socket.destroyed)
+      timers.set(
+        socket,
+        setTimeout(() => socket.destroy(), deadlineMs),
+      );
+  };
+  return { arm, disarm };
 }

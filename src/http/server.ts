@@ -1,4 +1,5 @@
-import { closeQuietly, createQuietServer, listenQuietly } from './quiet-server.ts';
+import type http from 'node:http';
+import { startQuietServer, type QuietServer } from './quiet-server.ts';
 
 /** What the endpoints read; the server never reaches into the loop. */
 export interface HealthView {
@@ -12,8 +13,8 @@ export async function startHealthServer(options: {
   host: string;
   port: number;
   view: HealthView;
-}): Promise<{ port: number; close(): Promise<void> }> {
-  const server = createQuietServer((req, res) => {
+}): Promise<QuietServer> {
+  const handler: http.RequestListener = (req, res) => {
     const url = (req.url ?? '/').split('?')[0];
     const send = (status: number, type: string, body: string) => {
       res.writeHead(status, { 'content-type': type, 'cache-control': 'no-store' });
@@ -32,7 +33,6 @@ export async function startHealthServer(options: {
       return;
     }
     send(404, 'text/plain', 'not found\n');
-  });
-  const port = await listenQuietly(server, options.host, options.port);
-  return { port, close: () => closeQuietly(server) };
+  };
+  return startQuietServer({ host: options.host, port: options.port, handler });
 }

@@ -36,7 +36,8 @@ for (const b of BACKENDS) {
     });
 
     const minio = b.name === 'minio';
-    const setMaxTtl = (maxTtl: number) =>
+    /** flex-auth grants the stack's prefix read, write and list for up to `maxTtlSeconds`. */
+    const grantUpTo = (maxTtlSeconds: number) =>
       stack.writePolicy({
         rules: [
           {
@@ -45,14 +46,14 @@ for (const b of BACKENDS) {
             bucket: BUCKET,
             prefix: stack.prefix,
             actions: ['read', 'write', 'list'],
-            max_ttl_seconds: maxTtl,
+            max_ttl_seconds: maxTtlSeconds,
           },
         ],
       });
 
     if (minio) {
       it("MinIO issues the sidecar's largest duration (43200 s) as asked; its refusal below 900 s is ERR_STS_DURATION_OUT_OF_RANGE and the step-down is tried", async () => {
-        await setMaxTtl(43_200);
+        await grantUpTo(43_200);
         const t0 = Date.now();
         const long = await runSidecarCommand(
           { ...stack.env, STS_SIDECAR_TTL_SECONDS: '43200', STS_SIDECAR_STS_MAX_DURATION_SECONDS: '43200' },
@@ -68,7 +69,7 @@ for (const b of BACKENDS) {
         expect(expiresAt - Date.now()).toBeLessThanOrEqual(43_201_000);
 
         // A minimum configured below MinIO's: 600 s is asked, refused, and the step-down to 60 s too.
-        await setMaxTtl(600);
+        await grantUpTo(600);
         const short = await runSidecarCommand(
           {
             ...stack.env,
@@ -90,7 +91,7 @@ for (const b of BACKENDS) {
 
     if (!minio)
       it('steps down to STS_SIDECAR_STS_MIN_DURATION_SECONDS when the STS refuses a duration above its maximum', async () => {
-        await setMaxTtl(7200);
+        await grantUpTo(7200);
         const env = {
           ...stack.env,
           STS_SIDECAR_TTL_SECONDS: '7200',
@@ -115,7 +116,7 @@ for (const b of BACKENDS) {
       });
 
     it('refuses a grant below the STS minimum with lease.denied ERR_TTL_BELOW_STS_MINIMUM and no STS call', async () => {
-      await setMaxTtl(600);
+      await grantUpTo(600);
       const before = stack.decision.requestCount;
       // trace level logs every call.finished, so an STS call would show.
       const proc = startSidecar({ ...stack.env, STS_SIDECAR_LOG_LEVEL: 'trace' }, ['run']);
@@ -137,7 +138,7 @@ for (const b of BACKENDS) {
     // SeaweedFS up to 4.44 ended a lease at the web token's exp (seaweedfs#11039); 4.45+ (#11048) and RGW
     // do not. The sidecar flags a lease that does (capped_by_token_exp) and schedules from what it got.
     it('a projected token shorter than the lease: the lease outlives the token, not flagged capped_by_token_exp', async () => {
-      await setMaxTtl(3600);
+      await grantUpTo(3600);
       await stack.rotateToken(undefined, 1200);
       try {
         const t0 = Date.now();

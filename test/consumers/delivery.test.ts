@@ -29,7 +29,7 @@ import {
   rgwGate,
   skipRgw,
 } from '../conformance/support.ts';
-import { SYSTEM_PYTHON, runProcess, type ConsumerResult } from './support.ts';
+import { MINUTE_LEASES_ENV, SYSTEM_PYTHON, runProcess, type ConsumerResult } from './support.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const BUCKET = 'consumers-delivery';
@@ -85,13 +85,7 @@ describe.skipIf(skipRgw || (consumersReason !== undefined && !requireConsumers))
       const proc = startSidecar(
         {
           ...stack.env,
-          STS_SIDECAR_TTL_SECONDS: '60',
-          STS_SIDECAR_STS_MIN_DURATION_SECONDS: '60',
-          STS_SIDECAR_READY_MARGIN_SECONDS: '10',
-          STS_SIDECAR_REFRESH_FRACTION: '0.2',
-          STS_SIDECAR_REFRESH_JITTER: '0',
-          STS_SIDECAR_BACKOFF_INITIAL_SECONDS: '0.5',
-          STS_SIDECAR_BACKOFF_MAX_SECONDS: '2',
+          ...MINUTE_LEASES_ENV,
           STS_SIDECAR_CREDENTIALS_ENDPOINT: '127.0.0.1:0',
           STS_SIDECAR_CREDENTIALS_ENDPOINT_TOKEN_FILE: tokenFile,
         },

@@ -17,7 +17,7 @@ import {
   rgwGate,
   skipRgw,
 } from '../conformance/support.ts';
-import { awsConfig, boto3Available, runBoto3 } from './support.ts';
+import { MINUTE_LEASES_ENV, awsConfig, boto3Available, runBoto3 } from './support.ts';
 
 const BUCKET = 'consumers-rotation';
 const LOOP_SECONDS = 40;
@@ -49,13 +49,7 @@ describe.skipIf(skipRgw)(`a long-running boto3 client across rotations${gate}`, 
       const proc = startSidecar(
         {
           ...stack.env,
-          STS_SIDECAR_TTL_SECONDS: '60',
-          STS_SIDECAR_STS_MIN_DURATION_SECONDS: '60',
-          STS_SIDECAR_READY_MARGIN_SECONDS: '10',
-          STS_SIDECAR_REFRESH_FRACTION: '0.2',
-          STS_SIDECAR_REFRESH_JITTER: '0',
-          STS_SIDECAR_BACKOFF_INITIAL_SECONDS: '0.5',
-          STS_SIDECAR_BACKOFF_MAX_SECONDS: '2',
+          ...MINUTE_LEASES_ENV,
         },
         ['run'],
       );

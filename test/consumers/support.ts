@@ -13,6 +13,17 @@ export const JS_CONSUMER = path.join(here, 'js_consumer.ts');
 /** Debian's interpreter: a pyenv shim earlier on PATH would have no boto3. */
 export const SYSTEM_PYTHON = '/usr/bin/python3';
 
+/** 60 s leases renewed every 12 s, retries within 2 s: several rotations inside one consumer run. */
+export const MINUTE_LEASES_ENV: Readonly<Record<string, string>> = {
+  STS_SIDECAR_TTL_SECONDS: '60',
+  STS_SIDECAR_STS_MIN_DURATION_SECONDS: '60',
+  STS_SIDECAR_READY_MARGIN_SECONDS: '10',
+  STS_SIDECAR_REFRESH_FRACTION: '0.2',
+  STS_SIDECAR_REFRESH_JITTER: '0',
+  STS_SIDECAR_BACKOFF_INITIAL_SECONDS: '0.5',
+  STS_SIDECAR_BACKOFF_MAX_SECONDS: '2',
+};
+
 export interface ConsumerResult {
   code: number | null;
   stdout: string;

@@ -21,21 +21,27 @@ describe('a lease capped at the token exp (STS stand-in)', () => {
 
   it('lease.acquired says capped_by_token_exp and refreshes within the 20 min received', async () => {
     const t0 = Date.now();
-    const once = await runSidecarCommand(
-      { ...stack.env, STS_SIDECAR_TTL_SECONDS: '3600', STS_SIDECAR_REFRESH_JITTER: '0' },
-      ['once'],
-    );
-    expect(once.code, once.stderr).toBe(0);
-    const acquired = once.lines.find((l) => l.event === 'lease.acquired');
-    expect(acquired).toMatchObject({ ttl_seconds: 3600, capped_by_token_exp: true });
-    const expiresAt = Date.parse(String(acquired?.expiration));
-    expect(expiresAt - t0).toBeLessThanOrEqual(1_201_000);
-    const refreshIn = Date.parse(String(acquired?.next_refresh)) - t0;
-    // Within the 20 min received, never half of the 60 min asked: at the token's expected replacement
-    // (80% of its life, 16 min) but no later than the margin rule allows (20 - 6 margin - 1 slack = 13 min),
-    // and later than half of what was received (re-sending the same token would get the same expiry).
-    expect(refreshIn).toBeGreaterThan(600_000);
-    expect(refreshIn).toBeLessThanOrEqual(781_000);
+    // The daemon: `once` plans no refresh (its lease.acquired has no next_refresh).
+    const proc = startSidecar({
+      ...stack.env,
+      STS_SIDECAR_TTL_SECONDS: '3600',
+      STS_SIDECAR_REFRESH_JITTER: '0',
+    });
+    try {
+      const acquired = await proc.waitForEvent('lease.acquired', 15_000);
+      expect(acquired).toMatchObject({ ttl_seconds: 3600, capped_by_token_exp: true });
+      const expiresAt = Date.parse(String(acquired.expiration));
+      expect(expiresAt - t0).toBeLessThanOrEqual(1_201_000);
+      const refreshIn = Date.parse(String(acquired.next_refresh)) - t0;
+      // Within the 20 min received, never half of the 60 min asked: at the token's expected replacement
+      // (80% of its life, 16 min) but no later than the margin rule allows (20 - 6 margin - 1 slack = 13 min),
+      // and later than half of what was received (re-sending the same token would get the same expiry).
+      expect(refreshIn).toBeGreaterThan(600_000);
+      expect(refreshIn).toBeLessThanOrEqual(781_000);
+    } finally {
+      proc.kill();
+      await proc.exited;
+    }
   });
 
   it('a lease as long as asked (shorter than the token) is not flagged', async () => {

@@ -23,6 +23,22 @@ const quick = {
   STS_SIDECAR_REQUEST_TIMEOUT_SECONDS: '2',
 };
 
+/** A webhook on 127.0.0.1 that keeps the JSON body of every POST (the URL notification); closed after the test. */
+async function notifyReceiver(): Promise<{ posts: Record<string, unknown>[]; url: string }> {
+  const posts: Record<string, unknown>[] = [];
+  const receiver = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      posts.push(JSON.parse(body) as Record<string, unknown>);
+      res.end();
+    });
+  });
+  await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
+  cleanup.push(() => new Promise((r) => receiver.close(r)));
+  return { posts, url: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/rotated` };
+}
+
 async function ask(url: string, token: string | undefined) {
   const res = await fetch(url, {
     headers: token === undefined ? {} : { authorization: token },
@@ -191,17 +207,7 @@ describe('rotation notifications (sidecar process)', () => {
     cleanup.push(async () => app.kill('SIGKILL'));
     await expect.poll(() => existsSync(path.join(dir, 'app.pid'))).toBe(true);
 
-    const posts: Record<string, unknown>[] = [];
-    const receiver = http.createServer((req, res) => {
-      let body = '';
-      req.on('data', (c: Buffer) => (body += c.toString()));
-      req.on('end', () => {
-        posts.push(JSON.parse(body) as Record<string, unknown>);
-        res.end();
-      });
-    });
-    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-    cleanup.push(() => new Promise((r) => receiver.close(r)));
+    const { posts, url: notifyUrl } = await notifyReceiver();
 
     const commandOut = path.join(dir, 'command-events');
     const p = sidecar(
@@ -212,7 +218,7 @@ describe('rotation notifications (sidecar process)', () => {
         STS_SIDECAR_REQUEST_TIMEOUT_SECONDS: '10',
         STS_SIDECAR_NOTIFY_SIGNAL: 'SIGUSR1',
         STS_SIDECAR_NOTIFY_PID_FILE: path.join(dir, 'app.pid'),
-        STS_SIDECAR_NOTIFY_URL: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/rotated`,
+        STS_SIDECAR_NOTIFY_URL: notifyUrl,
         STS_SIDECAR_NOTIFY_COMMAND: JSON.stringify([
           process.execPath,
           '-e',
@@ -281,17 +287,7 @@ describe('rotation notifications (sidecar process)', () => {
 
   it('SIGTERM: the removal by wipe-on-exit is still POSTed; a stuck command is killed, exit is bounded', async () => {
     const s = await stack({ sts: 'stand-in' });
-    const posts: Record<string, unknown>[] = [];
-    const receiver = http.createServer((req, res) => {
-      let body = '';
-      req.on('data', (c: Buffer) => (body += c.toString()));
-      req.on('end', () => {
-        posts.push(JSON.parse(body) as Record<string, unknown>);
-        res.end();
-      });
-    });
-    await new Promise<void>((r) => receiver.listen(0, '127.0.0.1', r));
-    cleanup.push(() => new Promise((r) => receiver.close(r)));
+    const { posts, url: notifyUrl } = await notifyReceiver();
     const bgPid = path.join(s.dir, 'bg.pid');
     const p = sidecar(
       {
@@ -300,7 +296,7 @@ describe('rotation notifications (sidecar process)', () => {
         // Far beyond the test's timeout: only the bounded shutdown drain ends the stuck command.
         STS_SIDECAR_REQUEST_TIMEOUT_SECONDS: '300',
         STS_SIDECAR_WIPE_ON_EXIT: 'true',
-        STS_SIDECAR_NOTIFY_URL: `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/rotated`,
+        STS_SIDECAR_NOTIFY_URL: notifyUrl,
         // Never exits, and leaves a background process holding its stdout/stderr.
         STS_SIDECAR_NOTIFY_COMMAND: JSON.stringify([
           '/bin/sh',

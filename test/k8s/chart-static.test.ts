@@ -42,6 +42,15 @@ const appValues = mergeValues(appValuesRaw, {
 
 const allTemplates = [...templateFiles(CHART_DIR), ...templateFiles(EXAMPLE_CHART_DIR)];
 
+/** Every `.Values.a.b` a chart's templates read that `values` lacks, as "template: .Values.a.b". */
+function valuesPathsMissing(chartDir: string, values: Json): string[] {
+  return templateFiles(chartDir).flatMap((f) =>
+    valuesPaths(readText(f))
+      .filter((p) => !hasPath(values, p))
+      .map((p) => `${relative(HELM_DIR, f)}: .Values.${p.join('.')}`),
+  );
+}
+
 describe('Chart.yaml files', () => {
   it('finds both charts', () => {
     expect(chartFiles.map((f) => relative(HELM_DIR, f)).sort()).toEqual([
@@ -151,21 +160,11 @@ describe('templates', () => {
   });
 
   it('every .Values path in sts-sidecar templates exists in its values.yaml', () => {
-    const missing = templateFiles(CHART_DIR).flatMap((f) =>
-      valuesPaths(readText(f))
-        .filter((p) => !hasPath(stsValues, p))
-        .map((p) => `${relative(HELM_DIR, f)}: .Values.${p.join('.')}`),
-    );
-    expect(missing).toEqual([]);
+    expect(valuesPathsMissing(CHART_DIR, stsValues)).toEqual([]);
   });
 
   it('every .Values path in example-app templates exists in its values (with the dependency defaults)', () => {
-    const missing = templateFiles(EXAMPLE_CHART_DIR).flatMap((f) =>
-      valuesPaths(readText(f))
-        .filter((p) => !hasPath(appValues, p))
-        .map((p) => `${relative(HELM_DIR, f)}: .Values.${p.join('.')}`),
-    );
-    expect(missing).toEqual([]);
+    expect(valuesPathsMissing(EXAMPLE_CHART_DIR, appValues)).toEqual([]);
   });
 
   it('every sts-sidecar value is used by a template (no dead knobs)', () => {

@@ -99,7 +99,7 @@ describe.skipIf(skipKube || skipHelm)(
       expect(put.status, verdict(put)).toBe(200);
     };
 
-    /** The sink exactly as app.ts wires it from the configuration. */
+    /** The sink exactly as the daemon wires it from the configuration. */
     const wiredSink = (overrides: Record<string, string> = {}, timeoutMs = 5000): KubernetesSecretSink => {
       const config = loadConfig({
         STS_SIDECAR_TENANT: 'team-a',
@@ -117,10 +117,10 @@ describe.skipIf(skipKube || skipHelm)(
       return createSecretSink(config.secret, { readTextFile: (p) => readFileSync(p, 'utf8'), timeoutMs });
     };
 
-    /** The sink on this Secret over a given transport (a broken or slow one), with the pod's token file. */
+    /** A sink for the chart's Secret over `transport` (where a test injects its fault), as the pod's account. */
     const sinkOver = (
       transport: HttpTransport,
-      timeouts: { timeoutMs: number; operationTimeoutMs?: number },
+      limits: { timeoutMs?: number; operationTimeoutMs?: number } = {},
     ): KubernetesSecretSink =>
       new KubernetesSecretSink({
         apiUrl: admin.stack.url,
@@ -129,7 +129,8 @@ describe.skipIf(skipKube || skipHelm)(
         keys: sinkKeys,
         transport,
         readToken: async () => readFileSync(tokenFile, 'utf8'),
-        ...timeouts,
+        timeoutMs: 5000,
+        ...limits,
       });
 
     beforeAll(async () => {
@@ -218,20 +219,7 @@ describe.skipIf(skipKube || skipHelm)(
         if (req.method === 'PUT' && puts++ === 0) await otherWriter({ 'backup.conf': 'kept' });
         return admin.transport(req);
       };
-      const sink = new KubernetesSecretSink({
-        apiUrl: admin.stack.url,
-        namespace: ns,
-        name: SECRET,
-        keys: {
-          accessKeyId: KEYS[0]!,
-          secretAccessKey: KEYS[1]!,
-          sessionToken: KEYS[2]!,
-          expiration: KEYS[3]!,
-        },
-        transport: meddling,
-        readToken: async () => readFileSync(tokenFile, 'utf8'),
-        timeoutMs: 5000,
-      });
+      const sink = sinkOver(meddling);
       await sink.write(set('three', Date.parse('2030-01-03T00:00:00Z')));
       expect(puts).toBe(2);
       const data = await secretData();
@@ -241,22 +229,9 @@ describe.skipIf(skipKube || skipHelm)(
 
     it('a writer that always gets in between: ERR_SECRET_CONFLICT, and the previous set stays whole', async () => {
       let n = 0;
-      const sink = new KubernetesSecretSink({
-        apiUrl: admin.stack.url,
-        namespace: ns,
-        name: SECRET,
-        keys: {
-          accessKeyId: KEYS[0]!,
-          secretAccessKey: KEYS[1]!,
-          sessionToken: KEYS[2]!,
-          expiration: KEYS[3]!,
-        },
-        transport: async (req) => {
-          if (req.method === 'PUT') await otherWriter({ counter: String(n++) });
-          return admin.transport(req);
-        },
-        readToken: async () => readFileSync(tokenFile, 'utf8'),
-        timeoutMs: 5000,
+      const sink = sinkOver(async (req) => {
+        if (req.method === 'PUT') await otherWriter({ counter: String(n++) });
+        return admin.transport(req);
       });
       await expect(sink.write(set('lost', Date.parse('2030-01-04T00:00:00Z')))).rejects.toMatchObject({
         code: 'ERR_SECRET_CONFLICT',
@@ -351,7 +326,7 @@ describe.skipIf(skipKube || skipHelm)(
         const reset = Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' });
         throw new TransportError('network', 'ECONNRESET: read ECONNRESET', { cause: reset });
       };
-      const sink = sinkOver(broken, { timeoutMs: 5000 });
+      const sink = sinkOver(broken);
       const err = await failure(sink.write(set('reset', Date.parse('2030-01-05T00:00:00Z'))));
       expect(err).toMatchObject({ code: 'ERR_SECRET_UNAVAILABLE', committed: true });
       expect(err.message).toMatch(/may have been applied/);
@@ -408,7 +383,7 @@ describe.skipIf(skipKube || skipHelm)(
           message: expect.stringMatching(/timeout/),
         });
 
-        // The wipe on exit as app.ts runs it: bounded by its own signal, not by the sink's deadlines.
+        // The wipe on exit as the lease loop part runs it: bounded by its own signal, not by the sink's deadlines.
         const wipe = await failure(sink.remove(AbortSignal.timeout(300)));
         expect(wipe).toMatchObject({ code: 'ERR_SECRET_UNAVAILABLE' });
       } finally {
