@@ -12,6 +12,8 @@ export default defineConfig({
       'test/stack/rgw-global-setup.ts',
       'test/stack/keycloak-global-setup.ts',
       'test/stack/seaweedfs-global-setup.ts',
+      'test/stack/minio-global-setup.ts',
+      'test/stack/podman-global-setup.ts',
       'test/stack/kube-global-setup.ts',
     ],
     testTimeout: 60_000,

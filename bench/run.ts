@@ -542,11 +542,13 @@ async function stsLatencyRows(rows: Row[], notes: string[]): Promise<void> {
       met: undefined,
     });
   }
-  const [a, b] = [...r.samples.values()];
-  const names = [...r.samples.keys()];
-  if (a && b) {
+  const [[firstName, first] = []] = [...r.samples];
+  if (first && r.samples.size > 1) {
+    const ratios = [...r.samples]
+      .slice(1)
+      .map(([name, v]) => `${name}/${firstName} ${(median(v) / median(first)).toFixed(2)}`);
     notes.push(
-      `STS latency: ${STS_LATENCY_CALLS} calls per backend after ${r.warmup} warm-up calls each, interleaved; ${names[1]}/${names[0]} median ratio ${(median(b) / median(a)).toFixed(2)}.`,
+      `STS latency: ${STS_LATENCY_CALLS} calls per backend after ${r.warmup} warm-up calls each, interleaved; median ratios ${ratios.join(', ')}.`,
     );
   }
   for (const [name, reason] of r.unavailable) notes.push(`STS latency: ${name} not measured: ${reason}.`);

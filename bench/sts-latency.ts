@@ -1,8 +1,9 @@
 /**
  * Per-call STS latency of the real backends (issue 12): AssumeRoleWithWebIdentity through the sidecar's
- * own STS adapter (the AWS SDK client, the session policy the sidecar sends), against Ceph RGW and
- * SeaweedFS in the same run, calls interleaved so that machine load hits both alike. Each backend gets a
- * few warm-up calls first (connection set-up, SeaweedFS's first JWKS fetch); every figure is the median.
+ * own STS adapter (the AWS SDK client, the session policy the sidecar sends), against Ceph RGW, SeaweedFS
+ * and MinIO (role-policy and claim mode) in the same run, calls interleaved so that machine load hits all
+ * alike. Each backend gets a few warm-up calls first (connection set-up, the first JWKS fetch); every
+ * figure is the median.
  */
 import { readFile } from 'node:fs/promises';
 import { STSClient } from '@aws-sdk/client-sts';
@@ -11,6 +12,7 @@ import { buildSessionPolicy } from '../src/domain/session-policy.ts';
 import { rgwUsable } from '../test/stack/ceph-rgw.ts';
 import { startLocalStack, type LocalStack } from '../test/stack/local-stack.ts';
 import { isSeaweedfsUp, seaweedfsUsable, stopSeaweedfs } from '../test/stack/seaweedfs.ts';
+import { isMinioUp, minioUsable, stopMinio } from '../test/stack/minio.ts';
 
 export interface StsLatencyResult {
   /** Backend name -> per-call milliseconds (warm-up excluded). */
@@ -21,7 +23,7 @@ export interface StsLatencyResult {
 }
 
 interface Target {
-  name: 'ceph-rgw' | 'seaweedfs';
+  name: 'ceph-rgw' | 'seaweedfs' | 'minio' | 'minio-claim';
   stack: LocalStack;
   issuer: StsCredentialIssuer;
   client: STSClient;
@@ -32,9 +34,12 @@ export async function measureStsLatency(calls: number, warmup = 3): Promise<StsL
   const unavailable = new Map<string, string>();
   const targets: Target[] = [];
   const seaweedfsWasUp = await isSeaweedfsUp();
+  const minioWasUp = await isMinioUp();
   const backends = [
     { name: 'ceph-rgw' as const, usable: rgwUsable() },
     { name: 'seaweedfs' as const, usable: seaweedfsUsable() },
+    { name: 'minio' as const, usable: minioUsable() },
+    { name: 'minio-claim' as const, usable: minioUsable() },
   ];
   try {
     for (const { name, usable } of backends) {
@@ -55,7 +60,7 @@ export async function measureStsLatency(calls: number, warmup = 3): Promise<StsL
         issuer: new StsCredentialIssuer({
           client,
           timeoutMs: 10_000,
-          dialect: name === 'seaweedfs' ? 'seaweedfs' : 'aws',
+          dialect: name === 'seaweedfs' ? 'seaweedfs' : name.startsWith('minio') ? 'minio' : 'aws',
         }),
         token: (await readFile(stack.tokenFile, 'utf8')).trim(),
       });
@@ -86,5 +91,6 @@ export async function measureStsLatency(calls: number, warmup = 3): Promise<StsL
       await t.stack.close();
     }
     if (!seaweedfsWasUp && !process.env.STSTEST_KEEP_SEAWEEDFS) await stopSeaweedfs().catch(() => undefined);
+    if (!minioWasUp && !process.env.STSTEST_KEEP_MINIO) await stopMinio().catch(() => undefined);
   }
 }

@@ -28,6 +28,10 @@ step consumers bash test/stack/consumers.sh install
 step keycloak bash test/stack/keycloak.sh install
 # SeaweedFS's `weed`, built from the Go module proxy.
 step seaweedfs bash test/stack/seaweedfs.sh install
+# MinIO's server, `go install`ed from the Go module proxy (cached like weed).
+step minio bash test/stack/minio.sh install
+# podman (Debian): its Docker-API service runs the testcontainers MinIO test (test/stack/podman.sh).
+step podman bash test/stack/podman.sh install
 # helm, built from the Go module proxy.
 step helm bash test/stack/helm.sh install
 # etcd (Debian etcd-server) and kube-apiserver built from k8s.io/kubernetes through the Go module proxy.
@@ -40,6 +44,7 @@ echo "setup: all installs took $(($(date +%s) - t_setup)) s (node $(node --versi
 # Every server above is mandatory from here on: its tests fail, never skip, when it is missing.
 export STSTEST_REQUIRE_RGW=1 STSTEST_REQUIRE_CONSUMERS=1 STSTEST_REQUIRE_KEYCLOAK=1
 export STSTEST_REQUIRE_SEAWEEDFS=1 STSTEST_REQUIRE_HELM=1 STSTEST_REQUIRE_KUBE=1
+export STSTEST_REQUIRE_MINIO=1 STSTEST_REQUIRE_DOCKER=1
 # The secret scan must have seen real output.
 export STSTEST_REQUIRE_SCAN=1
 

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { startupSnapshot } from 'node:v8';
+import { backendNotes } from './config/backend-notes.ts';
 import { idpTokenUrlWarning } from './config/idp-url.ts';
 import { leaseKey } from './config/leases.ts';
 import { loadConfig, describeConfig } from './config/load.ts';
@@ -67,11 +68,7 @@ function configWarnings(config: Config): string[] {
   }
   const idpUrl = idpTokenUrlWarning(config.idpTokenUrl);
   if (idpUrl !== undefined) warnings.push(idpUrl);
-  if (config.backend === 'seaweedfs') {
-    warnings.push(
-      `STS_SIDECAR_BACKEND is seaweedfs: SeaweedFS up to 4.44 ends every lease at the projected token's exp, so there the token's expirationSeconds bounds the lease (lease events then say capped_by_token_exp); project it for at least STS_SIDECAR_TTL_SECONDS (${Math.max(...config.leases.map((l) => l.ttlSeconds))}s)`,
-    );
-  }
+  warnings.push(...backendNotes(config).warnings);
   return warnings;
 }
 
@@ -107,7 +104,12 @@ async function main(argv: readonly string[]): Promise<number> {
   if (command === 'check-config') {
     process.stdout.write(
       JSON.stringify(
-        { valid: true, config: describeConfig(config), warnings: configWarnings(config) },
+        {
+          valid: true,
+          config: describeConfig(config),
+          backend_mode: backendNotes(config).mode,
+          warnings: configWarnings(config),
+        },
         null,
         2,
       ) + '\n',

@@ -99,6 +99,34 @@ describe('StsCredentialIssuer', () => {
       'ERR_STS_DURATION_OUT_OF_RANGE',
     ],
     ['aws', { message: 'invalid token: signature' }, 'ERR_STS_REJECTED'],
+    // MinIO's real messages (test/conformance/sts-errors.test.ts sees them from a real MinIO).
+    ['minio', { message: 'crypto/rsa: verification error' }, 'ERR_STS_INVALID_TOKEN'],
+    ['minio', { message: 'No public key found for kid abc' }, 'ERR_STS_INVALID_TOKEN'],
+    [
+      'minio',
+      { message: 'STS JWT Token has `azp` claim invalid, `azp` must match configured OpenID Client ID' },
+      'ERR_STS_INVALID_TOKEN',
+    ],
+    ['minio', { message: 'Token is expired' }, 'ERR_STS_EXPIRED_TOKEN'],
+    ['minio', { message: 'Token used before issued' }, 'ERR_STS_INVALID_TOKEN'],
+    ['minio', { message: 'invalid token expiry' }, 'ERR_STS_DURATION_OUT_OF_RANGE'],
+    [
+      'minio',
+      {
+        message: 'Error processing RoleArn parameter: Role arn:minio:iam:::role/x does not exist',
+      },
+      'ERR_STS_ROLE_UNKNOWN',
+    ],
+    ['minio', { message: "Version cannot be empty expecting '2012-10-17'" }, 'ERR_STS_MALFORMED_POLICY'],
+    [
+      'minio',
+      {
+        message:
+          'Get "http://10.1.2.3:8080/realms/x/jwks": dial tcp 10.1.2.3:8080: connect: connection refused',
+      },
+      'ERR_STS_UNREACHABLE',
+    ],
+    ['minio', { message: 'something MinIO never said before' }, 'ERR_STS_REJECTED'],
   ] as const)('the %s dialect maps InvalidParameterValue %o to %s', async (dialect, extra, code) => {
     sts.setFault({ kind: 'error', status: 400, code: 'InvalidParameterValue', ...extra });
     const a = new StsCredentialIssuer({
@@ -109,7 +137,38 @@ describe('StsCredentialIssuer', () => {
     const err = await a.assume(request()).catch((e: unknown) => e);
     expect(err).toMatchObject({ code, httpStatus: 400 });
     expect(String((err as Error).message)).not.toContain(token);
+    // A code and a short reason: never the STS's own text (MinIO's can name the issuer's internal URL).
+    expect(String((err as Error).message)).not.toContain(extra.message);
   });
+
+  it.each([
+    ['ERR_STS_ROLE_UNKNOWN', 'Role arn:minio:iam:::role/x does not exist', false],
+    ['ERR_STS_MALFORMED_POLICY', 'Session policy should not exceed 2048 characters', false],
+    ['ERR_STS_INVALID_TOKEN', 'crypto/rsa: verification error', true],
+  ] as const)('minio: %s is retryable=%s', async (code, message, retryable) => {
+    sts.setFault({ kind: 'error', status: 400, code: 'InvalidParameterValue', message });
+    const a = new StsCredentialIssuer({
+      client: new STSClient({ region: 'us-east-1', endpoint: sts.endpoint, maxAttempts: 1 }),
+      timeoutMs: 1000,
+      dialect: 'minio',
+    });
+    await expect(a.assume(request())).rejects.toMatchObject({ code, retryable });
+  });
+
+  it.each(['STSNotInitialized', 'STSIAMNotInitialized'])(
+    'minio: %s (503, MinIO started before its issuer) is an outage, ERR_STS_UNREACHABLE',
+    async (stsCode) => {
+      sts.setFault({ kind: 'error', status: 503, code: stsCode });
+      const a = new StsCredentialIssuer({
+        client: new STSClient({ region: 'us-east-1', endpoint: sts.endpoint, maxAttempts: 1 }),
+        timeoutMs: 1000,
+        dialect: 'minio',
+      });
+      const err = await a.assume(request()).catch((e: unknown) => e);
+      expect(err).toMatchObject({ code: 'ERR_STS_UNREACHABLE', httpStatus: 503, retryable: true });
+      expect(String((err as Error).message)).toContain(stsCode);
+    },
+  );
 
   it('an unreachable endpoint is ERR_STS_UNREACHABLE', async () => {
     const a = new StsCredentialIssuer({

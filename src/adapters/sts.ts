@@ -153,9 +153,107 @@ export class StsCredentialIssuer implements CredentialIssuer {
 /**
  * Whose error vocabulary an STS answer is in. SeaweedFS answers a bad signature, issuer, audience or a
  * missing claim with InvalidParameterValue (never InvalidIdentityToken), the same code as a DurationSeconds
- * out of range; the message tells the two apart.
+ * out of range; the message tells the two apart. MinIO answers every refusal (token, duration, role,
+ * session policy) with InvalidParameterValue; its message tells them apart (see {@link MINIO_REASONS}).
  */
-export type StsDialect = 'aws' | 'seaweedfs';
+export type StsDialect = 'aws' | 'seaweedfs' | 'minio';
+
+/** What one of MinIO's InvalidParameterValue messages means: our code and a short reason to log. */
+interface MinioReason {
+  readonly pattern: RegExp;
+  readonly code: ErrorCode;
+  readonly reason: string;
+  /** False for a refusal only a configuration change cures (the role, the policy). */
+  readonly retryable: boolean;
+}
+
+/**
+ * MinIO's InvalidParameterValue messages, as measured against a real MinIO (test/conformance/sts-errors):
+ * golang-jwt's texts for the token, MinIO's own for the rest. Only the reason is logged, never the
+ * message: a JWKS fetch failure there carries the issuer's internal URL. Token problems are retryable like
+ * RGW's AccessDenied (the kubelet's next token may be accepted; a new token wakes the loop at once); the
+ * role and the session policy are not (nothing changes until the configuration does).
+ */
+const MINIO_REASONS: readonly MinioReason[] = [
+  {
+    pattern: /invalid token expiry/i,
+    code: 'ERR_STS_DURATION_OUT_OF_RANGE',
+    reason: 'DurationSeconds outside 900..31536000',
+    retryable: true,
+  },
+  {
+    pattern: /token is expired|token expired/i,
+    code: 'ERR_STS_EXPIRED_TOKEN',
+    reason: 'token expired',
+    retryable: true,
+  },
+  {
+    pattern: /used before issued|not valid yet/i,
+    code: 'ERR_STS_INVALID_TOKEN',
+    reason: 'token not yet valid (iat/nbf)',
+    retryable: true,
+  },
+  {
+    pattern: /verification error|signature is invalid/i,
+    code: 'ERR_STS_INVALID_TOKEN',
+    reason: 'token signature',
+    retryable: true,
+  },
+  {
+    pattern: /no public key found for kid|invalid kid value/i,
+    code: 'ERR_STS_INVALID_TOKEN',
+    reason: 'token kid not in the JWKS',
+    retryable: true,
+  },
+  {
+    pattern: /`(aud|azp)` claim invalid/i,
+    code: 'ERR_STS_INVALID_TOKEN',
+    reason: 'token aud/azp is not the client id',
+    retryable: true,
+  },
+  {
+    pattern: /claim missing from the JWT/i,
+    code: 'ERR_STS_INVALID_TOKEN',
+    reason: 'token lacks the policy claim',
+    retryable: true,
+  },
+  {
+    pattern: /signing method|token contains an invalid number of segments|malformed/i,
+    code: 'ERR_STS_INVALID_TOKEN',
+    reason: 'token malformed or its algorithm refused',
+    retryable: true,
+  },
+  // The JWKS refetch after an unknown kid failed: the issuer is unreachable from MinIO.
+  {
+    pattern:
+      /dial tcp|connection refused|no such host|i\/o timeout|unexpected error returned by|context deadline/i,
+    code: 'ERR_STS_UNREACHABLE',
+    reason: 'MinIO could not fetch the issuer JWKS',
+    retryable: true,
+  },
+  {
+    pattern: /role .* does not exist|error processing roleArn/i,
+    code: 'ERR_STS_ROLE_UNKNOWN',
+    reason: 'RoleArn unknown to MinIO',
+    retryable: false,
+  },
+  {
+    pattern: /none of the given policies/i,
+    code: 'ERR_STS_ROLE_UNKNOWN',
+    reason: 'the MinIO policy named is not defined',
+    retryable: false,
+  },
+  {
+    pattern:
+      /session policy|version cannot be empty|invalid (action|effect|resource|condition|statement|principal)|policy|invalid character|unexpected end of JSON/i,
+    code: 'ERR_STS_MALFORMED_POLICY',
+    reason: 'session policy refused',
+    retryable: false,
+  },
+];
+
+/** MinIO's 503s while its IAM or OpenID provider is not loaded yet (it started before its issuer). */
+const MINIO_NOT_INITIALIZED = new Set(['STSNotInitialized', 'STSIAMNotInitialized']);
 
 /** Foreign SDK, network and parser errors to a stable code; the message never carries the token. */
 export function translateStsError(err: unknown, timedOut: boolean, dialect: StsDialect = 'aws'): StsError {
@@ -198,6 +296,9 @@ export function translateStsError(err: unknown, timedOut: boolean, dialect: StsD
   );
   const stsCode = anyCode === undefined || STS_CODE.test(anyCode) ? anyCode : 'unrecognised error code';
   const detail = `${stsCode ?? 'no error code'}${status ? `, HTTP ${status}` : ''}`;
+  if (dialect === 'minio' && stsCode !== undefined && MINIO_NOT_INITIALIZED.has(stsCode)) {
+    return new StsError('ERR_STS_UNREACHABLE', `STS not ready: its issuer was unreachable (${detail})`, base);
+  }
   const mapped = stsCode ? CODE_MAP[stsCode] : undefined;
   if (mapped)
     return new StsError(mapped, `STS refused the exchange (${detail})`, {
@@ -219,6 +320,14 @@ export function translateStsError(err: unknown, timedOut: boolean, dialect: StsD
       rawCode === 'InvalidArgument' && rawMessage !== null && (rawMessage[1] ?? '').trim() === '';
     if (/duration/i.test(e.message ?? '') || rgwBlankInvalidArgument) {
       return new StsError('ERR_STS_DURATION_OUT_OF_RANGE', `STS refused DurationSeconds (${detail})`, base);
+    }
+    if (dialect === 'minio' && stsCode === 'InvalidParameterValue') {
+      const known = MINIO_REASONS.find((r) => r.pattern.test(e.message ?? ''));
+      if (known)
+        return new StsError(known.code, `STS refused the exchange (${detail}: ${known.reason})`, {
+          ...base,
+          retryable: known.retryable,
+        });
     }
     if (dialect === 'seaweedfs' && stsCode === 'InvalidParameterValue') {
       return new StsError('ERR_STS_INVALID_TOKEN', `STS refused the exchange (${detail})`, {

@@ -76,7 +76,7 @@ export function createLeaseClients(ctx: ClientContext): LeaseClients {
     timeoutMs,
   });
   const sts = stsClient(c, timeoutMs, ca);
-  const dialect = c.backend === 'seaweedfs' ? 'seaweedfs' : 'aws';
+  const dialect = c.backend === 'seaweedfs' || c.backend === 'minio' ? c.backend : 'aws';
   const issuer = new StsCredentialIssuer({ client: sts, timeoutMs, dialect });
   return { name: 'clients', tokens, identity, policy, issuer, close: async () => sts.destroy() };
 }

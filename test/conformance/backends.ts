@@ -1,6 +1,8 @@
 /**
- * The real STSs the conformance suite runs every case on: Ceph RGW (test/stack/ceph-rgw.sh) and SeaweedFS
- * (test/stack/seaweedfs.sh). Each backend has its own gate: skipped with a one-line reason when its server
+ * The real STSs the conformance suite runs every case on: Ceph RGW (test/stack/ceph-rgw.sh), SeaweedFS
+ * (test/stack/seaweedfs.sh) and MinIO (test/stack/minio.sh) in its role-policy mode; the files where MinIO's
+ * claim mode behaves differently (the session policy, the refusals) also run `minio-claim`
+ * ({@link BACKENDS_WITH_MINIO_CLAIM_MODE}). Each backend has its own gate: skipped with a one-line reason when its server
  * cannot run here, mandatory when CI sets its STSTEST_REQUIRE_* variable. A case one backend cannot
  * support is declared with `unsupported` and shows up as a skipped test whose title says why.
  */
@@ -9,9 +11,11 @@ import { it, type TestOptions } from 'vitest';
 import { rgwS3Client, rgwUsable } from '../stack/ceph-rgw.ts';
 import { startLocalStack, type LocalStack, type LocalStackOptions } from '../stack/local-stack.ts';
 import { seaweedfsS3Client, seaweedfsUsable } from '../stack/seaweedfs.ts';
+import { minioS3Client, minioUsable } from '../stack/minio.ts';
 import type { DiskSet } from './support.ts';
+import type { StsDialect } from '../../src/adapters/sts.ts';
 
-export type BackendName = 'ceph-rgw' | 'seaweedfs';
+export type BackendName = 'ceph-rgw' | 'seaweedfs' | 'minio' | 'minio-claim';
 
 export interface ConformanceBackend {
   readonly name: BackendName;
@@ -78,7 +82,37 @@ export const BACKENDS: readonly ConformanceBackend[] = [
     (stack, set) => seaweedfsS3Client(stack.seaweedfs!, set),
     (stack) => stack.seaweedfs!.endpoint,
   ),
+  backend(
+    'minio',
+    minioUsable(),
+    'STSTEST_REQUIRE_MINIO',
+    (stack, set) => minioS3Client(stack.minio!.stack, 'role', set),
+    (stack) => stack.minio!.endpoint,
+  ),
 ];
+
+/** MinIO's claim mode (the token's `policy` claim names the MinIO policy; no RoleArn is sent). */
+export const MINIO_CLAIM_MODE: ConformanceBackend = backend(
+  'minio-claim',
+  minioUsable(),
+  'STSTEST_REQUIRE_MINIO',
+  (stack, set) => minioS3Client(stack.minio!.stack, 'claim', set),
+  (stack) => stack.minio!.endpoint,
+);
+
+/** Every backend plus MinIO's claim mode, for the files where the two MinIO modes differ. */
+export const BACKENDS_WITH_MINIO_CLAIM_MODE: readonly ConformanceBackend[] = [...BACKENDS, MINIO_CLAIM_MODE];
+
+/** The STS_SIDECAR_BACKEND a conformance backend runs the sidecar with. */
+export function sidecarBackend(name: BackendName): 'ceph-rgw' | 'seaweedfs' | 'minio' {
+  return name === 'minio-claim' ? 'minio' : name;
+}
+
+/** The STS adapter dialect the sidecar picks for that backend (src/app.ts). */
+export function dialectOf(name: BackendName): StsDialect {
+  const backend = sidecarBackend(name);
+  return backend === 'ceph-rgw' ? 'aws' : backend;
+}
 
 /**
  * `it` for one backend: a case listed as unsupported for it becomes `it.skip` with the reason in the

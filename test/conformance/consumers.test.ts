@@ -1,8 +1,11 @@
 /**
  * Real clients, not our code, read what the sidecar writes and use it against every real STS backend:
  * boto3 through artifact-store's *_REF file variables, boto3 and the JS SDK v3 through an AWS profile's
- * credential_process (`cat credentials.json`, and the sidecar's own `credential-process` command).
+ * credential_process (`cat credentials.json`, and the sidecar's own `credential-process` command), aioboto3
+ * (test/stack/consumers.sh's venv) through the *_REF files with the consistent-read recipe.
  */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -10,12 +13,25 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../stack/local-stack.ts';
 import { runSidecarCommand, sidecarArgv } from '../support/sidecar-process.ts';
-import { awsConfig, boto3Available, runBoto3, runJsConsumer, SYSTEM_PYTHON } from '../consumers/support.ts';
+import {
+  awsConfig,
+  boto3Available,
+  runBoto3,
+  runJsConsumer,
+  runProcess,
+  SYSTEM_PYTHON,
+} from '../consumers/support.ts';
 import { BACKENDS } from './backends.ts';
 import { readDiskSet } from './support.ts';
 
 const BUCKET = 'conf-consumers';
 const boto3 = boto3Available();
+const consumersDir = path.join(import.meta.dirname, '..', 'consumers');
+const venv = JSON.parse(
+  execFileSync('bash', [path.join(import.meta.dirname, '..', 'stack', 'consumers.sh'), 'where'], {
+    encoding: 'utf8',
+  }),
+) as { python: string };
 
 for (const b of BACKENDS) {
   describe.skipIf(b.skip)(
@@ -113,6 +129,32 @@ for (const b of BACKENDS) {
         // A fresh exchange, not the set on disk.
         expect(r.json?.access_key_id).toMatch(/^\S{16,}$/);
         expect(r.json?.access_key_id).not.toBe(onDisk.accessKeyId);
+      });
+
+      it('aioboto3 reads the four files through the ARTIFACTSTORE_S3_*_REF variables (consistent-read recipe)', async () => {
+        if (!existsSync(venv.python))
+          throw new Error(`aioboto3 venv missing (bash test/stack/consumers.sh install): ${venv.python}`);
+        const file = (name: string) => path.join(stack.outputDir, name);
+        const r = await runProcess(
+          venv.python,
+          [path.join(consumersDir, 'aioboto3_consumer.py')],
+          {
+            ...base(),
+            CONSUMER_MODE: 'files',
+            CONSUMER_LOOP_SECONDS: '2',
+            CONSUMER_KEY: `${stack.prefix}${run}/aioboto3`,
+            ARTIFACTSTORE_S3_ACCESS_KEY_REF: file('access-key'),
+            ARTIFACTSTORE_S3_SECRET_KEY_REF: file('secret-key'),
+            ARTIFACTSTORE_S3_SESSION_TOKEN_REF: file('session-token'),
+            ARTIFACTSTORE_S3_CREDENTIAL_EXPIRATION_REF: file('expiration'),
+          },
+          60_000,
+        );
+        expect(r.code, r.stderr).toBe(0);
+        const set = await readDiskSet(stack.outputDir);
+        const calls = (r.json?.calls ?? []) as { ok: boolean; key: string }[];
+        expect(calls.length).toBeGreaterThan(0);
+        expect(calls).toEqual(calls.map(() => ({ t: expect.any(Number), ok: true, key: set.accessKeyId })));
       });
 
       it('the JS SDK v3 default chain with AWS_CONFIG_FILE/AWS_PROFILE and `cat credentials.json`', async () => {

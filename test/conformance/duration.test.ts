@@ -8,6 +8,12 @@
  * only creates roles with MaxSessionDuration in 3600..43200 (its refusal is InvalidArgument); SeaweedFS
  * refuses a DurationSeconds above its maxSessionLength (1h in test/stack/seaweedfs.sh) with
  * InvalidParameterValue, while a role's own maximum there only clamps, silently.
+ *
+ * MinIO cannot refuse a duration for being too long: its range is 900..31536000 s and the sidecar never
+ * asks more than 43200 s (STS_SIDECAR_TTL_SECONDS/STS_SIDECAR_STS_MAX_DURATION_SECONDS). Its [minio] case
+ * shows instead that 43200 s is issued exactly as asked, and that its one duration refusal (below 900 s,
+ * "invalid token expiry") is recognised as ERR_STS_DURATION_OUT_OF_RANGE: the sidecar steps down, and with
+ * a configured minimum below MinIO's the step-down is refused as well.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalStack } from '../stack/local-stack.ts';
@@ -29,6 +35,7 @@ for (const b of BACKENDS) {
       await stack?.close();
     });
 
+    const minio = b.name === 'minio';
     /** flex-auth grants the stack's prefix read, write and list for up to `maxTtlSeconds`. */
     const grantUpTo = (maxTtlSeconds: number) =>
       stack.writePolicy({
@@ -44,30 +51,69 @@ for (const b of BACKENDS) {
         ],
       });
 
-    it('steps down to STS_SIDECAR_STS_MIN_DURATION_SECONDS when the STS refuses a duration above its maximum', async () => {
-      await grantUpTo(7200);
-      const env = {
-        ...stack.env,
-        STS_SIDECAR_TTL_SECONDS: '7200',
-        STS_SIDECAR_STS_MAX_DURATION_SECONDS: '7200',
-        STS_SIDECAR_STS_MIN_DURATION_SECONDS: '900',
-      };
-      const t0 = Date.now();
-      const once = await runSidecarCommand(env, ['once']);
-      expect(once.code, once.stderr).toBe(0);
-      const acquired = once.lines.find((l) => l.event === 'lease.acquired');
-      expect(acquired).toMatchObject({
-        requested_ttl_seconds: 7200,
-        ttl_seconds: 900,
-        stepped_down: true,
-        capped_by_token_exp: false,
+    if (minio) {
+      it("MinIO issues the sidecar's largest duration (43200 s) as asked; its refusal below 900 s is ERR_STS_DURATION_OUT_OF_RANGE and the step-down is tried", async () => {
+        await grantUpTo(43_200);
+        const t0 = Date.now();
+        const long = await runSidecarCommand(
+          { ...stack.env, STS_SIDECAR_TTL_SECONDS: '43200', STS_SIDECAR_STS_MAX_DURATION_SECONDS: '43200' },
+          ['once'],
+        );
+        expect(long.code, long.stderr).toBe(0);
+        expect(long.lines.find((l) => l.event === 'lease.acquired')).toMatchObject({
+          ttl_seconds: 43_200,
+          stepped_down: false,
+        });
+        const expiresAt = Date.parse((await readDiskSet(stack.outputDir)).expiration);
+        expect(expiresAt - t0).toBeGreaterThan(43_190_000);
+        expect(expiresAt - Date.now()).toBeLessThanOrEqual(43_201_000);
+
+        // A minimum configured below MinIO's: 600 s is asked, refused, and the step-down to 60 s too.
+        await grantUpTo(600);
+        const short = await runSidecarCommand(
+          {
+            ...stack.env,
+            STS_SIDECAR_TTL_SECONDS: '600',
+            STS_SIDECAR_STS_MIN_DURATION_SECONDS: '60',
+            STS_SIDECAR_READY_MARGIN_SECONDS: '30',
+            STS_SIDECAR_LOG_LEVEL: 'trace',
+          },
+          ['once'],
+        );
+        expect(short.code).toBe(3);
+        expect(short.lines.find((l) => l.event === 'lease.failed')).toMatchObject({
+          code: 'ERR_STS_DURATION_OUT_OF_RANGE',
+          http_status: 400,
+        });
+        expect(short.lines.filter((l) => l.event === 'call.finished' && l.target === 'sts')).toHaveLength(2);
       });
-      const set = await readDiskSet(stack.outputDir);
-      // The STS started the 900 s somewhere between t0 and now (a loaded machine can take seconds).
-      const expiresAt = Date.parse(set.expiration);
-      expect(expiresAt - t0).toBeGreaterThan(880_000);
-      expect(expiresAt - Date.now()).toBeLessThanOrEqual(901_000);
-    });
+    }
+
+    if (!minio)
+      it('steps down to STS_SIDECAR_STS_MIN_DURATION_SECONDS when the STS refuses a duration above its maximum', async () => {
+        await grantUpTo(7200);
+        const env = {
+          ...stack.env,
+          STS_SIDECAR_TTL_SECONDS: '7200',
+          STS_SIDECAR_STS_MAX_DURATION_SECONDS: '7200',
+          STS_SIDECAR_STS_MIN_DURATION_SECONDS: '900',
+        };
+        const t0 = Date.now();
+        const once = await runSidecarCommand(env, ['once']);
+        expect(once.code, once.stderr).toBe(0);
+        const acquired = once.lines.find((l) => l.event === 'lease.acquired');
+        expect(acquired).toMatchObject({
+          requested_ttl_seconds: 7200,
+          ttl_seconds: 900,
+          stepped_down: true,
+          capped_by_token_exp: false,
+        });
+        const set = await readDiskSet(stack.outputDir);
+        // The STS started the 900 s somewhere between t0 and now (a loaded machine can take seconds).
+        const expiresAt = Date.parse(set.expiration);
+        expect(expiresAt - t0).toBeGreaterThan(880_000);
+        expect(expiresAt - Date.now()).toBeLessThanOrEqual(901_000);
+      });
 
     it('refuses a grant below the STS minimum with lease.denied ERR_TTL_BELOW_STS_MINIMUM and no STS call', async () => {
       await grantUpTo(600);

@@ -10,6 +10,10 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
+import { STSClient } from '@aws-sdk/client-sts';
+import { StsCredentialIssuer, type StsDialect } from '../../src/adapters/sts.ts';
+import type { AssumeResult } from '../../src/ports.ts';
+import { recordSecret } from '../support/secrets.ts';
 import { DEFAULT_STACK_DIR, rgwS3Client, rgwUsable, setRgwConfig, type RgwStack } from '../stack/ceph-rgw.ts';
 import { readSet, type OnDiskSet } from '../support/credentials.ts';
 
@@ -165,3 +169,45 @@ export const FAST_RETRY_ENV: Record<string, string> = {
 };
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** A session policy for direct calls: GetObject in the bucket. */
+export function readPolicy(bucket: string): string {
+  return JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [{ Effect: 'Allow', Action: ['s3:GetObject'], Resource: [`arn:aws:s3:::${bucket}/*`] }],
+  });
+}
+
+/**
+ * One AssumeRoleWithWebIdentity through the sidecar's STS adapter, for what the sidecar itself never sends
+ * (an expired token, a forged one, a duration outside its limits). Resolves to the result or the error;
+ * records the token and any credentials for the secret scan.
+ */
+export async function assumeDirect(o: {
+  endpoint: string;
+  dialect: StsDialect;
+  token: string;
+  roleArn: string | undefined;
+  policy: string;
+  durationSeconds?: number;
+  region?: string;
+}): Promise<AssumeResult | unknown> {
+  recordSecret(o.token);
+  const client = new STSClient({ region: o.region ?? 'us-east-1', endpoint: o.endpoint, maxAttempts: 1 });
+  try {
+    const result = await new StsCredentialIssuer({ client, timeoutMs: 5000, dialect: o.dialect }).assume({
+      token: o.token,
+      roleArn: o.roleArn,
+      sessionName: 'direct-call',
+      durationSeconds: o.durationSeconds ?? 900,
+      policy: o.policy,
+    });
+    recordSecret(result.credentials.secretAccessKey);
+    recordSecret(result.credentials.sessionToken);
+    return result;
+  } catch (err) {
+    return err;
+  } finally {
+    client.destroy();
+  }
+}

@@ -64,6 +64,28 @@ describe('sts-sidecar CLI', () => {
     );
   });
 
+  it('check-config with STS_SIDECAR_BACKEND=minio says which MinIO mode it assumes and warns without a role ARN', async () => {
+    const { STS_SIDECAR_ROLE_ARN: _arn, ...env } = s.env;
+    const claim = await runSidecarCommand({ ...env, STS_SIDECAR_BACKEND: 'minio' }, ['check-config']);
+    expect(claim.code, claim.stderr).toBe(0);
+    const out = JSON.parse(claim.stdout);
+    expect(out.backend_mode).toBe('minio-claim');
+    expect(out.warnings).toContainEqual(
+      expect.stringMatching(/STS_SIDECAR_ROLE_ARN is not set.*role-policy mode/),
+    );
+    const role = await runSidecarCommand(
+      {
+        ...env,
+        STS_SIDECAR_BACKEND: 'minio',
+        STS_SIDECAR_ROLE_ARN: 'arn:minio:iam:::role/1qe2HZ2YxR78x6emVcxHaqWEXv0',
+      },
+      ['check-config'],
+    );
+    const roleOut = JSON.parse(role.stdout);
+    expect(roleOut.backend_mode).toBe('minio-role-policy');
+    expect(roleOut.warnings.join('\n')).not.toContain('STS_SIDECAR_ROLE_ARN');
+  });
+
   it('check-config rejects bad settings naming each variable, without echoing values', async () => {
     const secretish = 'hunter2-super-secret-value';
     recordSecret(secretish);

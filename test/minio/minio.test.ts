@@ -1,26 +1,39 @@
 /**
- * MinIO as the STS, through testcontainers: MinIO's OpenID provider pointed at the local issuer (claim-based
- * policy mode: the token's `policy` claim names a MinIO policy; no RoleArn is sent), and the sidecar's `once`
- * with STS_SIDECAR_BACKEND=minio writes a set that works for PutObject.
+ * MinIO as the STS through testcontainers, on a Docker-API engine: the MinIO server this repository builds
+ * from the Go module proxy, as a local image (test/stack/podman.sh: podman's Docker-API service on a unix
+ * socket, the image an OCI archive of the Go-built `minio`, loaded without any registry), in claim mode
+ * and role-policy mode with the client secret set, against the stack's fixed-port issuer. The container
+ * uses host networking: MinIO reaches the issuer on 127.0.0.1 and listens on 127.0.0.1:<port> only (the
+ * port's [::1] side held during start, as test/stack/minio.sh does).
  *
- * Needs a Docker engine. Without one (this project's build machine has the docker CLI but no daemon) the
- * file skips with a one-line reason; the probe answers within 2 s and runs before testcontainers is loaded,
- * so it never hangs. The container reaches the host through host.testcontainers.internal
- * (TestContainers.exposeHostPorts). The local issuer's discovery names 127.0.0.1 URLs, which the container
- * cannot reach, so a small proxy here serves discovery with the host alias and forwards the JWKS.
- * Untested here: everything inside this describe (see docs/backends.md).
+ * The same expectations as the conformance suite's MinIO cases, briefly: `once` writes a set that works
+ * inside the prefix and is refused outside it; a token for another audience is ERR_STS_INVALID_TOKEN.
+ *
+ * Runs when DOCKER_HOST (or /var/run/docker.sock) answers /_ping and STSTEST_MINIO_LOCAL_IMAGE names the
+ * image, or, without DOCKER_HOST, on the podman service the globalSetup (test/stack/podman-global-setup.ts)
+ * starts; STSTEST_REQUIRE_DOCKER=1 makes it mandatory. The
+ * probe answers within 2 s and runs before testcontainers is loaded, so it never hangs.
  */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { request } from 'node:http';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureMinio, ensureMinioBucket, minioPortBase, type MinioStack } from '../stack/minio.ts';
+import { podmanEnv } from '../stack/podman.ts';
+import { stackS3Client } from '../stack/s3-client.ts';
 import { startLocalStack, type LocalStack } from '../stack/local-stack.ts';
-import { readDiskSet } from '../conformance/support.ts';
+import { outcome, readDiskSet, startAllowAllPolicy } from '../conformance/support.ts';
+import { recordSecret } from '../support/secrets.ts';
 import { runSidecarCommand } from '../support/sidecar-process.ts';
 
-const MINIO_IMAGE = process.env.STSTEST_MINIO_IMAGE ?? 'minio/minio:RELEASE.2024-12-18T13-15-44Z';
-const HOST_ALIAS = 'host.testcontainers.internal';
+// DOCKER_HOST/STSTEST_MINIO_LOCAL_IMAGE as given, else the podman service test/stack/podman.sh runs here.
+const podman = process.env.DOCKER_HOST ? undefined : await podmanEnv();
+if (podman) process.env.DOCKER_HOST = podman.dockerHost;
+const IMAGE = process.env.STSTEST_MINIO_LOCAL_IMAGE ?? podman?.minioImage;
+const MINIO_SH = join(dirname(fileURLToPath(import.meta.url)), '..', 'stack', 'minio.sh');
 
 /** Where the Docker engine should be, from DOCKER_HOST or the default socket; undefined when none. */
 function dockerEndpoint(): { socketPath: string } | { host: string; port: number } | undefined {
@@ -37,7 +50,9 @@ function dockerEndpoint(): { socketPath: string } | { host: string; port: number
 /** GET /_ping with a 2 s deadline: resolves to undefined when an engine answers, else the reason. */
 async function dockerUnavailable(): Promise<string | undefined> {
   const target = dockerEndpoint();
-  if (!target) return 'no Docker engine (no DOCKER_HOST and no /var/run/docker.sock)';
+  if (!target)
+    return 'no Docker engine (no DOCKER_HOST and no /var/run/docker.sock; test/stack/podman.sh up)';
+  if (!IMAGE) return 'STSTEST_MINIO_LOCAL_IMAGE is not set (test/stack/podman.sh up prints it)';
   return new Promise((resolve) => {
     const req = request({ ...target, path: '/_ping', method: 'GET', timeout: 2000 }, (res) => {
       res.resume();
@@ -58,119 +73,133 @@ async function dockerUnavailable(): Promise<string | undefined> {
 
 const dockerReason = await dockerUnavailable();
 const requireDocker = process.env.STSTEST_REQUIRE_DOCKER === '1';
-if (dockerReason && !requireDocker) console.warn(`[minio] skipped: ${dockerReason}`);
+if (dockerReason && !requireDocker) console.warn(`[minio-testcontainers] skipped: ${dockerReason}`);
 
-/** Serves the issuer's discovery with host-alias URLs and forwards everything else to the issuer. */
-async function startDiscoveryProxy(issuerUrl: string): Promise<{ server: Server; port: number }> {
-  const issuer = new URL(issuerUrl);
-  let port = 0;
-  const server = createServer((req, res) => {
-    const upstream = request(
-      {
-        host: issuer.hostname,
-        port: issuer.port,
-        path: req.url,
-        method: req.method,
-        headers: { connection: 'close' },
-      },
-      (up) => {
-        const chunks: Buffer[] = [];
-        up.on('data', (c: Buffer) => chunks.push(c));
-        up.on('end', () => {
-          let body = Buffer.concat(chunks).toString('utf8');
-          if (req.url?.endsWith('/.well-known/openid-configuration')) {
-            body = body.split(`${issuer.protocol}//${issuer.host}`).join(`http://${HOST_ALIAS}:${port}`);
-          }
-          res.writeHead(up.statusCode ?? 502, { 'content-type': 'application/json', connection: 'close' });
-          res.end(body);
-        });
-      },
-    );
-    upstream.on('error', () => {
-      res.writeHead(502);
-      res.end();
-    });
-    upstream.end();
+/** `minio.sh hold-v6 <port>`: keeps [::1]:<port> bound until killed. */
+async function holdV6(port: number): Promise<ChildProcess> {
+  const child = spawn('bash', [MINIO_SH, 'hold-v6', String(port)], { stdio: ['pipe', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.once('data', () => resolve());
+    child.once('exit', (code) => reject(new Error(`minio.sh hold-v6 exited ${code}`)));
   });
-  await new Promise<void>((resolve) => server.listen(0, '0.0.0.0', resolve));
-  port = (server.address() as AddressInfo).port;
-  return { server, port };
+  return child;
 }
 
 describe.skipIf(dockerReason !== undefined && !requireDocker)(
   `MinIO STS via testcontainers${dockerReason ? ` (${dockerReason})` : ''}`,
   () => {
-    let stack: LocalStack;
-    let proxy: { server: Server; port: number };
-    let minio:
-      | { stop(): Promise<unknown>; getConnectionUrl(): string; getUsername(): string; getPassword(): string }
-      | undefined;
-    const BUCKET = 'minio-sidecar';
+    const BUCKET = 'minio-testcontainers';
+    let shared: MinioStack;
+    const containers: { stop(): Promise<unknown> }[] = [];
+    const stacks: LocalStack[] = [];
+
+    /** Starts the image in a container (host network) in one mode on base+offset; returns its endpoint. */
+    const startContainer = async (mode: 'role' | 'claim', port: number): Promise<string> => {
+      process.env.TESTCONTAINERS_RYUK_DISABLED = 'true'; // Ryuk's image would come from a registry
+      const { GenericContainer, Wait } = await import('testcontainers');
+      const modeEnv: Record<string, string> =
+        mode === 'role'
+          ? { MINIO_IDENTITY_OPENID_ROLE_POLICY: shared.rolePolicy }
+          : { MINIO_IDENTITY_OPENID_CLAIM_NAME: 'policy' };
+      const hold = await holdV6(port);
+      try {
+        const c = await new GenericContainer(IMAGE!)
+          .withNetworkMode('host')
+          .withEnvironment({
+            MINIO_ROOT_USER: shared.admin.accessKeyId,
+            MINIO_ROOT_PASSWORD: shared.admin.secretAccessKey,
+            MINIO_UPDATE: 'off',
+            MINIO_BROWSER: 'off',
+            MINIO_IDENTITY_OPENID_CONFIG_URL: `${shared.issuerUrl}/.well-known/openid-configuration`,
+            MINIO_IDENTITY_OPENID_CLIENT_ID: shared.clientId,
+            MINIO_IDENTITY_OPENID_CLIENT_SECRET: shared.clientSecret,
+            ...modeEnv,
+          })
+          .withCommand(['server', '/data', '--address', `127.0.0.1:${port}`, '--anonymous'])
+          .withWaitStrategy(Wait.forLogMessage(/API: /))
+          .withStartupTimeout(60_000)
+          .start();
+        containers.push(c);
+      } finally {
+        hold.kill();
+      }
+      // Host networking: MinIO's sockets are in the host's table; only 127.0.0.1:<port>.
+      const sockets = execFileSync('ss', ['-ltnH', `sport = :${port}`], { encoding: 'utf8' })
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => l.trim().split(/\s+/)[3]);
+      expect(sockets).toEqual([`127.0.0.1:${port}`]);
+      const endpoint = `http://127.0.0.1:${port}`;
+      await ensureMinioBucket({ ...shared, roleEndpoint: endpoint, claimEndpoint: endpoint }, mode, BUCKET);
+      return endpoint;
+    };
 
     beforeAll(async () => {
       if (dockerReason) throw new Error(`STSTEST_REQUIRE_DOCKER=1 but ${dockerReason}`);
-      stack = await startLocalStack({ sts: 'stand-in', bucket: BUCKET });
-      proxy = await startDiscoveryProxy(stack.issuer.url);
-      const { TestContainers } = await import('testcontainers');
-      const { MinioContainer } = await import('@testcontainers/minio');
-      await TestContainers.exposeHostPorts(proxy.port);
-      const issuerPath = new URL(stack.issuer.url).pathname;
-      minio = await new MinioContainer(MINIO_IMAGE)
-        .withEnvironment({
-          MINIO_IDENTITY_OPENID_CONFIG_URL: `http://${HOST_ALIAS}:${proxy.port}${issuerPath}/.well-known/openid-configuration`,
-          MINIO_IDENTITY_OPENID_CLIENT_ID: stack.audience,
-          MINIO_IDENTITY_OPENID_CLAIM_NAME: 'policy',
-          MINIO_IDENTITY_OPENID_SCOPES: 'openid',
-        })
-        .start();
-      const admin = new S3Client({
-        endpoint: minio.getConnectionUrl(),
-        region: 'us-east-1',
-        forcePathStyle: true,
-        credentials: { accessKeyId: minio.getUsername(), secretAccessKey: minio.getPassword() },
-      });
-      try {
-        await admin.send(new CreateBucketCommand({ Bucket: BUCKET }));
-      } finally {
-        admin.destroy();
-      }
-      // Claim-based mode: the token names the MinIO policy to apply.
-      await stack.rotateToken({ policy: 'readwrite' });
+      shared = await ensureMinio();
+      recordSecret(shared.admin.secretAccessKey);
+      recordSecret(shared.clientSecret);
     }, 180_000);
 
     afterAll(async () => {
-      await minio?.stop();
-      if (proxy) await new Promise<void>((resolve) => proxy.server.close(() => resolve()));
-      await stack?.close();
+      await Promise.allSettled(stacks.map((s) => s.close()));
+      await Promise.allSettled(containers.map((c) => c.stop()));
     });
 
-    it('once with STS_SIDECAR_BACKEND=minio and no RoleArn writes a set that works for PutObject', async () => {
-      const { STS_SIDECAR_ROLE_ARN: _arn, ...env } = stack.env;
-      const once = await runSidecarCommand(
-        { ...env, STS_SIDECAR_BACKEND: 'minio', STS_SIDECAR_STS_ENDPOINT: minio!.getConnectionUrl() },
-        ['once'],
-      );
-      expect(once.code, once.stderr).toBe(0);
-      expect(once.lines.find((l) => l.event === 'lease.acquired')).toMatchObject({ backend: 'minio' });
-      const set = await readDiskSet(stack.outputDir);
-      const s3 = new S3Client({
-        endpoint: minio!.getConnectionUrl(),
-        region: 'us-east-1',
-        forcePathStyle: true,
-        credentials: {
-          accessKeyId: set.accessKeyId,
-          secretAccessKey: set.secretAccessKey,
-          sessionToken: set.sessionToken,
-        },
-      });
-      try {
-        const key = `${stack.prefix}hello.txt`;
-        await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: 'hello minio' }));
-        const got = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
-        expect(await got.Body?.transformToString()).toBe('hello minio');
-      } finally {
-        s3.destroy();
-      }
-    });
+    it.each([
+      ['claim', 8],
+      ['role', 9],
+    ] as const)(
+      '%s mode: once writes a set that works inside the prefix and is refused outside; a foreign audience is ERR_STS_INVALID_TOKEN',
+      async (mode, offset) => {
+        const endpoint = await startContainer(mode, minioPortBase() + offset);
+        const container = { ...shared, roleEndpoint: endpoint, claimEndpoint: endpoint };
+        const stack = await startLocalStack({
+          sts: mode === 'role' ? 'minio' : 'minio-claim',
+          bucket: BUCKET,
+          minio: container,
+        });
+        stacks.push(stack);
+        const once = await runSidecarCommand(stack.env, ['once']);
+        expect(once.code, once.stderr).toBe(0);
+        expect(once.lines.find((l) => l.event === 'lease.acquired')).toMatchObject({ backend: 'minio' });
+        const set = await readDiskSet(stack.outputDir);
+        // Only the three keys: the set's string `expiration` would be taken for the SDK's Date.
+        const s3 = stackS3Client(
+          { endpoint, region: shared.region, admin: shared.admin },
+          {
+            accessKeyId: set.accessKeyId,
+            secretAccessKey: set.secretAccessKey,
+            sessionToken: set.sessionToken,
+          },
+        );
+        try {
+          const put = (key: string) =>
+            outcome(s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: 'x' })));
+          expect(await put(`${stack.prefix}hello.txt`)).toBe('ok');
+          expect(await put('team-b/hello.txt')).toBe('AccessDenied 403');
+        } finally {
+          s3.destroy();
+        }
+
+        // The STS alone judges the token: a policy server that allows anything, no local audience check.
+        await stack.rotateToken({ aud: 'someone-else' });
+        const allowAll = await startAllowAllPolicy();
+        try {
+          const { STS_SIDECAR_TOKEN_AUDIENCE: _aud, ...env } = stack.env;
+          const refused = await runSidecarCommand({ ...env, STS_SIDECAR_FLEX_AUTH_URL: allowAll.url }, [
+            'once',
+          ]);
+          expect(refused.code).toBe(3);
+          expect(refused.lines.find((l) => l.event === 'lease.failed')).toMatchObject({
+            code: 'ERR_STS_INVALID_TOKEN',
+            http_status: 400,
+          });
+        } finally {
+          await allowAll.close();
+        }
+      },
+      120_000,
+    );
   },
 );

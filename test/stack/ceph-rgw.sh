@@ -54,14 +54,6 @@ die() {
 ceph_admin() { timeout 30 ceph -c "$CONF" -n client.admin --keyring "$ADMIN_KEYRING" "$@"; }
 rgw_admin() { timeout 60 radosgw-admin -c "$CONF" -n client.admin --keyring "$ADMIN_KEYRING" "$@"; }
 
-rand() { # rand <len> <charset>
-  local out=""
-  while [ "${#out}" -lt "$1" ]; do
-    out+="$(head -c 256 /dev/urandom | LC_ALL=C tr -dc "$2" || true)"
-  done
-  printf '%s' "${out:0:$1}"
-}
-
 # HTTP probe without curl: any HTTP status line from radosgw means it serves requests.
 rgw_answers() {
   timeout 2 bash -c '

@@ -8,6 +8,11 @@
 #   group_members <pgid>                     the live PIDs of a process group, one a line
 #   stop_group <pgid> <name> [term_seconds]  TERM the whole group, wait, KILL, wait until it is empty
 #   port_in_use <port>                       something accepts connections on 127.0.0.1:<port>
+#   rand <len> <charset>                     random characters from /dev/urandom (tr -dc charset)
+#   http_status <port> <path>                the status code of GET <path> on 127.0.0.1:<port> (no curl)
+#   listeners <port>                         the `ss` lines of TCP listeners on the port (any address)
+#   require_free_ports <what> <port...>      die unless nothing listens on each port
+#   node_supports_ts <node>                  the binary runs TypeScript by type stripping (Node >= 22.22)
 #   with_lock <cmd...>                       run cmd holding ${STACK_DIR%/}.lock (fd 9)
 #   stack_status                             print ${ENV_FILE} and exit 0 when all_up; exit 1 otherwise
 #   stack_main <command>                     install|up|down|status: calls cmd_install, cmd_up, cmd_down
@@ -95,6 +100,36 @@ stop_group() {
 }
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+rand() { # rand <len> <charset>
+  local out=""
+  while [ "${#out}" -lt "$1" ]; do
+    out+="$(head -c 256 /dev/urandom | LC_ALL=C tr -dc "$2" || true)"
+  done
+  printf '%s' "${out:0:$1}"
+}
+
+http_status() { # http_status <port> <path>
+  timeout 2 bash -c '
+    exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+    printf "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" "$2" >&3
+    IFS= read -r line <&3 && [[ "$line" == HTTP/* ]] && printf "%s" "$line" | cut -d" " -f2
+    cat <&3 >/dev/null
+  ' _ "$1" "$2" 2>/dev/null
+}
+
+listeners() { ss -ltnpH "sport = :$1" 2>/dev/null || true; }
+# Every port we are about to bind must be free: otherwise a stranger's server (another engineer's stack, a
+# leftover) would answer our readiness probes and we would report its stack as ours.
+require_free_ports() { # require_free_ports <what> <port...>
+  local what="$1" port
+  shift
+  for port in "$@"; do
+    [ -z "$(listeners "$port")" ] || die "port $port (for $what) is already in use: $(listeners "$port" | head -1)"
+  done
+}
+
+node_supports_ts() { [ -n "$1" ] && [ -x "$1" ] && "$1" --experimental-strip-types -e 0 >/dev/null 2>&1; }
 
 # group_listen_ports <pgid...>: the TCP ports any live member of these process groups listens on (any
 # address), one per line. Each stack starts its servers with setsid, so a group holds a server and whatever

@@ -10,6 +10,7 @@ import { DEFAULT_STACK_DIR, ensureRgw, rgwUsable } from './ceph-rgw.ts';
 import { ensureKeycloak, keycloakUsable } from './keycloak.ts';
 import { ensureKube, KUBE_STACK_DIR, kubeUsable } from './kube.ts';
 import { ensureSeaweedfs, SEAWEEDFS_STACK_DIR, seaweedfsUsable } from './seaweedfs.ts';
+import { ensureMinio, MINIO_STACK_DIR, minioUsable } from './minio.ts';
 
 const REPO_ROOT = join(import.meta.dirname, '../..');
 
@@ -107,6 +108,13 @@ const stacks = [
     required: 'STSTEST_REQUIRE_SEAWEEDFS',
     ensure: ensureSeaweedfs,
     env: join(SEAWEEDFS_STACK_DIR, 'env'),
+  },
+  {
+    name: 'minio.sh',
+    usable: minioUsable,
+    required: 'STSTEST_REQUIRE_MINIO',
+    ensure: ensureMinio,
+    env: join(MINIO_STACK_DIR, 'env'),
   },
   {
     name: 'kube-apiserver.sh',

@@ -1,7 +1,8 @@
 /**
  * The local stack the tests and the demo share, all on 127.0.0.1: a real OIDC issuer (jose, x5c JWKS)
  * writing a kubelet-style projected token, the flex-auth-compatible decision server, and an STS: the
- * real Ceph RGW when it is usable here, otherwise (or on request) the STS stand-in.
+ * real Ceph RGW when it is usable here, otherwise (or on request) the STS stand-in; on request SeaweedFS
+ * or MinIO (role-policy mode, or claim mode as `minio-claim`).
  */
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -18,8 +19,16 @@ import {
   mintSeaweedfsToken,
   type SeaweedfsStack,
 } from './seaweedfs.ts';
+import {
+  ensureMinio,
+  ensureMinioBucket,
+  minioTarget,
+  mintMinioToken,
+  type MinioMode,
+  type MinioStack,
+} from './minio.ts';
 
-export type StsChoice = 'ceph-rgw' | 'seaweedfs' | 'stand-in' | 'auto';
+export type StsChoice = 'ceph-rgw' | 'seaweedfs' | 'minio' | 'minio-claim' | 'stand-in' | 'auto';
 
 export interface LocalStackOptions {
   sts?: StsChoice;
@@ -42,10 +51,12 @@ export interface LocalStackOptions {
   roleName?: string;
   policy?: PolicyFile;
   /**
-   * SeaweedFS only: the issuer to use instead of the stack's shared one (the issuer-outage case starts its
+   * SeaweedFS and MinIO: the issuer to use instead of the stack's shared one (the issuer-outage case starts its
    * own on the stack's outage port). Closed by the caller, not by close().
    */
   issuer?: OidcIssuer;
+  /** MinIO only: an instance of the test's own (startOwnMinio) instead of the shared stack's. */
+  minio?: MinioStack;
   /** Extra claims on minted tokens (e.g. tenant). */
   claims?: Record<string, unknown>;
 }
@@ -57,11 +68,13 @@ export interface LocalStack {
   readonly policyFile: string;
   readonly issuer: OidcIssuer;
   readonly decision: DecisionServer;
-  readonly stsKind: 'ceph-rgw' | 'seaweedfs' | 'stand-in';
+  readonly stsKind: Exclude<StsChoice, 'auto'>;
   readonly standIn: StsStandIn | undefined;
   readonly rgw: { stack: RgwStack; tenant: RgwTenantSetup } | undefined;
   /** SeaweedFS only: the shared stack (its issuer is the stack's, see test/stack/seaweedfs.sh). */
   readonly seaweedfs: SeaweedfsStack | undefined;
+  /** MinIO only: the shared stack and the instance in use (its issuer is the stack's, see minio.sh). */
+  readonly minio: { stack: MinioStack; mode: MinioMode; endpoint: string } | undefined;
   readonly tenant: string;
   readonly bucket: string;
   readonly prefix: string;
@@ -133,9 +146,22 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   let rgw: LocalStack['rgw'];
   // SeaweedFS reads its OIDC providers once, at start: its tests use the stack's fixed-port issuer.
   const seaweedfs = options.sts === 'seaweedfs' ? await ensureSeaweedfs() : undefined;
+  // MinIO too: its OpenID provider is configured once, at start (test/stack/minio.sh).
+  const minioMode: MinioMode | undefined =
+    options.sts === 'minio' ? 'role' : options.sts === 'minio-claim' ? 'claim' : undefined;
+  const minioStack = minioMode ? (options.minio ?? (await ensureMinio())) : undefined;
+  // MinIO's claim mode reads the MinIO policy to apply from the token's `policy` claim: every token minted
+  // for it carries one unless the caller overrides it (`policy: undefined` leaves it out).
+  const modeClaims = minioMode === 'claim' && minioStack ? { policy: minioStack.rolePolicy } : {};
   const issuer = seaweedfs
-    ? (options.issuer ?? sharedIssuer(seaweedfs))
-    : await startOidcIssuer({ path: `/issuer-${path.basename(dir).slice(-6).toLowerCase()}` });
+    ? (options.issuer ??
+      sharedIssuer('SeaweedFS', seaweedfs.issuerUrl, (c, o) => mintSeaweedfsToken(seaweedfs, c, o)))
+    : minioStack
+      ? (options.issuer ??
+        sharedIssuer('MinIO', minioStack.issuerUrl, (c, o) =>
+          mintMinioToken(minioStack, { ...modeClaims, ...c }, o),
+        ))
+      : await startOidcIssuer({ path: `/issuer-${path.basename(dir).slice(-6).toLowerCase()}` });
   const decision = await startDecisionServer({ policyFile, issuerUrl: issuer.url, audience });
   // Whatever fails from here on must not leave servers running (a test process would never exit).
   const closeStarted = async () => {
@@ -202,6 +228,17 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
         STS_SIDECAR_ROLE_ARN: seaweedfs.roleArn,
         STS_SIDECAR_BACKEND: 'seaweedfs',
       });
+    } else if (minioMode && minioStack) {
+      recordSecret(minioStack.admin.secretAccessKey);
+      recordSecret(minioStack.clientSecret);
+      await ensureMinioBucket(minioStack, minioMode, bucket);
+      Object.assign(env, {
+        STS_SIDECAR_STS_ENDPOINT: minioTarget(minioStack, minioMode).endpoint,
+        STS_SIDECAR_STS_REGION: minioStack.region,
+        STS_SIDECAR_BACKEND: 'minio',
+        // Claim mode: no RoleArn (MinIO ignores one it does not know, but the documented setup sends none).
+        ...(minioMode === 'role' ? { STS_SIDECAR_ROLE_ARN: minioStack.roleArn } : {}),
+      });
     } else {
       standIn = await startStsStandIn({
         issuerUrl: issuer.url,
@@ -234,6 +271,10 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     standIn,
     rgw,
     seaweedfs,
+    minio:
+      minioMode && minioStack
+        ? { stack: minioStack, mode: minioMode, endpoint: minioTarget(minioStack, minioMode).endpoint }
+        : undefined,
     tenant,
     bucket,
     prefix,
@@ -246,15 +287,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   };
 }
 
-/** The SeaweedFS stack's issuer as an OidcIssuer: it mints with the stack's key; it cannot be paused here. */
-function sharedIssuer(stack: SeaweedfsStack): OidcIssuer {
+/** A stack's fixed-port issuer as an OidcIssuer: it mints with the stack's key; it cannot be paused here. */
+function sharedIssuer(name: string, url: string, mint: OidcIssuer['mint']): OidcIssuer {
   const notHere = () =>
-    Promise.reject(new Error('the SeaweedFS stack issuer is shared by all test files; it is not paused'));
+    Promise.reject(new Error(`the ${name} stack issuer is shared by all test files; it is not paused`));
   return {
-    url: stack.issuerUrl,
+    url,
     thumbprint: '',
     requestCount: 0,
-    mint: (claims, opts) => mintSeaweedfsToken(stack, claims, opts),
+    mint,
     rotateKey: notHere,
     pause: notHere,
     resume: notHere,

@@ -80,23 +80,6 @@ die() {
 # Our PIDs are recognised by comm or command line (Node names its main thread MainThread).
 PIDFILE_MATCH_CMDLINE=1
 
-rand() { # rand <len> <charset>
-  local out=""
-  while [ "${#out}" -lt "$1" ]; do
-    out+="$(head -c 256 /dev/urandom | LC_ALL=C tr -dc "$2" || true)"
-  done
-  printf '%s' "${out:0:$1}"
-}
-
-# HTTP probe without curl: prints the status code of GET <path> on 127.0.0.1:<port>.
-http_status() { # http_status <port> <path>
-  timeout 2 bash -c '
-    exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
-    printf "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" "$2" >&3
-    IFS= read -r line <&3 && [[ "$line" == HTTP/* ]] && printf "%s" "$line" | cut -d" " -f2
-    cat <&3 >/dev/null
-  ' _ "$1" "$2" 2>/dev/null
-}
 answers() { [ -n "$(http_status "$1" "$2")" ]; }
 # The S3 port answers and the STS is initialised (an empty AssumeRoleWithWebIdentity is a 400, not 503).
 sts_ready() {
@@ -126,17 +109,6 @@ wait_until() { # wait_until <seconds> <what> <pidfile> <comm> <cmd...>: fails fa
   done
 }
 
-# listeners <port>: the `ss` lines of TCP listeners on the port (any address).
-listeners() { ss -ltnpH "sport = :$1" 2>/dev/null || true; }
-# Every port we are about to bind must be free: otherwise a stranger's server (another engineer's weed,
-# a leftover) would answer our readiness probes and we would report its stack as ours.
-require_free_ports() { # require_free_ports <what> <port...>
-  local what="$1" port
-  shift
-  for port in "$@"; do
-    [ -z "$(listeners "$port")" ] || die "port $port (for $what) is already in use: $(listeners "$port" | head -1)"
-  done
-}
 # Once ready: each port's listener is the PID we started, not someone else's.
 require_owned_ports() { # require_owned_ports <what> <pidfile> <port...>
   local what="$1" pid port
@@ -147,8 +119,6 @@ require_owned_ports() { # require_owned_ports <what> <pidfile> <port...>
       die "$what (pid $pid) is not the listener on port $port: $(listeners "$port" | head -1)"
   done
 }
-
-node_supports_ts() { [ -n "$1" ] && [ -x "$1" ] && "$1" --experimental-strip-types -e 0 >/dev/null 2>&1; }
 
 procs_alive() { pidfile_alive "$WEED_PID" weed && pidfile_alive "$ISSUER_PID" seaweedfs-issuer.ts; }
 probes_ok() { [ -s "$ENV_JSON" ] && sts_ready && issuer_ready; }

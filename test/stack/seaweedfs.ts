@@ -5,14 +5,13 @@
  */
 import { runCommand } from './stack-script.ts';
 import { ensureStackBucket, stackS3Client } from './s3-client.ts';
-import { randomBytes } from 'node:crypto';
 import { accessSync, constants as fsConstants, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { importJWK, SignJWT, type JWK } from 'jose';
+import { mintWithIssuerKey, readIssuerKey, type IssuerKey } from './issuer-key.ts';
 import { z } from 'zod';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -57,7 +56,7 @@ export interface SeaweedfsStack {
   audience: string;
   version: string;
   admin: { accessKeyId: string; secretAccessKey: string };
-  issuerKey: { kid: string; privateJwk: JWK };
+  issuerKey: IssuerKey;
 }
 
 const EnvJson = z.object({
@@ -73,11 +72,10 @@ const EnvJson = z.object({
   accessKeyId: z.string(),
   secretAccessKey: z.string(),
 });
-const KeyJson = z.object({ kid: z.string(), privateJwk: z.record(z.string(), z.unknown()) });
 
 export async function readSeaweedfsStack(stackDir = SEAWEEDFS_STACK_DIR): Promise<SeaweedfsStack> {
   const e = EnvJson.parse(JSON.parse(await readFile(join(stackDir, 'env.json'), 'utf8')));
-  const key = KeyJson.parse(JSON.parse(await readFile(e.issuerKeyFile, 'utf8')));
+  const issuerKey = await readIssuerKey(e.issuerKeyFile);
   return {
     endpoint: e.endpoint,
     region: e.region,
@@ -88,7 +86,7 @@ export async function readSeaweedfsStack(stackDir = SEAWEEDFS_STACK_DIR): Promis
     audience: e.audience,
     version: e.version,
     admin: { accessKeyId: e.accessKeyId, secretAccessKey: e.secretAccessKey },
-    issuerKey: { kid: key.kid, privateJwk: key.privateJwk as JWK },
+    issuerKey,
   };
 }
 
@@ -124,18 +122,7 @@ export async function mintSeaweedfsToken(
   claims: { sub: string; aud: string | string[]; [k: string]: unknown },
   opts?: { ttlSeconds?: number },
 ): Promise<string> {
-  const key = await importJWK(stack.issuerKey.privateJwk, 'RS256');
-  const now = Math.floor(Date.now() / 1000);
-  return new SignJWT({
-    iss: stack.issuerUrl,
-    iat: now - 1,
-    nbf: now - 1,
-    exp: now + (opts?.ttlSeconds ?? 3600),
-    jti: randomBytes(12).toString('hex'),
-    ...claims,
-  })
-    .setProtectedHeader({ alg: 'RS256', kid: stack.issuerKey.kid, typ: 'JWT' })
-    .sign(key);
+  return mintWithIssuerKey(stack.issuerUrl, stack.issuerKey, claims, opts);
 }
 
 /** An S3 client for the stack (see stackS3Client). */
