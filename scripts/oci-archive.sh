@@ -62,6 +62,8 @@ trap 'chmod -R u+w "$work" 2>/dev/null; rm -rf "$work"' EXIT
 stage="$work/rootfs"
 mkdir -p "$stage" "$work/layout/blobs/sha256"
 [ -z "$rootfs" ] || cp -a "$rootfs/." "$stage/"
+# The image's / is 0755 whatever the mode of the directory it came from (mktemp -d makes 0700).
+chmod 0755 "$stage"
 for f in "${files[@]+"${files[@]}"}"; do
   IFS=: read -r src dst mode <<<"$f"
   mkdir -p "$stage$(dirname "$dst")"
