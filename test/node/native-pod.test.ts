@@ -9,6 +9,7 @@ import { nodeGate, skipNode } from '../stack/kube-node.ts';
 import {
   APP_CONTAINER,
   containerStatus,
+  freePort,
   podReady,
   SIDECAR_CONTAINER,
   startPodStack,
@@ -69,6 +70,44 @@ describe.skipIf(skipNode)(`the chart's pod on a real kubelet${gate}`, () => {
         Math.round(Number(first?.time) * 1000) - createdAt
       } ms`,
     );
+  }, 240_000);
+
+  it('legacy mode: the once init container writes the first set before the app starts, the run sidecar keeps it', async () => {
+    await s.install('legacy', await s.values({ mode: 'legacy' }));
+    const legacy = await s.waitPod('legacy', 'Ready', podReady, 120_000);
+    const app = await s.waitLog(legacy, APP_CONTAINER, 'a first S3 call', (l) => events(l, 's3').length > 0);
+    const init = s.json(legacy, 'sts-sidecar-init');
+    expect(events(init, 'lease.acquired'), 'the once init container wrote a set').toHaveLength(1);
+    const initStatus = containerStatus(legacy, 'sts-sidecar-init')?.state as Obj;
+    expect((initStatus.terminated as Obj | undefined)?.exitCode).toBe(0);
+    expect(events(app, 'start')[0]?.refs_present).toBe(true);
+    const first = events(app, 's3')[0];
+    expect(first?.inside).toBe('ok');
+    expect(first?.outside).toBe('AccessDenied');
+    // The regular run container leases next to the app (acquired, or renewed over the once set).
+    await s.waitLog(
+      legacy,
+      SIDECAR_CONTAINER,
+      'a lease of the run sidecar',
+      (l) => events(l, 'lease.acquired').length + events(l, 'lease.renewed').length > 0,
+    );
+  }, 240_000);
+
+  it('the credentials endpoint: aioboto3 in the app gets its credentials through AWS_CONTAINER_CREDENTIALS_FULL_URI and the token file', async () => {
+    await s.install(
+      'endpoint',
+      await s.values({
+        credentialsEndpoint: { enabled: true, port: await freePort() },
+        app: { artifactStoreEnv: false },
+      }),
+    );
+    const pod = await s.waitPod('endpoint', 'Ready', podReady, 120_000);
+    const app = await s.waitLog(pod, APP_CONTAINER, 'a first S3 call', (l) => events(l, 's3').length > 0);
+    expect(events(app, 'start')[0]?.endpoint, 'the app uses the endpoint, not files').toBe(true);
+    const first = events(app, 's3')[0];
+    expect(first?.ok, String(first?.error)).toBe(true);
+    expect(first?.inside).toBe('ok');
+    expect(first?.outside).toBe('AccessDenied');
   }, 240_000);
 
   it('a denial (the decision server flipped, then SIGHUP) removes the set inside the pod; the next call fails', async () => {

@@ -90,7 +90,10 @@ install_pause() {
     log "pause already built"
     return 0
   fi
-  command -v gcc >/dev/null || die "gcc is needed to build pause (apt-get install gcc libc6-dev)"
+  if ! command -v gcc >/dev/null; then
+    apt-get install -y -qq --no-install-recommends gcc libc6-dev >>/tmp/kube-node-apt.log 2>&1 ||
+      die "gcc is needed to build pause (apt-get install gcc libc6-dev), see /tmp/kube-node-apt.log"
+  fi
   local src
   src="$(kube_module_dir)/build/pause/linux/pause.c"
   [ -s "$src" ] || die "no $src"
@@ -154,6 +157,7 @@ node_ready_for_pods() { # the node object exists (the kubelet registered it)
   curl -fsS --max-time 2 --cacert "$KUBE_DIR/pki/ca.crt" -H "@$KUBE_DIR/admin.header" \
     "$(kube_url)/api/v1/nodes/$NODE_NAME" >/dev/null 2>&1
 }
+containerd_answers() { in_ns ctr -a "$SOCK" version >/dev/null 2>&1; }
 kube_url() { sed -n 's/^KUBE_APISERVER_URL=//p' "$KUBE_DIR/env"; }
 kube_api() { # kube_api <method> <path> [json]
   curl -fsS --max-time 10 --cacert "$KUBE_DIR/pki/ca.crt" -H "@$KUBE_DIR/admin.header" \
@@ -269,7 +273,6 @@ imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 evictionHard: { memory.available: "1Mi", nodefs.available: "1%", imagefs.available: "1%", nodefs.inodesFree: "1%" }
 protectKernelDefaults: false
-makeIPTablesUtilChains: false
 syncFrequency: 10s
 fileCheckFrequency: 0s
 staticPodPath: ""
@@ -405,7 +408,7 @@ cmd_up() {
 
   t0="$(now)"
   start_in_ns containerd containerd --config "$CTRD_DIR/config.toml"
-  wait_until 30 containerd "$RUN_DIR/containerd.pid" in_ns ctr -a "$SOCK" version
+  wait_until 30 containerd "$RUN_DIR/containerd.pid" containerd_answers
   log "containerd up in $(since "$t0")"
   cmd_import_quiet "$(pause_archive)"
 
@@ -416,7 +419,6 @@ cmd_up() {
   start_in_ns kube-controller-manager "$KUBE_BUILD_DIR/kube-controller-manager" \
     --kubeconfig "$PKI/controller-manager.kubeconfig" --use-service-account-credentials=true \
     --root-ca-file "$KUBE_DIR/pki/ca.crt" --service-account-private-key-file "$KUBE_DIR/pki/sa.key" \
-    --controllers='*,-nodeipam,-nodelifecycle,-service-lb-controller,-cloud-node-lifecycle,-route,-persistentvolume-binder,-attachdetach' \
     --leader-elect=false --bind-address=127.0.0.1 --secure-port=0 --v=1
   start_in_ns kube-scheduler "$KUBE_BUILD_DIR/kube-scheduler" --kubeconfig "$PKI/scheduler.kubeconfig" \
     --leader-elect=false --bind-address=127.0.0.1 --secure-port=0 --v=1
