@@ -9,7 +9,6 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expect } from 'vitest';
 import { ensureRgw, setupTenant, type RgwStack, type RgwTenantSetup } from '../stack/ceph-rgw.ts';
 import { startDecisionServer, type DecisionServer, type PolicyFile } from '../stack/decision-server.ts';
 import { issuerThumbprint } from '../stack/kube-issuer.ts';
@@ -167,13 +166,13 @@ async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T 
   }
 }
 
-export async function startPodStack(label: string): Promise<PodStack> {
-  const kubeStack = readStack();
-  const kube = new KubeAdmin(kubeStack);
-  const node = readNode();
-  const rgw = await ensureRgw();
-  const issuerUrl = kubeStack.issuer;
-  const tenant = await setupTenant(rgw, {
+/**
+ * RGW trusts the API server's issuer for the pods' audience: its OIDC provider (with the thumbprint of the
+ * certificate kube-issuer.ts serves), a role for AssumeRoleWithWebIdentity, the bucket. Idempotent; the
+ * node's globalSetup calls it once so that test files running in parallel only find it done.
+ */
+export async function trustKubeIssuer(rgw: RgwStack, issuerUrl: string): Promise<RgwTenantSetup> {
+  return setupTenant(rgw, {
     issuerUrl,
     thumbprint: await issuerThumbprint(issuerUrl),
     audience: AUDIENCE,
@@ -181,6 +180,15 @@ export async function startPodStack(label: string): Promise<PodStack> {
     roleName: 'kubelet-pods',
     maxSessionDuration: 3600,
   });
+}
+
+export async function startPodStack(label: string): Promise<PodStack> {
+  const kubeStack = readStack();
+  const kube = new KubeAdmin(kubeStack);
+  const node = readNode();
+  const rgw = await ensureRgw();
+  const issuerUrl = kubeStack.issuer;
+  const tenant = await trustKubeIssuer(rgw, issuerUrl);
   const dir = mkdtempSync(join(tmpdir(), 'sts-pods-'));
   const policyFile = join(dir, 'policy.json');
   const writePolicy = (p: PolicyFile): void => writeFileSync(policyFile, JSON.stringify(p));
@@ -288,7 +296,7 @@ export async function startPodStack(label: string): Promise<PodStack> {
       },
       async signal(pod, container, sig) {
         const id = String(containerStatus(pod, container)?.containerID ?? '').replace(/^containerd:\/\//, '');
-        expect(id, `${container} has a container ID`).not.toBe('');
+        if (!id) throw new Error(`${container} of ${podName(pod)} has no container ID yet`);
         const r = await nodeScript([
           'exec',
           'ctr',

@@ -13,6 +13,8 @@ import { startKubeIssuer } from './kube-issuer.ts';
 import { ensureNode, importImage, isNodeUp, NODE_STACK_DIR, nodeUsable, stopNode } from './kube-node.ts';
 import { runCommand } from './stack-script.ts';
 import { SIDECAR_IMAGE } from './node-images.ts';
+import { ensureRgw, rgwUsable } from './ceph-rgw.ts';
+import { trustKubeIssuer } from '../node/support.ts';
 
 let startedHere = false;
 let issuer: OidcIssuer | undefined;
@@ -36,6 +38,7 @@ export async function setup(): Promise<void> {
   });
   await importImage(archive);
   issuer = await startKubeIssuer(readStack());
+  if (rgwUsable().ok) await trustKubeIssuer(await ensureRgw(), issuer.url);
   console.info(
     `[kube-node-global-setup] node ${node.nodeName} ${wasUp ? 'already running' : `started in ${t1 - t0} ms`}; ` +
       `sidecar image built and imported in ${Date.now() - t1} ms; issuer discovery at ${issuer.url}`,
