@@ -114,19 +114,6 @@ etcd_healthy() {
   curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/health" 2>/dev/null | grep -q '"health":"true"'
 }
 
-wait_until() { # wait_until <seconds> <what> <pidfile> <cmd...>: fails fast when the daemon died
-  local limit="$1" what="$2" pidfile="$3" start
-  shift 3
-  start="$(now)"
-  while ! "$@"; do
-    pidfile_alive "$pidfile" || die "$what exited during startup (logs: $LOG_DIR)"
-    if awk -v a="$start" -v b="$(now)" -v l="$limit" 'BEGIN { exit !(b - a > l) }'; then
-      die "$what not ready after ${limit}s (logs: $LOG_DIR)"
-    fi
-    sleep 0.2
-  done
-}
-
 all_up() {
   pidfile_alive "$ETCD_PID" etcd && pidfile_alive "$API_PID" kube-apiserver && [ -s "$ENV_JSON" ] && readyz
 }

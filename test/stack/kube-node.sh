@@ -171,19 +171,6 @@ all_up() {
   [ -s "$ENV_JSON" ] && node_ready_for_pods
 }
 
-wait_until() { # wait_until <seconds> <what> <pidfile> <cmd...>
-  local limit="$1" what="$2" pidfile="$3" start
-  shift 3
-  start="$(now)"
-  while ! "$@"; do
-    pidfile_alive "$pidfile" || die "$what exited during startup (logs: $LOG_DIR)"
-    if awk -v a="$start" -v b="$(now)" -v l="$limit" 'BEGIN { exit !(b - a > l) }'; then
-      die "$what not ready after ${limit}s (logs: $LOG_DIR)"
-    fi
-    sleep 0.2
-  done
-}
-
 client_cert() { # client_cert <name> <CN> <O>: a client certificate signed by the API server stack's CA
   (
     cd "$PKI"

@@ -9,7 +9,7 @@ import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { KUBE_VERSION, kubeUsable } from './kube.ts';
+import { KUBE_VERSION, kubeUsable, onPath } from './kube.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const SCRIPT = join(here, 'kube-node.sh');
@@ -31,24 +31,13 @@ function kubeBinary(name: string): string {
   return join(root, `kube-${KUBE_VERSION}`, name);
 }
 
-function onPath(bin: string): boolean {
-  return (process.env.PATH ?? '/usr/bin').split(':').some((dir) => {
-    try {
-      accessSync(join(dir, bin), constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
-
 /** Whether the node can run here, with a one-line reason when it cannot. */
 export function nodeUsable(): { ok: true } | { ok: false; reason: string } {
   const kube = kubeUsable();
   if ('reason' in kube) return kube;
   if (process.getuid?.() !== 0) return { ok: false, reason: 'the node stack needs root (mounts, cgroups)' };
   for (const bin of ['containerd', 'runc', 'ctr', 'unshare', 'nsenter']) {
-    if (!onPath(bin) && !onPath(`../sbin/${bin}`))
+    if (!onPath(bin))
       return { ok: false, reason: `${bin} not installed; run test/stack/kube-node.sh install` };
   }
   for (const bin of ['kubelet', 'kube-controller-manager', 'kube-scheduler', 'pause']) {

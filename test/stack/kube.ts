@@ -32,7 +32,8 @@ export interface KubeStack {
   readonly pids: { readonly etcd: number; readonly apiserver: number };
 }
 
-function onPath(bin: string): boolean {
+/** Whether an executable of that name is in a PATH directory. */
+export function onPath(bin: string): boolean {
   return (process.env.PATH ?? '').split(':').some((dir) => {
     try {
       accessSync(join(dir, bin), constants.X_OK);
