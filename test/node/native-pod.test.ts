@@ -44,7 +44,7 @@ describe.skipIf(skipNode)(`the chart's pod on a real kubelet${gate}`, () => {
     expect(acquired[0]?.tenant).toBe(TENANT);
     // The projected token the kubelet wrote, issued by the API server for the pod's ServiceAccount.
     expect(acquired[0]?.issuer).toBe(s.issuerUrl);
-    expect(acquired[0]?.subject).toBe(`system:serviceaccount:${s.namespace}:artifact-store`);
+    expect(acquired[0]?.subject).toBe(`system:serviceaccount:${s.namespace}:native`);
 
     // The startupProbe held the app: when it started, the four files were there.
     const start = events(app, 'start')[0];
@@ -54,7 +54,8 @@ describe.skipIf(skipNode)(`the chart's pod on a real kubelet${gate}`, () => {
       String(((containerStatus(pod, APP_CONTAINER)?.state as Obj).running as Obj).startedAt),
     );
     // The kubelet's startedAt has whole seconds.
-    const acquiredAt = Number(acquired[0]?.time);
+    const acquiredAt = Date.parse(String(acquired[0]?.time));
+    expect(acquiredAt).toBeGreaterThan(0);
     expect(appStarted).toBeGreaterThanOrEqual(Math.floor(acquiredAt / 1000) * 1000);
 
     // Another UID than the sidecar's 65532, reading through the chart's fsGroup and 0440 modes.

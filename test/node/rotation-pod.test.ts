@@ -54,7 +54,7 @@ describe.skipIf(skipNode)(`the kubelet's token rotation in a real pod${gate}`, (
       const rotated = events(lines, 'token.rotated')[0];
       const newIat = Date.parse(String(rotated?.issued_at)) / 1000;
       expect(newIat).toBeGreaterThan(firstTokenIat ?? Infinity);
-      expect(rotated?.subject).toBe(`system:serviceaccount:${s.namespace}:artifact-store`);
+      expect(rotated?.subject).toBe(`system:serviceaccount:${s.namespace}:rotation`);
 
       // The next lease: a decision asked with the new token, then lease.renewed in the sidecar's log.
       const renewedBefore = events(lines, 'lease.renewed').length;

@@ -119,7 +119,10 @@ export interface PodStack {
   writePolicy(policy: PolicyFile): void;
   /** Values for helm/example-app on this stack; `extra` is merged into stsSidecar. */
   values(extra?: JsonObject, top?: JsonObject): Promise<JsonObject>;
-  /** `helm template` of a chart of helm/ with the values, patched by onThisNode, created in the namespace. */
+  /**
+   * `helm template` of a chart of helm/ with the values (and a ServiceAccount named after the release),
+   * patched by onThisNode, created in the namespace.
+   */
   install(release: string, values: JsonObject, chart?: string): Promise<Obj[]>;
   pods(release: string): Promise<Obj[]>;
   waitPod(release: string, what: string, ok: (pod: Obj) => boolean, timeoutMs?: number): Promise<Obj>;
@@ -227,8 +230,9 @@ export async function startPodStack(label: string): Promise<PodStack> {
       async values(extra = {}, top = {}) {
         return {
           image: { repository: appRepository, tag: appTag, pullPolicy: 'Never' },
-          serviceAccount: { create: true, name: 'artifact-store' },
           resources: { requests: { cpu: '10m', memory: '32Mi' }, limits: { memory: '256Mi' } },
+          // On the host network a containerPort is a host port: one of its own per release.
+          containerPort: await freePort(),
           ...top,
           stsSidecar: {
             image: { repository, tag, pullPolicy: 'Never' },
@@ -250,7 +254,8 @@ export async function startPodStack(label: string): Promise<PodStack> {
         };
       },
       async install(release, values, chart = 'example-app') {
-        const file = ws.valuesFile(release, values);
+        // Each release its own ServiceAccount, named after it (the token's subject names it).
+        const file = ws.valuesFile(release, { ...values, serviceAccount: { create: true, name: release } });
         const r = await ws.run([
           'template',
           release,
