@@ -115,6 +115,6 @@ printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json"
   "$manifest_digest" "$manifest_size" "$(json_str "$name")" "$(json_str "${name##*:}")" >"$work/layout/index.json"
 
 mkdir -p "$(dirname "$out")"
-tar --sort=name --numeric-owner --owner=0 --group=0 --mtime="@$epoch" -C "$work/layout" -cf "$out.tmp" .
-mv "$out.tmp" "$out"
+tar --sort=name --numeric-owner --owner=0 --group=0 --mtime="@$epoch" -C "$work/layout" -cf "$out.tmp.$$" .
+mv "$out.tmp.$$" "$out"
 printf 'sha256:%s\n' "$manifest_digest"

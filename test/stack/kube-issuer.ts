@@ -36,6 +36,18 @@ export async function startKubeIssuer(stack: KubeStack): Promise<OidcIssuer> {
   });
 }
 
+/** Whether the issuer URL already serves the API server's current key (another test run's server). */
+export async function kubeIssuerServed(stack: KubeStack): Promise<boolean> {
+  const kid = kubeKeyId(readFileSync(join(KUBE_STACK_DIR, 'pki', 'sa.pub'), 'utf8'));
+  try {
+    const res = await fetch(`${stack.issuer}/jwks`, { signal: AbortSignal.timeout(5000) });
+    const jwks = (await res.json()) as { keys: { kid?: string }[] };
+    return jwks.keys[0]?.kid === kid;
+  } catch {
+    return false;
+  }
+}
+
 /** SHA-1 of the first JWKS key's x5c certificate: what RGW's CreateOpenIDConnectProvider wants. */
 export async function issuerThumbprint(issuerUrl: string): Promise<string> {
   const res = await fetch(`${issuerUrl}/jwks`, { signal: AbortSignal.timeout(5000) });

@@ -9,7 +9,7 @@
 import { join } from 'node:path';
 import type { OidcIssuer } from './oidc-issuer.ts';
 import { readStack } from './kube.ts';
-import { startKubeIssuer } from './kube-issuer.ts';
+import { kubeIssuerServed, startKubeIssuer } from './kube-issuer.ts';
 import { ensureNode, importImage, isNodeUp, NODE_STACK_DIR, nodeUsable, stopNode } from './kube-node.ts';
 import { runCommand } from './stack-script.ts';
 import { SIDECAR_IMAGE } from './node-images.ts';
@@ -37,11 +37,16 @@ export async function setup(): Promise<void> {
     timeoutMs: 300_000,
   });
   await importImage(archive);
-  issuer = await startKubeIssuer(readStack());
-  if (rgwUsable().ok) await trustKubeIssuer(await ensureRgw(), issuer.url);
+  const kube = readStack();
+  issuer = await startKubeIssuer(kube).catch(async (err: NodeJS.ErrnoException) => {
+    // Another vitest run of this checkout serves it already (for the same API server key): share it.
+    if (err.code !== 'EADDRINUSE' || !(await kubeIssuerServed(kube))) throw err;
+    return undefined;
+  });
+  if (rgwUsable().ok) await trustKubeIssuer(await ensureRgw(), kube.issuer);
   console.info(
     `[kube-node-global-setup] node ${node.nodeName} ${wasUp ? 'already running' : `started in ${t1 - t0} ms`}; ` +
-      `sidecar image built and imported in ${Date.now() - t1} ms; issuer discovery at ${issuer.url}`,
+      `sidecar image built and imported in ${Date.now() - t1} ms; issuer discovery at ${kube.issuer}${issuer ? '' : ' (served by another run)'}`,
   );
 }
 
