@@ -15,6 +15,8 @@ export default defineConfig({
       'test/stack/minio-global-setup.ts',
       'test/stack/podman-global-setup.ts',
       'test/stack/kube-global-setup.ts',
+      // After kube-global-setup: the node registers with its API server.
+      'test/stack/kube-node-global-setup.ts',
     ],
     testTimeout: 60_000,
     hookTimeout: 120_000,

@@ -23,8 +23,10 @@ export default defineConfig({
   test: {
     ...base.test,
     include: SNAPSHOT_SUITES,
-    // None of these suites talks to Keycloak: do not start it a second time.
-    globalSetup: (base.test?.globalSetup as string[]).filter((g) => !g.includes('keycloak')),
+    // None of these suites talks to Keycloak or runs pods on the node: do not start them a second time.
+    globalSetup: (base.test?.globalSetup as string[]).filter(
+      (g) => !g.includes('keycloak') && !g.includes('kube-node'),
+    ),
     env: { STSTEST_LAUNCHER: 'fast' },
   },
 });

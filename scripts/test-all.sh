@@ -34,8 +34,11 @@ step minio bash test/stack/minio.sh install
 step podman bash test/stack/podman.sh install
 # helm, built from the Go module proxy.
 step helm bash test/stack/helm.sh install
-# etcd (Debian etcd-server) and kube-apiserver built from k8s.io/kubernetes through the Go module proxy.
+# etcd (Debian etcd-server), and kube-apiserver, kubelet, kube-controller-manager and kube-scheduler built
+# from k8s.io/kubernetes through the Go module proxy in one go build (test/stack/kube-build.sh).
 step kube-apiserver bash test/stack/kube-apiserver.sh install
+# The real node: containerd, runc, busybox-static (Debian) and the pause binary (gcc -static).
+step kube-node bash test/stack/kube-node.sh install
 # Node >= 22.22 (Node 24 from the npm package node@24 when the machine's is older) and npm ci.
 # shellcheck source=scripts/env.sh
 step node-and-deps . scripts/env.sh
@@ -44,7 +47,7 @@ echo "setup: all installs took $(($(date +%s) - t_setup)) s (node $(node --versi
 # Every server above is mandatory from here on: its tests fail, never skip, when it is missing.
 export STSTEST_REQUIRE_RGW=1 STSTEST_REQUIRE_CONSUMERS=1 STSTEST_REQUIRE_KEYCLOAK=1
 export STSTEST_REQUIRE_SEAWEEDFS=1 STSTEST_REQUIRE_HELM=1 STSTEST_REQUIRE_KUBE=1
-export STSTEST_REQUIRE_MINIO=1 STSTEST_REQUIRE_DOCKER=1
+export STSTEST_REQUIRE_MINIO=1 STSTEST_REQUIRE_DOCKER=1 STSTEST_REQUIRE_NODE=1
 # The secret scan must have seen real output.
 export STSTEST_REQUIRE_SCAN=1
 

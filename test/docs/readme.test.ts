@@ -7,11 +7,6 @@ import { REPO_ROOT } from '../support/sidecar-process.ts';
 const readme = readFileSync(`${REPO_ROOT}/README.md`, 'utf8');
 const errors = readFileSync(`${REPO_ROOT}/src/errors.ts`, 'utf8');
 const testAll = readFileSync(`${REPO_ROOT}/scripts/test-all.sh`, 'utf8');
-/** Requirements the whole suite cannot meet on this machine kind, each with its reason (see the README). */
-const OPTIONAL_REQUIREMENTS = new Set([
-  // testcontainers needs a Docker-API engine; none runs on the CI machines.
-  'STSTEST_REQUIRE_DOCKER',
-]);
 
 describe('README', () => {
   it('starts with the two commands: demo, and the whole suite that .ci/run runs', () => {
@@ -30,7 +25,6 @@ describe('README', () => {
     const required = new Set([...sources.matchAll(/\b(STSTEST_REQUIRE_[A-Z_]+)\b/g)].map((m) => m[1]!));
     expect(required.size).toBeGreaterThan(5);
     for (const name of required) {
-      if (OPTIONAL_REQUIREMENTS.has(name)) continue;
       expect(testAll, name).toMatch(new RegExp(`^export .*\\b${name}=1\\b`, 'm'));
     }
   });

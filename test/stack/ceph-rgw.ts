@@ -293,13 +293,17 @@ async function ensureProvider(stack: RgwStack, issuerUrl: string, thumbprint: st
   } catch (e) {
     if (!isConflict(e)) throw e;
   }
-  // Already registered (same issuer URL): make sure our audience is among its client ids.
+  // Already registered (same issuer URL): make sure our audience is among its client ids and our key's
+  // thumbprint is the registered one (an issuer on a fixed URL, e.g. the kube-apiserver's, gets a new key
+  // each time its stack starts, while the RGW stack may outlive it).
   const xml = await iam(stack, 'GetOpenIDConnectProvider', { OpenIDConnectProviderArn: arn });
   const clientIds = xmlMembers(xml, 'ClientIDList');
-  if (clientIds.includes(audience)) return arn;
+  const thumbprints = xmlMembers(xml, 'ThumbprintList');
+  if (clientIds.includes(audience) && (thumbprints.length === 0 || thumbprints.includes(thumbprint)))
+    return arn;
   // RGW 16.2 has no AddClientIDToOpenIDConnectProvider: re-create with the union.
   await iam(stack, 'DeleteOpenIDConnectProvider', { OpenIDConnectProviderArn: arn });
-  return create([...clientIds, audience]);
+  return create(clientIds.includes(audience) ? clientIds : [...clientIds, audience]);
 }
 
 /** Deletes a role and its inline policies; returns the policies (name -> document) so they can be re-put. */

@@ -49,6 +49,8 @@ export interface DecisionLogEntry {
   decision_id: string;
   tenant?: string;
   subject?: string;
+  /** `iat` of the bearer token the decision was asked with (which projected token a lease used). */
+  token_issued_at?: number;
   reasons: string[];
 }
 
@@ -116,12 +118,14 @@ export async function startDecisionServer(options: {
     if (!auth.startsWith('Bearer ')) return deny(403, ['missing_token']);
     let subject: string;
     let tokenTenant: unknown;
+    let tokenIssuedAt: number | undefined;
     try {
       const { payload } = await jwtVerify(auth.slice(7), jwks, {
         issuer: options.issuerUrl,
         audience: options.audience,
       });
       subject = payload.sub ?? '';
+      tokenIssuedAt = payload.iat;
       tokenTenant = payload['tenant'];
       // Every bearer flex-auth sees (e.g. an IAM Profile token from Keycloak) is a secret the suite's scan
       // must never find in the sidecar's output.
@@ -156,7 +160,14 @@ export async function startDecisionServer(options: {
     if (granted.length === 0) return deny(403, ['actions_not_allowed'], { subject, tenant });
     const maxTtl = rule.max_ttl_seconds ?? 3600;
     const reasons = ttl > maxTtl ? ['ttl_out_of_bounds'] : [];
-    decisions.push({ decision: 'allow', decision_id: decisionId, subject, tenant, reasons });
+    decisions.push({
+      decision: 'allow',
+      decision_id: decisionId,
+      subject,
+      tenant,
+      reasons,
+      ...(tokenIssuedAt === undefined ? {} : { token_issued_at: tokenIssuedAt }),
+    });
     send(200, {
       decision: 'allow',
       decision_id: decisionId,

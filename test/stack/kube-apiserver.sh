@@ -3,7 +3,8 @@
 # (Debian's etcd-server), on loopback only. No kubelet, no controller-manager, no scheduler: objects are
 # admitted and stored, nothing runs.
 #
-#   test/stack/kube-apiserver.sh install   etcd-server from apt, kube-apiserver built into the cache (idempotent)
+#   test/stack/kube-apiserver.sh install   etcd-server from apt; kube-apiserver (with the node's binaries, one
+#                                          go build, test/stack/kube-build.sh) built into the cache (idempotent)
 #   test/stack/kube-apiserver.sh up        start etcd + kube-apiserver (idempotent: prints the env when up)
 #   test/stack/kube-apiserver.sh down      stop exactly the PIDs in the pid files, remove the state dir
 #   test/stack/kube-apiserver.sh status    print the env and exit 0 when up; exit 1 otherwise
@@ -14,6 +15,8 @@
 #   KUBE_APISERVER_PORT   kube-apiserver secure port on 127.0.0.1 (default 19443)
 #   KUBE_ETCD_PORT        etcd client port on 127.0.0.1 (default 19379); the peer port is KUBE_ETCD_PEER_PORT
 #                         (default 19380)
+#   KUBE_ISSUER_PORT      the service-account issuer is http://127.0.0.1:<port> (default 19444); nothing
+#                         listens there unless a test serves the issuer's discovery (test/stack/kube-issuer.ts)
 #   STS_CACHE_DIR         build cache root outside the repository (default ~/.cache/sts-sidecar)
 #
 # `up` writes ${KUBE_STACK_DIR}/env (shell KEY=VALUE) and env.json: the URL, the CA file and the file of
@@ -22,14 +25,14 @@
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-KUBE_VERSION="${KUBE_VERSION:-v1.37.2}"
 STACK_DIR="${KUBE_STACK_DIR:-$REPO_ROOT/.stack/kube}"
 API_PORT="${KUBE_APISERVER_PORT:-19443}"
 ETCD_PORT="${KUBE_ETCD_PORT:-19379}"
 ETCD_PEER_PORT="${KUBE_ETCD_PEER_PORT:-19380}"
-CACHE_ROOT="${STS_CACHE_DIR:-$HOME/.cache/sts-sidecar}"
-BUILD_DIR="$CACHE_ROOT/kube-apiserver-$KUBE_VERSION"
-APISERVER_BIN="$BUILD_DIR/kube-apiserver"
+# The service-account issuer: a loopback URL, so that an STS (Ceph RGW) can fetch its discovery document
+# and JWKS where a test serves them (test/stack/kube-issuer.ts: the API server's key with the x5c RGW needs).
+ISSUER_PORT="${KUBE_ISSUER_PORT:-19444}"
+ISSUER="http://127.0.0.1:$ISSUER_PORT"
 
 PKI="$STACK_DIR/pki"
 RUN_DIR="$STACK_DIR/run"
@@ -41,14 +44,15 @@ ENV_FILE="$STACK_DIR/env"
 ENV_JSON="$STACK_DIR/env.json"
 
 log() { printf 'kube-apiserver: %s\n' "$*" >&2; }
-# The machine's Go lives in /usr/local/go/bin, which a non-login shell (CI) may not have on PATH.
-command -v go >/dev/null 2>&1 || [ ! -x /usr/local/go/bin/go ] || PATH="/usr/local/go/bin:$PATH"
 die() {
   log "error: $*"
   exit 1
 }
 # shellcheck source=test/stack/lib.sh
 . "$REPO_ROOT/test/stack/lib.sh"
+# shellcheck source=test/stack/kube-build.sh
+. "$REPO_ROOT/test/stack/kube-build.sh"
+APISERVER_BIN="$KUBE_BUILD_DIR/kube-apiserver"
 # The lock of up/down waits without limit here (etcd plus kube-apiserver may take up to 150 s to start).
 STACK_LOCK_WAIT_S=
 
@@ -86,49 +90,11 @@ install_etcd() {
 
 apiserver_built() { [ -x "$APISERVER_BIN" ] && "$APISERVER_BIN" --version >/dev/null 2>&1; }
 
-# k8s.io/kubernetes replaces its staging modules (k8s.io/api, ...) with ./staging paths, so `go install`
-# refuses it. A module of ours requires it and pins each staging module to the published twin
-# (v1.37.2 -> v0.37.2), then builds cmd/kube-apiserver from it.
-install_apiserver() {
-  if apiserver_built; then
-    log "kube-apiserver already built ($("$APISERVER_BIN" --version))"
-    return 0
-  fi
-  command -v go >/dev/null || die "go is not on PATH"
-  local t0 src staging mod ver
-  t0="$(now)"
-  ver="v0.${KUBE_VERSION#v1.}"
-  src="$BUILD_DIR/src"
-  rm -rf "$src"
-  mkdir -p "$src"
-  log "resolving k8s.io/kubernetes@$KUBE_VERSION"
-  mod="$(cd "$src" && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')"
-  [ -s "$mod" ] || die "go mod download k8s.io/kubernetes@$KUBE_VERSION gave no go.mod"
-  staging="$(sed -n 's#^[[:space:]]*\(k8s\.io/[A-Za-z0-9._-]*\) => \./staging/.*#\1#p' "$mod")"
-  [ -n "$staging" ] || die "no staging replaces found in $mod"
-  {
-    printf 'module sts-sidecar.test/kube-apiserver-build\n\ngo %s\n\n' "$(sed -n 's/^go \([0-9.]*\)$/\1/p' "$mod")"
-    printf 'require k8s.io/kubernetes %s\n\n' "$KUBE_VERSION"
-    printf 'replace (\n'
-    for m in $staging; do printf '\t%s => %s %s\n' "$m" "$m" "$ver"; done
-    printf ')\n'
-  } >"$src/go.mod"
-  log "building k8s.io/kubernetes/cmd/kube-apiserver@$KUBE_VERSION ($(wc -w <<<"$staging") staging modules pinned to $ver; nice 19)"
-  (
-    cd "$src"
-    GOFLAGS=-mod=mod nice -n 19 go get "k8s.io/kubernetes/cmd/kube-apiserver@$KUBE_VERSION" >&2
-    # The version stamp kube's own build sets (hack/lib/version.sh).
-    CGO_ENABLED=0 GOFLAGS=-mod=mod nice -n 19 go build -trimpath -o "$APISERVER_BIN.tmp" \
-      -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$KUBE_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$(cut -d. -f2 <<<"$KUBE_VERSION") -X k8s.io/component-base/version.gitTreeState=clean" \
-      k8s.io/kubernetes/cmd/kube-apiserver >&2
-  )
-  mv "$APISERVER_BIN.tmp" "$APISERVER_BIN"
-  log "built $("$APISERVER_BIN" --version) in $(since "$t0"), $(du -h "$APISERVER_BIN" | cut -f1)"
-}
-
 cmd_install() {
   install_etcd
-  install_apiserver
+  # One go build makes kube-apiserver together with the node's binaries (kube-node.sh): they share nearly
+  # all their packages, so the four cost little more than one.
+  kube_build
 }
 
 # ---- up / down ------------------------------------------------------------------------------------
@@ -146,19 +112,6 @@ readyz() { # readyz: the API server answers /readyz with 200 over TLS signed by 
 }
 etcd_healthy() {
   curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/health" 2>/dev/null | grep -q '"health":"true"'
-}
-
-wait_until() { # wait_until <seconds> <what> <pidfile> <cmd...>: fails fast when the daemon died
-  local limit="$1" what="$2" pidfile="$3" start
-  shift 3
-  start="$(now)"
-  while ! "$@"; do
-    pidfile_alive "$pidfile" || die "$what exited during startup (logs: $LOG_DIR)"
-    if awk -v a="$start" -v b="$(now)" -v l="$limit" 'BEGIN { exit !(b - a > l) }'; then
-      die "$what not ready after ${limit}s (logs: $LOG_DIR)"
-    fi
-    sleep 0.2
-  done
 }
 
 all_up() {
@@ -199,6 +152,7 @@ KUBE_ETCD_URL=http://127.0.0.1:$ETCD_PORT
 KUBE_VERSION=$KUBE_VERSION
 STACK_PIDS=$(cat "$ETCD_PID"),$(cat "$API_PID")
 STACK_LISTEN_PORTS=$API_PORT,$ETCD_PORT,$ETCD_PEER_PORT
+KUBE_SA_ISSUER=$ISSUER
 EOF
   {
     printf '{\n'
@@ -207,6 +161,7 @@ EOF
     printf '  "tokenFile": %s,\n' "$(j "$TOKEN_FILE")"
     printf '  "etcdUrl": "http://127.0.0.1:%s",\n' "$ETCD_PORT"
     printf '  "version": "%s",\n' "$KUBE_VERSION"
+    printf '  "issuer": "%s",\n' "$ISSUER"
     printf '  "pids": { "etcd": %s, "apiserver": %s },\n' "$(cat "$ETCD_PID")" "$(cat "$API_PID")"
     printf '  "logDir": %s\n' "$(j "$LOG_DIR")"
     printf '}\n'
@@ -270,7 +225,7 @@ cmd_up() {
     --etcd-servers="http://127.0.0.1:$ETCD_PORT" \
     --tls-cert-file="$PKI/apiserver.crt" --tls-private-key-file="$PKI/apiserver.key" \
     --client-ca-file="$PKI/ca.crt" --token-auth-file="$PKI/tokens.csv" \
-    --service-account-issuer=https://kubernetes.default.svc.cluster.local \
+    --service-account-issuer="$ISSUER" \
     --service-account-key-file="$PKI/sa.pub" --service-account-signing-key-file="$PKI/sa.key" \
     --authorization-mode=RBAC --service-cluster-ip-range=10.96.0.0/16 \
     --endpoint-reconciler-type=none \

@@ -27,10 +27,13 @@ export interface KubeStack {
   readonly tokenFile: string;
   readonly etcdUrl: string;
   readonly version: string;
+  /** The service-account issuer (`iss` of the tokens it issues): http://127.0.0.1:<KUBE_ISSUER_PORT>. */
+  readonly issuer: string;
   readonly pids: { readonly etcd: number; readonly apiserver: number };
 }
 
-function onPath(bin: string): boolean {
+/** Whether an executable of that name is in a PATH directory. */
+export function onPath(bin: string): boolean {
   return (process.env.PATH ?? '').split(':').some((dir) => {
     try {
       accessSync(join(dir, bin), constants.X_OK);
@@ -43,7 +46,7 @@ function onPath(bin: string): boolean {
 
 export function apiserverBinary(): string {
   const root = process.env.STS_CACHE_DIR ?? join(homedir(), '.cache', 'sts-sidecar');
-  return join(root, `kube-apiserver-${KUBE_VERSION}`, 'kube-apiserver');
+  return join(root, `kube-${KUBE_VERSION}`, 'kube-apiserver');
 }
 
 /** Whether the stack can run here, with a one-line reason when it cannot. */

@@ -1,4 +1,4 @@
-# Helpers shared by the test-stack scripts (ceph-rgw.sh, seaweedfs.sh, keycloak.sh, kube-apiserver.sh).
+# Helpers shared by the test-stack scripts (ceph-rgw.sh, seaweedfs.sh, keycloak.sh, kube-apiserver.sh, kube-node.sh).
 # Source it after defining log() and die(); it defines functions only.
 #
 #   now / since <t0>                         wall clock (seconds, fractional) and "1.2s" since t0
@@ -13,6 +13,7 @@
 #   listeners <port>                         the `ss` lines of TCP listeners on the port (any address)
 #   require_free_ports <what> <port...>      die unless nothing listens on each port
 #   node_supports_ts <node>                  the binary runs TypeScript by type stripping (Node >= 22.22)
+#   wait_until <s> <what> <pidfile> <cmd...>  poll cmd until it succeeds; die when the daemon died or after s
 #   with_lock <cmd...>                       run cmd holding ${STACK_DIR%/}.lock (fd 9)
 #   stack_status                             print ${ENV_FILE} and exit 0 when all_up; exit 1 otherwise
 #   stack_main <command>                     install|up|down|status: calls cmd_install, cmd_up, cmd_down
@@ -97,6 +98,21 @@ stop_group() {
     sleep 0.1
   done
   die "$name (process group $pgid) still has members after SIGKILL: $(group_members "$pgid" | tr '\n' ' ')"
+}
+
+# wait_until <seconds> <what> <pidfile> <cmd...>: polls cmd every 0.2 s; fails fast when the daemon in the
+# pid file died, or after <seconds> (the message points at ${LOG_DIR}).
+wait_until() {
+  local limit="$1" what="$2" pidfile="$3" start
+  shift 3
+  start="$(now)"
+  while ! "$@"; do
+    pidfile_alive "$pidfile" || die "$what exited during startup (logs: $LOG_DIR)"
+    if awk -v a="$start" -v b="$(now)" -v l="$limit" 'BEGIN { exit !(b - a > l) }'; then
+      die "$what not ready after ${limit}s (logs: $LOG_DIR)"
+    fi
+    sleep 0.2
+  done
 }
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }

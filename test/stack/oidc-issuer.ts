@@ -146,7 +146,7 @@ interface SigningKey {
 }
 
 /** A signing key (the given private JWK, or a fresh RSA key) with its self-signed certificate. */
-async function signingKey(privateJwk: JWK | undefined): Promise<SigningKey> {
+async function signingKey(privateJwk: JWK | undefined, fixedKid?: string): Promise<SigningKey> {
   let privateKey: KeyObject;
   let publicKey: KeyObject;
   if (privateJwk) {
@@ -163,7 +163,7 @@ async function signingKey(privateJwk: JWK | undefined): Promise<SigningKey> {
     throw new Error('self-signed certificate does not verify');
   const thumbprint = createHash('sha1').update(certDer).digest('hex');
   const baseJwk = await exportJWK(publicKey);
-  const kid = await calculateJwkThumbprint(baseJwk);
+  const kid = fixedKid ?? (await calculateJwkThumbprint(baseJwk));
   const jwk: JWK = { ...baseJwk, kid, alg: 'RS256', use: 'sig', x5c: [certDer.toString('base64')] };
   return { privateKey, kid, jwk, thumbprint };
 }
@@ -174,15 +174,17 @@ export async function startOidcIssuer(opts?: {
   path?: string;
   /**
    * A private RSA JWK to sign with instead of a fresh key (a fixed-port issuer whose key outlives the
-   * process, see test/stack/seaweedfs-issuer.ts). The `kid` stays the JWK thumbprint.
+   * process, see test/stack/seaweedfs-issuer.ts). The `kid` is the JWK thumbprint unless `kid` is given.
    */
   privateJwk?: JWK;
+  /** The `kid` to publish with privateJwk (the key's owner chose it, e.g. the kube-apiserver's). */
+  kid?: string;
 }): Promise<OidcIssuer> {
   const host = opts?.host ?? '127.0.0.1';
   const rawPath = opts?.path ?? '/issuer';
   const path = rawPath === '' || rawPath === '/' ? '' : `/${rawPath.replace(/^\/+|\/+$/g, '')}`;
 
-  let key = await signingKey(opts?.privateJwk);
+  let key = await signingKey(opts?.privateJwk, opts?.kid);
   let previousJwk: JWK | undefined;
 
   let url = '';
