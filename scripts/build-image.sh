@@ -6,7 +6,9 @@
 #   /etc/ssl/certs/ca-certificates.crt   the machine's CA bundle (Debian's ca-certificates)
 #   /etc/passwd, /etc/group   root and nonroot (65532), as in distroless :nonroot; /tmp (1777)
 #   /app/sts-sidecar.mjs, /app/sts-sidecar.mjs.LEGAL.txt   the bundle (npm run build), root-owned, 0444
-#   /app/sts-sidecar.blob     the startup snapshot, built here by that same Node binary
+#   /app/sts-sidecar.cjs, /app/sts-sidecar.code.cjs        the fast start: the loader and the CommonJS bundle
+#   /app/sts-sidecar.code.cjs.cache   its V8 code cache, made here by that same Node binary with the
+#                             ENTRYPOINT's flags (scripts/code-cache.mjs), as the Dockerfile's cache stage does
 # and the Dockerfile's ENTRYPOINT, CMD, USER 65532:65532, WORKDIR /app, ENV, EXPOSE and labels. Nothing in
 # it is writable by the image's user: it runs with readOnlyRootFilesystem: true.
 #
@@ -46,7 +48,7 @@ CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 }
 
 t0="$(date +%s.%N)"
-[ -s dist/sts-sidecar.snapshot.cjs ] && [ -s dist/sts-sidecar.mjs ] || npm run build >&2
+for f in dist/sts-sidecar.mjs dist/sts-sidecar.cjs dist/sts-sidecar.code.cjs; do [ -s "$f" ] || npm run build >&2; done
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 rootfs="$work/rootfs"
@@ -65,18 +67,20 @@ chmod 0444 "$rootfs/etc/passwd" "$rootfs/etc/group"
 [ -s dist/sts-sidecar.mjs.LEGAL.txt ] || touch dist/sts-sidecar.mjs.LEGAL.txt
 install -m 0444 dist/sts-sidecar.mjs "$rootfs/app/sts-sidecar.mjs"
 install -m 0444 dist/sts-sidecar.mjs.LEGAL.txt "$rootfs/app/sts-sidecar.mjs.LEGAL.txt"
-# The blob loads only in the Node binary that built it: this one.
-"$NODE_BIN" --snapshot-blob "$rootfs/app/sts-sidecar.blob" --build-snapshot dist/sts-sidecar.snapshot.cjs >&2
-chmod 0444 "$rootfs/app/sts-sidecar.blob"
+install -m 0444 dist/sts-sidecar.cjs "$rootfs/app/sts-sidecar.cjs"
+install -m 0444 dist/sts-sidecar.code.cjs "$rootfs/app/sts-sidecar.code.cjs"
+# V8 accepts the cache only from the Node binary (and flag hash) that runs it: this one, the ENTRYPOINT's flags.
+"$NODE_BIN" --max-semi-space-size=1 scripts/code-cache.mjs "$rootfs/app/sts-sidecar.code.cjs" >&2
+chmod 0444 "$rootfs/app/sts-sidecar.code.cjs.cache"
 # The Dockerfile's smoke tests, in the final file tree (chroot: only what the image holds is there).
 if [ "$(id -u)" -eq 0 ]; then
   chroot --userspec=65532:65532 "$rootfs" /nodejs/bin/node /app/sts-sidecar.mjs --version >&2
-  chroot --userspec=65532:65532 "$rootfs" /nodejs/bin/node --snapshot-blob /app/sts-sidecar.blob -- --version >&2
+  chroot --userspec=65532:65532 "$rootfs" /nodejs/bin/node --max-semi-space-size=1 /app/sts-sidecar.cjs --version >&2
 fi
 
 # Kept in step with the Dockerfile's runtime stage by test/k8s/image.test.ts.
 digest="$(bash scripts/oci-archive.sh --name "$name" --out "$out" --rootfs "$rootfs" \
-  --entrypoint '["/nodejs/bin/node","--max-semi-space-size=1","--snapshot-blob","/app/sts-sidecar.blob","--"]' \
+  --entrypoint '["/nodejs/bin/node","--max-semi-space-size=1","/app/sts-sidecar.cjs"]' \
   --cmd '["run"]' --user 65532:65532 --workdir /app --expose 8081/tcp \
   --env PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
   --env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt --env MALLOC_ARENA_MAX=2 \
