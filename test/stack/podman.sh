@@ -67,10 +67,15 @@ cmd_up() {
   stop_pidfile "$PID_FILE" podman
   mkdir -p "$STACK_DIR"/{root,run,tmp}
   chmod 700 "$STACK_DIR"
-  cat >"$CONF" <<'EOF2'
+  mkdir -p "$STACK_DIR/networks"
+  # network_config_dir: an empty directory of ours, so the machine's CNI configuration (Debian's podman
+  # ships a bridge with a private-range subnet) is never read: host networking is the only one there is.
+  cat >"$CONF" <<EOF2
 [containers]
 default_ulimits = []
 netns = "host"
+[network]
+network_config_dir = "$STACK_DIR/networks"
 [engine]
 cgroup_manager = "cgroupfs"
 events_logger = "file"
