@@ -138,8 +138,23 @@ cgroup_dirs() { # every cgroup directory of our root, in each v1 hierarchy and i
   return 0
 }
 
+cgroup_members() { # every process in any cgroup of our root (containers, pause), one PID a line
+  local d
+  for d in $(cgroup_dirs); do find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null; done | sort -un
+  return 0
+}
+
 remove_cgroups() {
-  local d i
+  local d i members
+  # Containers run in mount namespaces of their own, so the namespace sweep of stop_all misses a container
+  # whose shim is gone (runc leaves it running, reparented to init); our cgroup root holds all of them.
+  for i in 1 2 3 4 5; do
+    members="$(cgroup_members)"
+    [ -n "$members" ] || break
+    # shellcheck disable=SC2086
+    kill -KILL $members 2>/dev/null || true
+    sleep 0.3
+  done
   for d in $(cgroup_dirs); do
     for i in 1 2 3 4 5 6 7 8 9 10; do
       # Deepest first; rmdir on a cgroup only works once it is empty.
