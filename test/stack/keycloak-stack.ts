@@ -46,6 +46,31 @@ export interface KeycloakLocalStack {
   close(): Promise<void>;
 }
 
+/**
+ * The real Ceph RGW trusts a realm's issuer for a role on the bucket. RGW checks the token's client_id claim
+ * (Keycloak adds one: the clientId) or else its first aud against the provider's client-id list, so the
+ * vending audience and every clientId go in; one trust statement each.
+ */
+export async function trustRealm(
+  rgw: RgwStack,
+  realm: KeycloakRealm,
+  options: { audiences: readonly string[]; bucket: string; roleName: string },
+): Promise<RgwTenantSetup> {
+  const thumbprint = await realmThumbprint(realm);
+  let tenantSetup: RgwTenantSetup | undefined;
+  for (const audience of options.audiences) {
+    tenantSetup = await setupTenant(rgw, {
+      issuerUrl: realm.issuer,
+      thumbprint,
+      audience,
+      bucket: options.bucket,
+      roleName: options.roleName,
+    });
+  }
+  if (!tenantSetup) throw new Error('no RGW tenant set up');
+  return tenantSetup;
+}
+
 export async function startKeycloakStack(options: {
   clients: readonly WorkloadClient[];
   tenant?: string;
@@ -90,20 +115,11 @@ export async function startKeycloakStack(options: {
       jwksUrl: realm.jwksUrl,
       audience,
     });
-    // RGW checks the token's client_id claim (Keycloak adds one: the clientId) or else its first aud
-    // against the provider's client-id list, so both go in; one trust statement each.
-    const thumbprint = await realmThumbprint(realm);
-    let tenantSetup: RgwTenantSetup | undefined;
-    for (const clientId of [audience, ...options.clients.map((c) => c.clientId)]) {
-      tenantSetup = await setupTenant(rgwStack, {
-        issuerUrl: realm.issuer,
-        thumbprint,
-        audience: clientId,
-        bucket,
-        roleName: `kc-${id}`,
-      });
-    }
-    if (!tenantSetup) throw new Error('no RGW tenant set up');
+    const tenantSetup = await trustRealm(rgwStack, realm, {
+      audiences: [audience, ...options.clients.map((c) => c.clientId)],
+      bucket,
+      roleName: `kc-${id}`,
+    });
     const env: Record<string, string> = {
       ...baseSidecarEnv({ tokenDir, audience, tenant, bucket, prefix, flexAuthUrl: decision.url, outputDir }),
       STS_SIDECAR_STS_ENDPOINT: rgwStack.endpoint,

@@ -163,6 +163,24 @@ export function containerJson(
 }
 
 /**
+ * A pod volume's directory as the node sees it (through the holder's root: the kubelet mounts projected and
+ * memory emptyDir volumes inside the node's mount namespace), e.g. plugin `kubernetes.io~projected`.
+ */
+export function podVolumeDir(node: NodeStack, podUid: string, plugin: string, volume: string): string {
+  return join(
+    `/proc/${node.holderPid}/root`,
+    NODE_STACK_DIR,
+    'kubelet',
+    'root',
+    'pods',
+    podUid,
+    'volumes',
+    plugin,
+    volume,
+  );
+}
+
+/**
  * The memory cgroup (v1) directory of a container: <root>/kubepods/<qos>/pod<uid>/<containerID>. The
  * kubelet's working set is its memory.usage_in_bytes minus total_inactive_file.
  */
