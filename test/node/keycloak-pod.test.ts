@@ -35,6 +35,7 @@ import {
   TENANT,
   type Obj,
   type PodStack,
+  waitReadyOrRefused,
 } from './support.ts';
 
 const gate = nodeGate('test/node/keycloak-pod.test.ts');
@@ -121,7 +122,7 @@ describe.skipIf(skipNode || kcSkip)(`the identity exchange through Keycloak from
       serviceAccountToken: { audience: realm.issuer },
     });
 
-    const pod = await s.waitPod('kc-app', 'Ready', podReady, 120_000);
+    const pod = await waitReadyOrRefused(s, 'kc-app');
     const app = await s.waitLog(pod, APP_CONTAINER, 'a first S3 call', (l) => events(l, 's3').length > 0);
     const acquired = events(s.json(pod, SIDECAR_CONTAINER), 'lease.acquired');
     expect(acquired, 'the sidecar logged its first set').toHaveLength(1);

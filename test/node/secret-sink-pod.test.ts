@@ -17,12 +17,12 @@ import { recordOutput, recordSecret } from '../support/secrets.ts';
 import {
   BUCKET,
   PREFIX,
-  podReady,
   SIDECAR_CONTAINER,
   startPodStack,
   TENANT,
   type Obj,
   type PodStack,
+  waitReadyOrRefused,
 } from './support.ts';
 
 const gate = nodeGate('test/node/secret-sink-pod.test.ts');
@@ -64,7 +64,7 @@ describe.skipIf(skipNode)(`the chart's Secret sink in a pod on a real kubelet${g
         extraEnv: [{ name: 'STS_SIDECAR_KUBE_API_URL', value: s.kubeStack.url }],
       }),
     );
-    pod = await s.waitPod(RELEASE, 'Ready', podReady, 120_000);
+    pod = await waitReadyOrRefused(s, RELEASE);
     const sidecar = s.json(pod, SIDECAR_CONTAINER);
     recordOutput('secret-sink-pod', JSON.stringify(sidecar));
     const acquired = events(sidecar, 'lease.acquired');

@@ -332,3 +332,25 @@ export async function startPodStack(label: string): Promise<PodStack> {
     throw err;
   }
 }
+
+/**
+ * The release's pod once Ready; fails as soon as its sidecar logs a failed or denied lease instead (with
+ * that line's code and message), so a broken pod fails the test in seconds rather than at the timeout.
+ */
+export async function waitReadyOrRefused(s: PodStack, release: string, timeoutMs = 120_000): Promise<Obj> {
+  return until(`pod of ${release}: Ready`, timeoutMs, async () => {
+    const pods = await s.pods(release);
+    const ready = pods.find(podReady);
+    if (ready) return ready;
+    for (const pod of pods) {
+      const refused = s
+        .json(pod, SIDECAR_CONTAINER)
+        .find((l) => l.event === 'lease.failed' || l.event === 'lease.denied');
+      if (refused)
+        throw new Error(
+          `${release}: the sidecar logged ${String(refused.event)} ${String(refused.code)}: ${String(refused.message ?? refused.msg)}`,
+        );
+    }
+    return undefined;
+  });
+}
