@@ -35,6 +35,7 @@ import {
   TENANT,
   type Obj,
   type PodStack,
+  events,
   waitReadyOrRefused,
 } from './support.ts';
 
@@ -42,7 +43,6 @@ const gate = nodeGate('test/node/keycloak-pod.test.ts');
 const kcUsable = keycloakUsable();
 const kcSkip = 'reason' in kcUsable && process.env.STSTEST_REQUIRE_KEYCLOAK !== '1';
 if (kcSkip) console.warn(`[keycloak-pod.test] skipped: ${kcUsable.reason}`);
-const events = (lines: Record<string, unknown>[], event: string) => lines.filter((l) => l.event === event);
 
 /** The vending audience Keycloak adds to its tokens (what the decision server and RGW expect). */
 const KC_AUDIENCE = 'sts.pods.keycloak';

@@ -16,10 +16,11 @@ import {
   TENANT,
   type Obj,
   type PodStack,
+  denyInPod,
+  events,
 } from './support.ts';
 
 const gate = nodeGate('test/node/native-pod.test.ts');
-const events = (lines: Record<string, unknown>[], event: string) => lines.filter((l) => l.event === event);
 
 describe.skipIf(skipNode)(`the chart's pod on a real kubelet${gate}`, () => {
   let s: PodStack;
@@ -113,15 +114,7 @@ describe.skipIf(skipNode)(`the chart's pod on a real kubelet${gate}`, () => {
 
   it('a denial (the decision server flipped, then SIGHUP) removes the set inside the pod; the next call fails', async () => {
     expect(pod, 'the native pod runs').toBeDefined();
-    s.writePolicy({ rules: [] });
-    const [current] = await s.pods('native');
-    await s.signal(current ?? pod, SIDECAR_CONTAINER, 'SIGHUP');
-    const sidecar = await s.waitLog(
-      pod,
-      SIDECAR_CONTAINER,
-      'lease.revoked',
-      (l) => events(l, 'lease.revoked').length > 0,
-    );
+    const sidecar = await denyInPod(s, 'native', pod);
     expect(events(sidecar, 'lease.denied').length).toBeGreaterThan(0);
     const app = await s.waitLog(pod, APP_CONTAINER, 'a failed read', (l) =>
       events(l, 'read').some((e) => e.ok === false),

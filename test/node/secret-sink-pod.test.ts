@@ -22,11 +22,12 @@ import {
   TENANT,
   type Obj,
   type PodStack,
+  denyInPod,
+  events,
   waitReadyOrRefused,
 } from './support.ts';
 
 const gate = nodeGate('test/node/secret-sink-pod.test.ts');
-const events = (lines: Record<string, unknown>[], event: string) => lines.filter((l) => l.event === event);
 
 const RELEASE = 'secret-sink';
 const SECRET = `${RELEASE}-sts-credentials`;
@@ -238,15 +239,7 @@ describe.skipIf(skipNode)(`the chart's Secret sink in a pod on a real kubelet${g
     });
     expect(put.status, verdict(put)).toBe(200);
 
-    s.writePolicy({ rules: [] });
-    const [running] = await s.pods(RELEASE);
-    await s.signal(running ?? pod, SIDECAR_CONTAINER, 'SIGHUP');
-    const sidecar = await s.waitLog(
-      pod,
-      SIDECAR_CONTAINER,
-      'lease.revoked',
-      (l) => events(l, 'lease.revoked').length > 0,
-    );
+    const sidecar = await denyInPod(s, RELEASE, pod);
     expect(events(sidecar, 'lease.denied').length).toBeGreaterThan(0);
     const data = ((await readSecret()).data ?? {}) as Obj;
     expect(Object.keys(data)).toEqual(['NOTE']);

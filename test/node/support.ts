@@ -354,3 +354,19 @@ export async function waitReadyOrRefused(s: PodStack, release: string, timeoutMs
     return undefined;
   });
 }
+
+/** The log lines of one event. */
+export function events(lines: Record<string, unknown>[], event: string): Record<string, unknown>[] {
+  return lines.filter((l) => l.event === event);
+}
+
+/**
+ * A denial in the pod: the decision server flipped to deny everything, SIGHUP to the release's sidecar so it
+ * asks at once; resolves with the sidecar's log once it revoked the set.
+ */
+export async function denyInPod(s: PodStack, release: string, pod: Obj): Promise<Record<string, unknown>[]> {
+  s.writePolicy({ rules: [] });
+  const [current] = await s.pods(release);
+  await s.signal(current ?? pod, SIDECAR_CONTAINER, 'SIGHUP');
+  return s.waitLog(pod, SIDECAR_CONTAINER, 'lease.revoked', (l) => events(l, 'lease.revoked').length > 0);
+}
