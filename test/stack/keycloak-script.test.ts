@@ -95,8 +95,6 @@ describe.skipIf(skip)('keycloak.sh stop/down stop the whole process group (kc.sh
       STS_SIDECAR_CACHE: join(root, 'cache'),
       KEYCLOAK_VERSION: VERSION,
       KEYCLOAK_PORT: String(port),
-      // Its own, not one inherited from a developer's port file (the real Keycloak may hold that one).
-      KEYCLOAK_TM_PORT: String(await freePort()),
       STACK_DIR: join(root, 'state'),
     };
   });
