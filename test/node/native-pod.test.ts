@@ -2,7 +2,8 @@
  * The chart's native-sidecar pod, run by a real kubelet (test/stack/kube-node.sh) from `helm template` of
  * helm/example-app, with the sidecar image built without Docker (scripts/build-image.sh), against the real
  * Ceph RGW trusting the API server's own service-account issuer. The app is artifact-store-like Python
- * (test/node/artifact_app.py, aioboto3) running as UID 10001.
+ * (test/node/artifact_app.py, aioboto3) running as UID 10001; at start it logs the mode, owner and group of
+ * each ARTIFACTSTORE_S3_*_REF file and what a write into their mount gets.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeGate, skipNode } from '../stack/kube-node.ts';
@@ -62,6 +63,18 @@ describe.skipIf(skipNode)(`the chart's pod on a real kubelet${gate}`, () => {
     expect(start?.uid).toBe(10001);
     expect(start?.uid).not.toBe(65532);
     expect(start?.groups).toContain(65532);
+    // What the app sees of the files (stat through the kubelet's symlinks): 0440 exactly, no world bit;
+    // the chart's fsGroup as their group; owned by the sidecar, not the app; and the mount refuses writes.
+    const refs = start?.refs as Record<string, Obj> | undefined;
+    for (const ref of ['ACCESS_KEY', 'SECRET_KEY', 'SESSION_TOKEN', 'CREDENTIAL_EXPIRATION']) {
+      expect(refs?.[ref], `ARTIFACTSTORE_S3_${ref}_REF as the app stats it`).toEqual({
+        mode: '0440',
+        uid: 65532,
+        gid: 65532,
+      });
+      expect(refs?.[ref]?.uid, `the app's UID does not own ARTIFACTSTORE_S3_${ref}_REF`).not.toBe(start?.uid);
+    }
+    expect(start?.write, 'a new file in the credential mount, written by the app').toBe('EROFS');
 
     const first = events(app, 's3')[0];
     expect(first?.inside, 'aioboto3 put inside the granted prefix').toBe('ok');
