@@ -98,14 +98,16 @@ async def main():
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     paths = ref_paths()
     endpoint = bool(os.environ.get("AWS_CONTAINER_CREDENTIALS_FULL_URI"))
+    stats = ref_stats()
     emit(
         "start",
         endpoint=endpoint,
         uid=os.getuid(),
         gid=os.getgid(),
         groups=os.getgroups(),
-        refs_present=all(p and os.path.exists(p) for p in paths.values()),
-        **({} if endpoint else {"refs": ref_stats(), "write": write_attempt()}),
+        # There, even where the app may not read them (that is what "refs" says).
+        refs_present=all(paths.values()) and all(s.get("error") != "ENOENT" for s in stats.values()),
+        **({} if endpoint else {"refs": stats, "write": write_attempt()}),
     )
     session = aioboto3.Session()
     prefix = os.environ["APP_PREFIX"]

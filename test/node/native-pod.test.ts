@@ -37,7 +37,13 @@ describe.skipIf(skipNode)(`the chart's pod on a real kubelet${gate}`, () => {
     await s.install('native', await s.values({ credentials: { wipeOnExit: true } }));
     pod = await s.waitPod('native', 'Ready', podReady, 120_000);
     const readyAt = Date.now();
-    const app = await s.waitLog(pod, APP_CONTAINER, 'a first S3 call', (l) => events(l, 's3').length > 0);
+    // A first S3 call, or a read of the files refused (then the assertions below say why).
+    const app = await s.waitLog(
+      pod,
+      APP_CONTAINER,
+      'a first S3 call or a failed read',
+      (l) => events(l, 's3').length > 0 || events(l, 'read').some((e) => e.ok === false),
+    );
     const sidecar = s.json(pod, SIDECAR_CONTAINER);
 
     const acquired = events(sidecar, 'lease.acquired');
@@ -62,7 +68,7 @@ describe.skipIf(skipNode)(`the chart's pod on a real kubelet${gate}`, () => {
     // Another UID than the sidecar's 65532, reading through the chart's fsGroup and 0440 modes.
     expect(start?.uid).toBe(10001);
     expect(start?.uid).not.toBe(65532);
-    expect(start?.groups).toContain(65532);
+    expect(start?.groups, "the chart's fsGroup 65532 among the app's groups").toContain(65532);
     // What the app sees of the files (stat through the kubelet's symlinks): 0440 exactly, no world bit;
     // the chart's fsGroup as their group; owned by the sidecar, not the app; and the mount refuses writes.
     const refs = start?.refs as Record<string, Obj> | undefined;
@@ -75,6 +81,7 @@ describe.skipIf(skipNode)(`the chart's pod on a real kubelet${gate}`, () => {
       expect(refs?.[ref]?.uid, `the app's UID does not own ARTIFACTSTORE_S3_${ref}_REF`).not.toBe(start?.uid);
     }
     expect(start?.write, 'a new file in the credential mount, written by the app').toBe('EROFS');
+    expect(events(app, 'read'), 'the app read the four files').toEqual([]);
 
     const first = events(app, 's3')[0];
     expect(first?.inside, 'aioboto3 put inside the granted prefix').toBe('ok');
