@@ -6,12 +6,15 @@
  * each ARTIFACTSTORE_S3_*_REF file and what a write into their mount gets.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PolicyFile } from '../stack/decision-server.ts';
 import { nodeGate, skipNode } from '../stack/kube-node.ts';
 import {
   APP_CONTAINER,
+  BUCKET,
   containerStatus,
   freePort,
   podReady,
+  PREFIX,
   SIDECAR_CONTAINER,
   startPodStack,
   TENANT,
@@ -91,6 +94,36 @@ describe.skipIf(skipNode)(`the chart's pod on a real kubelet${gate}`, () => {
         Math.round(Number(first?.time) * 1000) - createdAt
       } ms`,
     );
+  }, 240_000);
+
+  it('native sidecar with a slow first set (the decision server answers after 4 s): the startupProbe holds the app until the set is on disk', async () => {
+    // The first set usually lands before the kubelet's first probe; slowed down, only a probe that waits
+    // for a set on disk (/readyz, not /healthz) keeps the app from starting without its files.
+    const allow: PolicyFile = {
+      rules: [
+        { tenant: TENANT, subject: '*', bucket: BUCKET, prefix: PREFIX, actions: ['read', 'write', 'list'] },
+      ],
+    };
+    s.writePolicy({ ...allow, fault: { kind: 'delay', ms: 4000 } });
+    try {
+      await s.install('slow', await s.values());
+      const slow = await s.waitPod('slow', 'Ready', podReady, 120_000);
+      const app = await s.waitLog(slow, APP_CONTAINER, 'its start', (l) => events(l, 'start').length > 0);
+      const acquired = events(s.json(slow, SIDECAR_CONTAINER), 'lease.acquired')[0];
+      const sidecarStarted = Date.parse(
+        String(((containerStatus(slow, SIDECAR_CONTAINER)?.state as Obj).running as Obj).startedAt),
+      );
+      expect(
+        Date.parse(String(acquired?.time)) - sidecarStarted,
+        'the first set came seconds after the sidecar started',
+      ).toBeGreaterThan(3000);
+      expect(
+        events(app, 'start')[0]?.refs_present,
+        'ARTIFACTSTORE_S3_*_REF files present when the app started',
+      ).toBe(true);
+    } finally {
+      s.writePolicy(allow);
+    }
   }, 240_000);
 
   it('legacy mode: the once init container writes the first set before the app starts, the run sidecar keeps it', async () => {
