@@ -46,6 +46,17 @@ function cgroupBase(): string {
   return existsSync('/sys/fs/cgroup/pids/cgroup.procs') ? '/sys/fs/cgroup/pids' : '/sys/fs/cgroup';
 }
 
+/** The argv of `sh -c <script> [args]` in a private mount namespace of its own: its mounts reach nothing else. */
+const privateNamespace = (script: string, ...args: string[]): string[] => [
+  'unshare',
+  '-m',
+  '--propagation',
+  'private',
+  'sh',
+  '-c',
+  script,
+  ...args,
+];
 const alive = (p: ChildProcess): boolean => p.exitCode === null && p.signalCode === null;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -119,18 +130,10 @@ describe.skipIf(reason !== undefined && !required)(
 
     it('names a process left in the node mount namespace after its holder is gone; down kills it', async () => {
       // A private mount namespace with the node's own mark: our sysctl file bound over kernel.panic.
-      const proc = spawn(
-        'unshare',
-        [
-          '-m',
-          '--propagation',
-          'private',
-          'sh',
-          '-c',
-          `mount --bind '${join(stackDir, 'sysctl', 'panic')}' /proc/sys/kernel/panic && exec sleep 300`,
-        ],
-        { stdio: 'ignore' },
+      const [file, ...args] = privateNamespace(
+        `mount --bind '${join(stackDir, 'sysctl', 'panic')}' /proc/sys/kernel/panic && exec sleep 300`,
       );
+      const proc = spawn(file!, args, { stdio: 'ignore' });
       started.push(proc);
       await waitFor('the planted namespace', () => {
         try {
@@ -159,16 +162,14 @@ describe.skipIf(reason !== undefined && !required)(
       await mkdir(join(stackDir, 'varlog'));
       await mkdir(join(stackDir, 'mnt'));
       // The check runs inside a private mount namespace of its own, where the planted mount is.
-      const res = await runScript(['leftovers'], stackDir, [
-        'unshare',
-        '-m',
-        '--propagation',
-        'private',
-        'sh',
-        '-c',
-        `mount --bind '${join(stackDir, 'varlog')}' '${join(stackDir, 'mnt')}' && exec "$@"`,
-        'sh',
-      ]);
+      const res = await runScript(
+        ['leftovers'],
+        stackDir,
+        privateNamespace(
+          `mount --bind '${join(stackDir, 'varlog')}' '${join(stackDir, 'mnt')}' && exec "$@"`,
+          'sh',
+        ),
+      );
       expect(res.code).toBe(1);
       expect(res.stderr).toContain(`left behind: mount ${join(stackDir, 'mnt')} (`);
       expect(statSync(join(stackDir, 'mnt')).isDirectory()).toBe(true);
