@@ -127,15 +127,14 @@ holder() { tr -d '[:space:]' <"$HOLDER_PID" 2>/dev/null || true; }
 holder_alive() { pidfile_alive "$HOLDER_PID" sleep && [ "$(ns_id "$(holder)")" != "$(ns_id $$)" ]; }
 in_ns() { nsenter -t "$(holder)" -m -- "$@"; }
 ns_id() { readlink "/proc/$1/ns/mnt" 2>/dev/null || true; }
-# A process of the node's mount namespace: its namespace id, confirmed by the namespace's
-# own bind mount of our sysctl file (a namespace id can be reused once the namespace is gone).
+# A process of the node's mount namespace: its namespace id, confirmed by the namespace's own bind mount of
+# our sysctl file (a namespace id can be reused once the namespace is gone).
 in_node_ns() { # in_node_ns <pid> <ns-id>
   [ "$(ns_id "$1")" = "$2" ] || return 1
   awk -v want="$STACK_DIR/sysctl/panic" '$5 == "/proc/sys/kernel/panic" && $4 != "/" &&
     substr(want, length(want) - length($4) + 1) == $4 { found = 1 } END { exit !found }' \
     "/proc/$1/mountinfo" 2>/dev/null
 }
-
 
 # The node's mount namespace: the holder's while it lives, else the one recorded at `up` (a container or
 # daemon may outlive the holder).
@@ -244,7 +243,7 @@ leftovers() {
 }
 
 cmd_leftovers() {
-  local found
+  local found l
   found="$(leftovers)"
   if [ -n "$found" ]; then
     while IFS= read -r l; do log "left behind: $l"; done <<<"$found"
