@@ -71,7 +71,8 @@ export function onThisNode(doc: Obj): Obj {
   return doc;
 }
 
-function kubeRaw(stack: KubeStack, method: 'DELETE' | 'GET', path: string, body?: Obj): Promise<Obj> {
+/** A request the test client (KubeAdmin) does not make: DELETE. */
+export function kubeRaw(stack: KubeStack, method: 'DELETE' | 'GET', path: string, body?: Obj): Promise<Obj> {
   const token = readFileSync(stack.tokenFile, 'utf8').trim();
   const url = new URL(`${stack.url}${path}`);
   return new Promise((resolve, reject) => {
