@@ -4,7 +4,9 @@
  * <credentials>/credentials.json`, the region) in a ConfigMap, mounts it and sets AWS_CONFIG_FILE; the app
  * (test/node/sdk-app.ts, image `test/stack/app-images.sh node`: Node 24 and @aws-sdk/client-s3, UID 10001)
  * passes no credentials and no region, so the SDK's default chain reads that profile and runs the process
- * (/bin/sh, cat) on every refresh. Against the real Ceph RGW trusting the API server's issuer.
+ * (/bin/sh, cat) on every refresh. The other route the chart offers, its credentials endpoint
+ * (AWS_CONTAINER_CREDENTIALS_FULL_URI and the token file), the same app takes through the same chain.
+ * Against the real Ceph RGW trusting the API server's issuer.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeGate, skipNode } from '../stack/kube-node.ts';
@@ -12,6 +14,7 @@ import { nodeAppImage } from '../stack/node-images.ts';
 import {
   APP_CONTAINER,
   BUCKET,
+  freePort,
   PREFIX,
   podReady,
   SIDECAR_CONTAINER,
@@ -31,6 +34,7 @@ describe.skipIf(skipNode)(`the JS SDK in the chart's pod on a real kubelet${gate
     const t0 = Date.now();
     image = await nodeAppImage({
       APP_S3_ENDPOINT: s.rgw.endpoint,
+      APP_S3_REGION: s.rgw.region,
       APP_BUCKET: BUCKET,
       APP_PREFIX: PREFIX,
     });
@@ -81,6 +85,30 @@ describe.skipIf(skipNode)(`the JS SDK in the chart's pod on a real kubelet${gate
     expect(Date.parse(String(first?.expiration))).toBeGreaterThan(Date.now());
     const sidecar = s.json(pod, SIDECAR_CONTAINER);
     const acquired = events(sidecar, 'lease.acquired').at(-1);
+    expect(Date.parse(String(first?.expiration))).toBe(Date.parse(String(acquired?.expiration)));
+  }, 240_000);
+
+  it("the default credential chain takes the chart's credentials endpoint and token file", async () => {
+    const [repository, tag] = image.split(':') as [string, string];
+    await s.install(
+      'jsendpoint',
+      await s.values(
+        { credentialsEndpoint: { enabled: true, port: await freePort() }, app: { artifactStoreEnv: false } },
+        { image: { repository, tag, pullPolicy: 'Never' } },
+      ),
+    );
+    const pod = await s.waitPod('jsendpoint', 'Ready', podReady, 120_000);
+    const lines = await s.waitLog(
+      pod,
+      APP_CONTAINER,
+      'a first S3 call',
+      (l) => events(l, 's3').length > 0 || events(l, 'fatal').length > 0,
+    );
+    expect(events(lines, 'start')[0]?.awsConfigFile, 'no profile file on this route').toBeNull();
+    const first = events(lines, 's3')[0];
+    expect(first?.inside, `JS SDK put inside the prefix: ${JSON.stringify(lines)}`).toBe('ok');
+    expect(first?.outside, 'JS SDK put outside the prefix').toBe('AccessDenied');
+    const acquired = events(s.json(pod, SIDECAR_CONTAINER), 'lease.acquired').at(-1);
     expect(Date.parse(String(first?.expiration))).toBe(Date.parse(String(acquired?.expiration)));
   }, 240_000);
 });
