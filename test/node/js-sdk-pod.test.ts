@@ -43,6 +43,13 @@ describe.skipIf(skipNode)(`the JS SDK in the chart's pod on a real kubelet${gate
   afterAll(async () => {
     await s?.close();
   });
+  const firstCall = (pod: Obj) =>
+    s.waitLog(
+      pod,
+      APP_CONTAINER,
+      'a first S3 call',
+      (l) => events(l, 's3').length > 0 || events(l, 'fatal').length > 0,
+    );
 
   it("the default credential chain runs the chart's credential_process profile: inside the prefix ok, outside AccessDenied", async () => {
     const [repository, tag] = image.split(':') as [string, string];
@@ -65,12 +72,7 @@ describe.skipIf(skipNode)(`the JS SDK in the chart's pod on a real kubelet${gate
     expect(docs.some((d) => d.kind === 'ConfigMap')).toBe(true);
 
     const pod = await s.waitPod('jssdk', 'Ready', podReady, 120_000);
-    const lines = await s.waitLog(
-      pod,
-      APP_CONTAINER,
-      'a first S3 call',
-      (l) => events(l, 's3').length > 0 || events(l, 'fatal').length > 0,
-    );
+    const lines = await firstCall(pod);
     const start = events(lines, 'start')[0];
     expect(start?.awsConfigFile, 'the chart set AWS_CONFIG_FILE').toBe('/etc/sts-sidecar/aws/config');
     // Another UID than the sidecar's 65532; credentials.json readable through the chart's fsGroup.
@@ -98,12 +100,7 @@ describe.skipIf(skipNode)(`the JS SDK in the chart's pod on a real kubelet${gate
       ),
     );
     const pod = await s.waitPod('jsendpoint', 'Ready', podReady, 120_000);
-    const lines = await s.waitLog(
-      pod,
-      APP_CONTAINER,
-      'a first S3 call',
-      (l) => events(l, 's3').length > 0 || events(l, 'fatal').length > 0,
-    );
+    const lines = await firstCall(pod);
     expect(events(lines, 'start')[0]?.awsConfigFile, 'no profile file on this route').toBeNull();
     const first = events(lines, 's3')[0];
     expect(first?.inside, `JS SDK put inside the prefix: ${JSON.stringify(lines)}`).toBe('ok');

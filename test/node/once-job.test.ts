@@ -25,6 +25,7 @@ import {
   PREFIX,
   startPodStack,
   TENANT,
+  until,
   type Obj,
   type PodStack,
 } from './support.ts';
@@ -104,16 +105,6 @@ function onThisStack(docs: Obj[], v: StackValues): Obj[] {
 
 function example(): Obj[] {
   return parseAllDocuments(readFileSync(EXAMPLE, 'utf8')).map((d) => d.toJSON() as Obj);
-}
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
 }
 
 const events = (lines: Record<string, unknown>[], event: string) => lines.filter((l) => l.event === event);
