@@ -8,6 +8,8 @@ export default defineConfig({
     include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
     exclude: ['**/node_modules/**', STRESS_GLOB],
     globalSetup: [
+      // First, so its teardown runs last: it throws what the others' teardowns deferred.
+      'test/support/teardown-errors.ts',
       'test/support/secret-scan-global.ts',
       'test/stack/rgw-global-setup.ts',
       'test/stack/keycloak-global-setup.ts',

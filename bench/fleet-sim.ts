@@ -22,6 +22,7 @@ import type {
 } from '../src/ports.ts';
 import type { AllowAnswer } from '../src/domain/grant.ts';
 import { leaseStartDelayMs } from '../src/domain/lease-start.ts';
+import { schedulePolicy } from '../src/domain/schedule.ts';
 import { median } from './stats.ts';
 
 /** Deterministic uniform [0, 1) generator (mulberry32), so every run of the benchmark is reproducible. */
@@ -371,13 +372,7 @@ export async function simulateFleet(
     sessionName: undefined,
     backend: 'generic',
     durationLimits: { minSeconds: 900, maxSeconds: 43200 },
-    schedule: {
-      refreshFraction: scenario.refreshFraction,
-      refreshJitter: scenario.refreshJitter,
-      readyMarginMs: scenario.readyMarginSeconds * 1000,
-      backoffInitialMs: scenario.backoffInitialSeconds * 1000,
-      backoffMaxMs: scenario.backoffMaxSeconds * 1000,
-    },
+    schedule: schedulePolicy(scenario),
     attemptDeadlineMs: 30_000,
   };
   let expiries = 0;

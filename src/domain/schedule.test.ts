@@ -8,6 +8,7 @@ import {
   nextRefreshAt,
   RETRY_SPREAD_FRACTION,
   retryDelayMs,
+  schedulePolicy,
   type SchedulePolicy,
 } from './schedule.ts';
 
@@ -212,5 +213,19 @@ describe('cappedLeaseRefreshAt (a lease the STS ended at the token exp)', () => 
     const short = { issuedAtMs: 10 * MIN, expiresAtMs: 14 * MIN };
     const n = nextRefreshAt(short, policy, 0);
     expect(cappedLeaseRefreshAt(short, policy, n, { issuedAtMs: 0, expiresAtMs: 14 * MIN })).toBe(n);
+  });
+});
+
+describe('schedulePolicy', () => {
+  it('keeps the fractions and turns the configured seconds into milliseconds', () => {
+    expect(
+      schedulePolicy({
+        refreshFraction: 0.5,
+        refreshJitter: 0.1,
+        readyMarginSeconds: 360,
+        backoffInitialSeconds: 1,
+        backoffMaxSeconds: 60,
+      }),
+    ).toEqual(policy);
   });
 });

@@ -10,6 +10,26 @@ export interface SchedulePolicy {
   readonly backoffMaxMs: number;
 }
 
+/** The same tuning as the configuration gives it: fractions, and seconds where the policy has milliseconds. */
+export interface ScheduleSeconds {
+  readonly refreshFraction: number;
+  readonly refreshJitter: number;
+  readonly readyMarginSeconds: number;
+  readonly backoffInitialSeconds: number;
+  readonly backoffMaxSeconds: number;
+}
+
+/** The policy from its configured seconds (the sidecar's config, the fleet simulation's scenario). */
+export function schedulePolicy(s: ScheduleSeconds): SchedulePolicy {
+  return {
+    refreshFraction: s.refreshFraction,
+    refreshJitter: s.refreshJitter,
+    readyMarginMs: s.readyMarginSeconds * 1000,
+    backoffInitialMs: s.backoffInitialSeconds * 1000,
+    backoffMaxMs: s.backoffMaxSeconds * 1000,
+  };
+}
+
 /** The lifetime of the set on disk. */
 export interface LeaseWindow {
   readonly issuedAtMs: number;

@@ -12,6 +12,7 @@ import { IdpIdentityExchange } from '../adapters/identity-exchange.ts';
 import { createSecretSink } from '../adapters/secret-sink-wiring.ts';
 import { StsCredentialIssuer } from '../adapters/sts.ts';
 import { systemClock } from '../adapters/system-clock.ts';
+import { schedulePolicy } from '../domain/schedule.ts';
 import { FileTokenSource } from '../adapters/token-file.ts';
 import { SidecarError } from '../errors.ts';
 import type { LeaseSettings } from '../lease-loop.ts';
@@ -131,13 +132,7 @@ export function leaseSettings(c: Config, lease: LeaseSpec, identityExchange: boo
     sessionName: lease.sessionName,
     backend: c.backend,
     durationLimits: { minSeconds: c.stsMinDurationSeconds, maxSeconds: c.stsMaxDurationSeconds },
-    schedule: {
-      refreshFraction: c.refreshFraction,
-      refreshJitter: c.refreshJitter,
-      readyMarginMs: c.readyMarginSeconds * 1000,
-      backoffInitialMs: c.backoffInitialSeconds * 1000,
-      backoffMaxMs: c.backoffMaxSeconds * 1000,
-    },
+    schedule: schedulePolicy(c),
     // token read + three calls with their deadlines (flex-auth, STS, the STS step-down retry) + the
     // write, with room to spare; one more call when the identity exchange is on.
     attemptDeadlineMs: (identityExchange ? 4 : 3) * c.requestTimeoutSeconds * 1000 + 10_000,

@@ -3,12 +3,15 @@
 With AWS_CONTAINER_CREDENTIALS_FULL_URI set (the chart's credentials endpoint), it reads no files and lets
 aioboto3's default chain fetch the credentials from the endpoint with the token file, as an SDK app does.
 Otherwise, at start it records whether the four ARTIFACTSTORE_S3_*_REF files were already there (the native sidecar's
-startupProbe must hold the app until the first set), then every APP_PERIOD seconds it reads the files
+startupProbe must hold the app until the first set) and what the app sees of them: each file's mode and owner
+(stat through the kubelet's symlinks) and what a write into their directory gets (the mount is read-only:
+EROFS); then every APP_PERIOD seconds it reads the files
 anew and makes aioboto3 calls on the real S3 endpoint: a put inside the granted prefix and one outside it.
 Each outcome is one JSON line on stdout (the pod's log); on SIGTERM it prints its last line and exits 0.
 """
 
 import asyncio
+import errno
 import json
 import os
 import signal
@@ -37,6 +40,31 @@ def read_refs():
         with open(path, encoding="utf-8") as f:
             out[r] = f.read().strip()
     return out
+
+
+def ref_stats():
+    """Mode, owner and group of each file (through the symlinks), or the errno name that kept stat out."""
+    out = {}
+    for r, path in ref_paths().items():
+        try:
+            st = os.stat(path)
+        except OSError as e:
+            out[r] = {"error": errno.errorcode.get(e.errno, str(e.errno))}
+        else:
+            out[r] = {"mode": f"{st.st_mode & 0o7777:04o}", "uid": st.st_uid, "gid": st.st_gid}
+    return out
+
+
+def write_attempt():
+    """A new file beside the ACCESS_KEY file: the errno name that refused it, or "written" (then removed)."""
+    probe = os.path.join(os.path.dirname(ref_paths()["ACCESS_KEY"]), ".app-write-probe")
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as e:
+        return errno.errorcode.get(e.errno, str(e.errno))
+    os.close(fd)
+    os.unlink(probe)
+    return "written"
 
 
 def explicit(creds):
@@ -70,13 +98,16 @@ async def main():
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     paths = ref_paths()
     endpoint = bool(os.environ.get("AWS_CONTAINER_CREDENTIALS_FULL_URI"))
+    stats = ref_stats()
     emit(
         "start",
         endpoint=endpoint,
         uid=os.getuid(),
         gid=os.getgid(),
         groups=os.getgroups(),
-        refs_present=all(p and os.path.exists(p) for p in paths.values()),
+        # There, even where the app may not read them (that is what "refs" says).
+        refs_present=all(paths.values()) and all(s.get("error") != "ENOENT" for s in stats.values()),
+        **({} if endpoint else {"refs": stats, "write": write_attempt()}),
     )
     session = aioboto3.Session()
     prefix = os.environ["APP_PREFIX"]

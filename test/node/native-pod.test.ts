@@ -2,15 +2,19 @@
  * The chart's native-sidecar pod, run by a real kubelet (test/stack/kube-node.sh) from `helm template` of
  * helm/example-app, with the sidecar image built without Docker (scripts/build-image.sh), against the real
  * Ceph RGW trusting the API server's own service-account issuer. The app is artifact-store-like Python
- * (test/node/artifact_app.py, aioboto3) running as UID 10001.
+ * (test/node/artifact_app.py, aioboto3) running as UID 10001; at start it logs the mode, owner and group of
+ * each ARTIFACTSTORE_S3_*_REF file and what a write into their mount gets.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PolicyFile } from '../stack/decision-server.ts';
 import { nodeGate, skipNode } from '../stack/kube-node.ts';
 import {
   APP_CONTAINER,
+  BUCKET,
   containerStatus,
   freePort,
   podReady,
+  PREFIX,
   SIDECAR_CONTAINER,
   startPodStack,
   TENANT,
@@ -36,7 +40,13 @@ describe.skipIf(skipNode)(`the chart's pod on a real kubelet${gate}`, () => {
     await s.install('native', await s.values({ credentials: { wipeOnExit: true } }));
     pod = await s.waitPod('native', 'Ready', podReady, 120_000);
     const readyAt = Date.now();
-    const app = await s.waitLog(pod, APP_CONTAINER, 'a first S3 call', (l) => events(l, 's3').length > 0);
+    // A first S3 call, or a read of the files refused (then the assertions below say why).
+    const app = await s.waitLog(
+      pod,
+      APP_CONTAINER,
+      'a first S3 call or a failed read',
+      (l) => events(l, 's3').length > 0 || events(l, 'read').some((e) => e.ok === false),
+    );
     const sidecar = s.json(pod, SIDECAR_CONTAINER);
 
     const acquired = events(sidecar, 'lease.acquired');
@@ -61,7 +71,20 @@ describe.skipIf(skipNode)(`the chart's pod on a real kubelet${gate}`, () => {
     // Another UID than the sidecar's 65532, reading through the chart's fsGroup and 0440 modes.
     expect(start?.uid).toBe(10001);
     expect(start?.uid).not.toBe(65532);
-    expect(start?.groups).toContain(65532);
+    expect(start?.groups, "the chart's fsGroup 65532 among the app's groups").toContain(65532);
+    // What the app sees of the files (stat through the kubelet's symlinks): 0440 exactly, no world bit;
+    // the chart's fsGroup as their group; owned by the sidecar, not the app; and the mount refuses writes.
+    const refs = start?.refs as Record<string, Obj> | undefined;
+    for (const ref of ['ACCESS_KEY', 'SECRET_KEY', 'SESSION_TOKEN', 'CREDENTIAL_EXPIRATION']) {
+      expect(refs?.[ref], `ARTIFACTSTORE_S3_${ref}_REF as the app stats it`).toEqual({
+        mode: '0440',
+        uid: 65532,
+        gid: 65532,
+      });
+      expect(refs?.[ref]?.uid, `the app's UID does not own ARTIFACTSTORE_S3_${ref}_REF`).not.toBe(start?.uid);
+    }
+    expect(start?.write, 'a new file in the credential mount, written by the app').toBe('EROFS');
+    expect(events(app, 'read'), 'the app read the four files').toEqual([]);
 
     const first = events(app, 's3')[0];
     expect(first?.inside, 'aioboto3 put inside the granted prefix').toBe('ok');
@@ -71,6 +94,36 @@ describe.skipIf(skipNode)(`the chart's pod on a real kubelet${gate}`, () => {
         Math.round(Number(first?.time) * 1000) - createdAt
       } ms`,
     );
+  }, 240_000);
+
+  it('native sidecar with a slow first set (the decision server answers after 4 s): the startupProbe holds the app until the set is on disk', async () => {
+    // The first set usually lands before the kubelet's first probe; slowed down, only a probe that waits
+    // for a set on disk (/readyz, not /healthz) keeps the app from starting without its files.
+    const allow: PolicyFile = {
+      rules: [
+        { tenant: TENANT, subject: '*', bucket: BUCKET, prefix: PREFIX, actions: ['read', 'write', 'list'] },
+      ],
+    };
+    s.writePolicy({ ...allow, fault: { kind: 'delay', ms: 4000 } });
+    try {
+      await s.install('slow', await s.values());
+      const slow = await s.waitPod('slow', 'Ready', podReady, 120_000);
+      const app = await s.waitLog(slow, APP_CONTAINER, 'its start', (l) => events(l, 'start').length > 0);
+      const acquired = events(s.json(slow, SIDECAR_CONTAINER), 'lease.acquired')[0];
+      const sidecarStarted = Date.parse(
+        String(((containerStatus(slow, SIDECAR_CONTAINER)?.state as Obj).running as Obj).startedAt),
+      );
+      expect(
+        Date.parse(String(acquired?.time)) - sidecarStarted,
+        'the first set came seconds after the sidecar started',
+      ).toBeGreaterThan(3000);
+      expect(
+        events(app, 'start')[0]?.refs_present,
+        'ARTIFACTSTORE_S3_*_REF files present when the app started',
+      ).toBe(true);
+    } finally {
+      s.writePolicy(allow);
+    }
   }, 240_000);
 
   it('legacy mode: the once init container writes the first set before the app starts, the run sidecar keeps it', async () => {

@@ -95,6 +95,8 @@ describe.skipIf(skip)('keycloak.sh stop/down stop the whole process group (kc.sh
       STS_SIDECAR_CACHE: join(root, 'cache'),
       KEYCLOAK_VERSION: VERSION,
       KEYCLOAK_PORT: String(port),
+      // A port of its own: a KEYCLOAK_TM_PORT in the caller's environment belongs to the running Keycloak.
+      KEYCLOAK_TM_PORT: String(await freePort()),
       STACK_DIR: join(root, 'state'),
     };
   });

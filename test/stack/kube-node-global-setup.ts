@@ -4,7 +4,8 @@
  * (scripts/build-image.sh) into its containerd, and serves the API server's issuer discovery with the x5c
  * JWKS Ceph RGW needs (test/stack/kube-issuer.ts) on the issuer URL for the whole run. With
  * STSTEST_REQUIRE_NODE=1 an unusable node fails the run. teardown() stops the node only if this setup
- * started it, unless STSTEST_KEEP_NODE is set.
+ * started it, unless STSTEST_KEEP_NODE is set; when `down` finds anything left behind (a process, cgroup,
+ * mount or sysctl: kube-node.sh leftovers) the run fails, once the other stacks' teardowns have run.
  */
 import { join } from 'node:path';
 import type { OidcIssuer } from './oidc-issuer.ts';
@@ -15,6 +16,7 @@ import { runCommand } from './stack-script.ts';
 import { SIDECAR_IMAGE } from './node-images.ts';
 import { ensureRgw, rgwUsable } from './ceph-rgw.ts';
 import { trustKubeIssuer } from '../node/support.ts';
+import { deferTeardownError } from '../support/teardown-errors.ts';
 
 let startedHere = false;
 let issuer: OidcIssuer | undefined;
@@ -55,5 +57,5 @@ export async function teardown(): Promise<void> {
   issuer = undefined;
   if (!startedHere || process.env.STSTEST_KEEP_NODE) return;
   startedHere = false;
-  await stopNode();
+  await stopNode().catch((err: unknown) => deferTeardownError(err as Error));
 }

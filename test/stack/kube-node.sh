@@ -8,7 +8,13 @@
 #
 #   test/stack/kube-node.sh install        apt containerd runc busybox-static; the kube binaries; the pause binary
 #   test/stack/kube-node.sh up             start containerd, kubelet, controller-manager, scheduler (idempotent)
-#   test/stack/kube-node.sh down           stop every process of the namespace, remove its cgroups and state
+#   test/stack/kube-node.sh down           stop every process of the namespace, remove its cgroups and state;
+#                                          then `leftovers`: exit 1, keeping the state dir, if anything remains
+#   test/stack/kube-node.sh leftovers      name what a stopped node left behind (exit 1 if anything): a process
+#                                          in its cgroup root or mount namespace, a cgroup of its root in any
+#                                          hierarchy, a mount of the state dir (or over the three sysctls) in
+#                                          the caller's mount table, one of the three sysctls not reading as
+#                                          it did before `up`
 #   test/stack/kube-node.sh status         print the env and exit 0 when up; exit 1 otherwise
 #   test/stack/kube-node.sh import <tar>   import an OCI image archive into the node's containerd (k8s.io)
 #   test/stack/kube-node.sh exec <cmd...>  run a command inside the node's mount namespace (ctr, crictl, ls)
@@ -42,6 +48,11 @@ HOLDER_PID="$RUN_DIR/holder.pid"
 ENV_FILE="$STACK_DIR/env"
 ENV_JSON="$STACK_DIR/env.json"
 DAEMONS="containerd kubelet kube-controller-manager kube-scheduler"
+# What the kubelet sets at start (inside the namespace, over files of ours): the machine's values are
+# recorded at `up` and must read the same after `down`.
+NODE_SYSCTLS="vm.overcommit_memory kernel.panic kernel.panic_on_oops"
+SYSCTL_RECORD="$STACK_DIR/machine-sysctls"
+MNTNS_RECORD="$RUN_DIR/mntns"
 
 log() { printf 'kube-node: %s\n' "$*" >&2; }
 die() {
@@ -111,21 +122,39 @@ cmd_install() {
 
 # ---- the namespace --------------------------------------------------------------------------------
 
-holder() { tr -d '[:space:]' <"$HOLDER_PID"; }
+holder() { tr -d '[:space:]' <"$HOLDER_PID" 2>/dev/null || true; }
 # `unshare -m sleep infinity` becomes `sleep` in its own mount namespace: both checked.
 holder_alive() { pidfile_alive "$HOLDER_PID" sleep && [ "$(ns_id "$(holder)")" != "$(ns_id $$)" ]; }
 in_ns() { nsenter -t "$(holder)" -m -- "$@"; }
 ns_id() { readlink "/proc/$1/ns/mnt" 2>/dev/null || true; }
+# A process of the node's mount namespace: its namespace id, confirmed by the namespace's own bind mount of
+# our sysctl file (a namespace id can be reused once the namespace is gone).
+in_node_ns() { # in_node_ns <pid> <ns-id>
+  [ "$(ns_id "$1")" = "$2" ] || return 1
+  awk -v want="$STACK_DIR/sysctl/panic" '$5 == "/proc/sys/kernel/panic" && $4 != "/" &&
+    substr(want, length(want) - length($4) + 1) == $4 { found = 1 } END { exit !found }' \
+    "/proc/$1/mountinfo" 2>/dev/null
+}
 
-# PIDs whose mount namespace is the holder's: the daemons, the shims and every container process.
+# The node's mount namespace: the holder's while it lives, else the one recorded at `up` (a container or
+# daemon may outlive the holder).
+node_ns() {
+  if holder_alive; then
+    ns_id "$(holder)"
+  elif [ -s "$MNTNS_RECORD" ]; then
+    cat "$MNTNS_RECORD"
+  fi
+}
+
+# PIDs of the node's mount namespace: the daemons, the shims and every container process.
 ns_members() {
   local want p
-  want="$(ns_id "$(holder)")"
+  want="$(node_ns)"
   [ -n "$want" ] || return 0
   for p in /proc/[0-9]*; do
     p="${p#/proc/}"
     [ "$p" = "$$" ] && continue
-    [ "$(ns_id "$p")" = "$want" ] && pid_alive "$p" && printf '%s\n' "$p"
+    in_node_ns "$p" "$want" && pid_alive "$p" && printf '%s\n' "$p"
   done
   return 0
 }
@@ -164,6 +193,63 @@ remove_cgroups() {
     done
     [ ! -d "$d" ] || log "warning: could not remove cgroup $d"
   done
+}
+
+# ---- what must not remain -------------------------------------------------------------------------
+
+sysctl_path() { printf '/proc/sys/%s' "${1//.//}"; }
+
+record_sysctls() { # the machine's values, read before the namespace exists
+  local k
+  for k in $NODE_SYSCTLS; do printf '%s=%s\n' "$k" "$(tr -d '[:space:]' <"$(sysctl_path "$k")")"; done \
+    >"$SYSCTL_RECORD"
+}
+
+# leftovers: one line on stdout per thing the node left behind; nothing when the machine is as before.
+leftovers() {
+  local d f p ns k before after
+  local -A seen=()
+  for d in $(cgroup_dirs); do
+    while IFS= read -r f; do
+      for p in $(cat "$f" 2>/dev/null); do
+        [ -z "${seen[$p]:-}" ] && pid_alive "$p" || continue
+        seen[$p]=1
+        printf 'process %s (%s) in cgroup %s\n' "$p" "$(cat "/proc/$p/comm" 2>/dev/null)" "${f%/cgroup.procs}"
+      done
+    done < <(find "$d" -name cgroup.procs 2>/dev/null)
+    printf 'cgroup %s\n' "$d"
+  done
+  if [ -s "$MNTNS_RECORD" ]; then
+    ns="$(cat "$MNTNS_RECORD")"
+    for p in /proc/[0-9]*; do
+      p="${p#/proc/}"
+      [ "$p" != "$$" ] && [ -z "${seen[$p]:-}" ] && in_node_ns "$p" "$ns" && pid_alive "$p" || continue
+      printf 'process %s (%s) in the node mount namespace %s\n' "$p" "$(cat "/proc/$p/comm" 2>/dev/null)" "$ns"
+    done
+  fi
+  # Our mounts live and die in the namespace: none may show in the caller's mount table.
+  awk -v dir="$STACK_DIR" '
+    index($5, dir "/") == 1 || $5 == dir || index($0, " " dir "/") || index($0, "=" dir "/") ||
+    $5 == "/proc/sys/vm/overcommit_memory" || $5 == "/proc/sys/kernel/panic" ||
+    $5 == "/proc/sys/kernel/panic_on_oops" { print "mount " $5 " (" $0 ")" }' /proc/self/mountinfo
+  if [ -s "$SYSCTL_RECORD" ]; then
+    for k in $NODE_SYSCTLS; do
+      before="$(sed -n "s/^$k=//p" "$SYSCTL_RECORD")"
+      after="$(tr -d '[:space:]' <"$(sysctl_path "$k")")"
+      [ "$before" = "$after" ] || printf 'sysctl %s is %s, was %s before up\n' "$k" "$after" "$before"
+    done
+  fi
+  return 0
+}
+
+cmd_leftovers() {
+  local found l
+  found="$(leftovers)"
+  if [ -n "$found" ]; then
+    while IFS= read -r l; do log "left behind: $l"; done <<<"$found"
+    return 1
+  fi
+  log "nothing left behind ($STACK_DIR)"
 }
 
 # ---- up / down ------------------------------------------------------------------------------------
@@ -291,7 +377,7 @@ start_in_ns() { # start_in_ns <name> <cmd...>: a daemon inside the namespace, it
 stop_all() {
   local d members i
   for d in kube-scheduler kube-controller-manager kubelet; do stop_pidfile "$RUN_DIR/$d.pid" "$d" 10; done
-  if holder_alive; then
+  if [ -n "$(node_ns)" ]; then
     # The shims and the containers: TERM, then KILL; containerd last but in the same sweep is fine.
     for i in 1 2; do
       members="$(ns_members | grep -vx "$(holder)" || true)"
@@ -319,6 +405,8 @@ cmd_down() {
   [ -d "$RUN_DIR" ] || [ -d "$PKI" ] || [ -z "$(ls -A "$STACK_DIR")" ] ||
     die "$STACK_DIR does not look like a kube-node state dir; not removing it"
   stop_all
+  # Checked, not assumed: the state dir (the sysctl record with it) stays for a second look when anything does.
+  cmd_leftovers || die "down left the above behind; $STACK_DIR kept"
   # The namespace is gone with its last process: its mounts with it. Overlay work dirs may be root-only 000.
   chmod -R u+rwX "$STACK_DIR" 2>/dev/null || true
   rm -rf "$STACK_DIR"
@@ -372,6 +460,7 @@ cmd_up() {
   t_all="$(now)"
   trap '[ "${UP_OK:-}" = 1 ] || stop_all' EXIT
   mkdir -p "$RUN_DIR" "$LOG_DIR" "$PKI" "$STACK_DIR/varlog" "$STACK_DIR/images"
+  record_sysctls
   write_configs
   client_cert kubelet "system:node:$NODE_NAME" system:nodes
   client_cert controller-manager system:kube-controller-manager ''
@@ -389,6 +478,7 @@ cmd_up() {
     sleep 0.05
   done
   holder_alive || die "unshare -m failed"
+  ns_id "$(holder)" >"$MNTNS_RECORD"
   # Inside the namespace only: a tmpfs for /run (shim sockets, runc state), our /var/log, the sysctls.
   in_ns sh -euc "
     mount -t tmpfs -o mode=0755 tmpfs /run
@@ -455,6 +545,7 @@ case "${1:-}" in
     cmd_import_quiet "$(realpath "$2")"
     log "imported $2 in $(since "$t0")"
     ;;
+  leftovers) cmd_leftovers ;;
   exec)
     shift
     holder_alive || die "the node is not up"

@@ -15,6 +15,8 @@
 #   node_supports_ts <node>                  the binary runs TypeScript by type stripping (Node >= 22.22)
 #   wait_until <s> <what> <pidfile> <cmd...>  poll cmd until it succeeds; die when the daemon died or after s
 #   with_lock <cmd...>                       run cmd holding ${STACK_DIR%/}.lock (fd 9)
+#   start_issuer / stop_issuer               the fixed-port OIDC issuer of minio.sh and seaweedfs.sh (below)
+#   issuer_alive / issuer_ready              its PID is ours and alive / it serves its discovery document
 #   stack_status                             print ${ENV_FILE} and exit 0 when all_up; exit 1 otherwise
 #   stack_main <command>                     install|up|down|status: calls cmd_install, cmd_up, cmd_down
 
@@ -175,6 +177,35 @@ require_chosen_ports() {
     done
     [ "$ok" = 1 ] || die "$what listens on 127.0.0.1:$port, a port the script did not choose (chosen: $chosen)"
   done
+}
+
+# The fixed-port OIDC issuer minio.sh and seaweedfs.sh start before their server (which reads the issuer
+# URL once, at start): test/stack/seaweedfs-issuer.ts, the tests' issuer code, with its key kept in the
+# stack's KEY_FILE; TypeScript run by Node's type stripping. The script sets ISSUER_PORT, ISSUER_PID,
+# KEY_FILE, LOG_DIR and defines wait_until with this file's signature.
+issuer_alive() { pidfile_alive "$ISSUER_PID" seaweedfs-issuer.ts; }
+issuer_ready() {
+  [ -s "$KEY_FILE" ] && [ -n "$(http_status "$ISSUER_PORT" /issuer/.well-known/openid-configuration)" ]
+}
+stop_issuer() { stop_pidfile "$ISSUER_PID" seaweedfs-issuer.ts; }
+
+# start_issuer: on a free ISSUER_PORT, with a Node >= 22.22 (the repo's Node 24 of scripts/env.sh, else the
+# PATH's); waits until it serves its discovery and checks that our PID is the port's listener.
+start_issuer() {
+  local node_bin="$REPO_ROOT/scripts/node24/node_modules/node/bin/node" t0 pid
+  node_supports_ts "$node_bin" || node_bin="$(command -v node || true)"
+  node_supports_ts "$node_bin" || die "no Node >= 22.22 for the issuer (. scripts/env.sh)"
+  require_free_ports issuer "$ISSUER_PORT"
+  t0="$(now)"
+  ISSUER_PORT="$ISSUER_PORT" ISSUER_KEY_FILE="$KEY_FILE" \
+    setsid "$node_bin" --experimental-strip-types --no-warnings "$REPO_ROOT/test/stack/seaweedfs-issuer.ts" \
+    </dev/null >"$LOG_DIR/issuer.log" 2>&1 9>&- &
+  pid=$!
+  echo "$pid" >"$ISSUER_PID"
+  wait_until 30 issuer "$ISSUER_PID" issuer_ready
+  listeners "$ISSUER_PORT" | grep -q "pid=$pid," ||
+    die "issuer (pid $pid) is not the listener on port $ISSUER_PORT: $(listeners "$ISSUER_PORT" | head -1)"
+  log "issuer in $(since "$t0") (http://127.0.0.1:$ISSUER_PORT/issuer)"
 }
 
 # with_lock <cmd...>: up/down of one STACK_DIR are serialized (parallel test workers may all call `up`). The

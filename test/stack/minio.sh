@@ -42,7 +42,6 @@
 set -euo pipefail
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-HERE="$REPO_ROOT/test/stack"
 STACK_DIR="${STACK_DIR:-$REPO_ROOT/.stack/minio}"
 PORT_BASE="${MINIO_PORT_BASE:-18900}"
 ISSUER_PORT="$PORT_BASE"
@@ -100,20 +99,6 @@ sts_status() { # sts_status <port>
   ' _ "$1" 2>/dev/null || true
 }
 sts_ready() { [ "$(sts_status "$1")" = 400 ]; }
-issuer_ready() { [ -n "$(http_status "$ISSUER_PORT" /issuer/.well-known/openid-configuration)" ] && [ -s "$KEY_FILE" ]; }
-
-wait_until() { # wait_until <seconds> <what> <pidfile> <cmd...>: fails fast when the process died
-  local limit="$1" what="$2" pidfile="$3" start
-  shift 3
-  start="$(now)"
-  while ! "$@" >/dev/null 2>&1; do
-    pid_alive "$(tr -d '[:space:]' <"$pidfile")" || die "$what exited during startup (logs: $LOG_DIR)"
-    if awk -v a="$start" -v b="$(now)" -v l="$limit" 'BEGIN { exit !(b - a > l) }'; then
-      die "$what not ready after ${limit}s (logs: $LOG_DIR)"
-    fi
-    sleep 0.2
-  done
-}
 
 # Once ready: the port's only listener is our PID, on 127.0.0.1.
 require_only_loopback_v4() { # require_only_loopback_v4 <what> <pidfile> <port>
@@ -131,7 +116,7 @@ require_only_loopback_v4() { # require_only_loopback_v4 <what> <pidfile> <port>
 
 procs_alive() {
   local mode
-  [ -n "$EXTERNAL_ISSUER_URL" ] || pidfile_alive "$ISSUER_PID" seaweedfs-issuer.ts || return 1
+  [ -n "$EXTERNAL_ISSUER_URL" ] || issuer_alive || return 1
   for mode in $MODES; do pidfile_alive "$RUN_DIR/minio-$mode.pid" minio || return 1; done
 }
 probes_ok() {
@@ -176,7 +161,7 @@ stop_all() {
   for f in "$RUN_DIR"/minio-*.pid; do
     [ -e "$f" ] && stop_pidfile "$f" minio
   done
-  stop_pidfile "$ISSUER_PID" seaweedfs-issuer.ts
+  stop_issuer
   return 0
 }
 
@@ -341,21 +326,8 @@ cmd_up() {
   if [ -n "$EXTERNAL_ISSUER_URL" ]; then
     issuer_url="$EXTERNAL_ISSUER_URL"
   else
-    require_free_ports issuer "$ISSUER_PORT"
-    local node_bin="$REPO_ROOT/scripts/node24/node_modules/node/bin/node"
-    if ! node_supports_ts "$node_bin"; then
-      node_bin="$(command -v node || true)"
-      node_supports_ts "$node_bin" || die "no Node >= 22.22 for the issuer (. scripts/env.sh)"
-    fi
     issuer_url="http://127.0.0.1:$ISSUER_PORT/issuer"
-    t0="$(now)"
-    # The SeaweedFS stack's issuer program: a generic fixed-port issuer whose key stays in KEY_FILE.
-    ISSUER_PORT="$ISSUER_PORT" ISSUER_KEY_FILE="$KEY_FILE" \
-      setsid "$node_bin" --experimental-strip-types --no-warnings "$HERE/seaweedfs-issuer.ts" \
-      </dev/null >"$LOG_DIR/issuer.log" 2>&1 9>&- &
-    echo $! >"$ISSUER_PID"
-    wait_until 30 issuer "$ISSUER_PID" issuer_ready
-    log "issuer in $(since "$t0") ($issuer_url)"
+    start_issuer
   fi
 
   ROOT_USER="$(rand 20 'A-Z0-9')"

@@ -80,7 +80,6 @@ die() {
 # Our PIDs are recognised by comm or command line (Node names its main thread MainThread).
 PIDFILE_MATCH_CMDLINE=1
 
-answers() { [ -n "$(http_status "$1" "$2")" ]; }
 # The S3 port answers and the STS is initialised (an empty AssumeRoleWithWebIdentity is a 400, not 503).
 sts_ready() {
   local code
@@ -94,21 +93,6 @@ sts_ready() {
   [ "$code" = 400 ]
 }
 
-wait_until() { # wait_until <seconds> <what> <pidfile> <comm> <cmd...>: fails fast when the process died
-  local limit="$1" what="$2" pidfile="$3" comm="$4"
-  shift 4
-  local start
-  start="$(now)"
-  while ! "$@" >/dev/null 2>&1; do
-    # Only liveness here: right after the fork the process may not have exec'd its binary yet.
-    pid_alive "$(tr -d '[:space:]' <"$pidfile")" || die "$what ($comm) exited during startup (logs: $LOG_DIR)"
-    if awk -v a="$start" -v b="$(now)" -v l="$limit" 'BEGIN { exit !(b - a > l) }'; then
-      die "$what not ready after ${limit}s (logs: $LOG_DIR)"
-    fi
-    sleep 0.2
-  done
-}
-
 # Once ready: each port's listener is the PID we started, not someone else's.
 require_owned_ports() { # require_owned_ports <what> <pidfile> <port...>
   local what="$1" pid port
@@ -120,10 +104,9 @@ require_owned_ports() { # require_owned_ports <what> <pidfile> <port...>
   done
 }
 
-procs_alive() { pidfile_alive "$WEED_PID" weed && pidfile_alive "$ISSUER_PID" seaweedfs-issuer.ts; }
+procs_alive() { pidfile_alive "$WEED_PID" weed && issuer_alive; }
 probes_ok() { [ -s "$ENV_JSON" ] && sts_ready && issuer_ready; }
 all_up() { procs_alive && probes_ok; }
-issuer_ready() { [ -s "$KEY_FILE" ] && answers "$ISSUER_PORT" /issuer/.well-known/openid-configuration; }
 
 # Builds weed with the ordinary Go client from a module of ours that requires seaweedfs (its own go.mod has
 # replace lines, so `go install module@version` is refused; ours repeats the one replace it needs).
@@ -160,7 +143,7 @@ cmd_down() {
   local t0
   t0="$(now)"
   stop_pidfile "$WEED_PID" weed
-  stop_pidfile "$ISSUER_PID" seaweedfs-issuer.ts
+  stop_issuer
   # Refuse to rm -rf anything that is not obviously our state dir.
   [ -d "$RUN_DIR" ] || [ -f "$IAM_FILE" ] || [ -z "$(ls -A "$STACK_DIR")" ] ||
     die "$STACK_DIR does not look like a seaweedfs state dir; not removing it"
@@ -293,17 +276,11 @@ cmd_up() {
     log "a stack process died; restarting"
   fi
   [ -x "$WEED_BIN" ] || die "weed $WEED_VERSION is not built; run test/stack/seaweedfs.sh install"
-  # The issuer is TypeScript run by Node's type stripping: Node >= 22.22 (scripts/env.sh provides it).
-  local node_bin="$REPO_ROOT/scripts/node24/node_modules/node/bin/node"
-  if ! node_supports_ts "$node_bin"; then
-    node_bin="$(command -v node || true)"
-    node_supports_ts "$node_bin" || die "no Node >= 22.22 for the issuer (. scripts/env.sh)"
-  fi
   local t_all t0
   t_all="$(now)"
   # Leftovers of a half-started stack: stop what we own, start from a clean dir.
   stop_pidfile "$WEED_PID" weed
-  stop_pidfile "$ISSUER_PID" seaweedfs-issuer.ts
+  stop_issuer
   rm -rf "$STACK_DIR"
   require_free_ports issuer "$ISSUER_PORT"
   require_free_ports weed "$S3_PORT" "$MASTER_PORT" "$VOLUME_PORT" "$FILER_PORT" "$ADMIN_PORT" \
@@ -314,14 +291,7 @@ cmd_up() {
 
   local issuer_url="http://127.0.0.1:$ISSUER_PORT/issuer"
   local outage_url="http://127.0.0.1:$OUTAGE_ISSUER_PORT/issuer"
-  t0="$(now)"
-  ISSUER_PORT="$ISSUER_PORT" ISSUER_KEY_FILE="$KEY_FILE" \
-    setsid "$node_bin" --experimental-strip-types --no-warnings "$HERE/seaweedfs-issuer.ts" \
-    </dev/null >"$LOG_DIR/issuer.log" 2>&1 9>&- &
-  echo $! >"$ISSUER_PID"
-  wait_until 30 issuer "$ISSUER_PID" seaweedfs-issuer.ts issuer_ready
-  require_owned_ports issuer "$ISSUER_PID" "$ISSUER_PORT"
-  log "issuer in $(since "$t0") ($issuer_url)"
+  start_issuer
 
   local ak sk signing_key
   ak="$(rand 20 'A-Z0-9')"
@@ -349,7 +319,7 @@ EOF
       -webdav=false -admin.ui=false </dev/null >"$LOG_DIR/weed.log" 2>&1 9>&-
   ) &
   echo $! >"$WEED_PID"
-  wait_until 120 weed "$WEED_PID" weed sts_ready
+  wait_until 120 weed "$WEED_PID" sts_ready
   require_owned_ports weed "$WEED_PID" "$S3_PORT" "$MASTER_PORT" "$FILER_PORT"
   require_chosen_ports seaweedfs "$(chosen_ports)" "$(cat "$WEED_PID")" "$(cat "$ISSUER_PID")"
   log "weed in $(since "$t0") (S3/STS on 127.0.0.1:$S3_PORT)"

@@ -29,6 +29,8 @@ export interface StsCall {
   readonly accessKeyId?: string;
   /** The `jti` of the web token that was exchanged (tells the tokens apart; not a secret). */
   readonly tokenId?: string;
+  /** The Expiration it returned, to the millisecond (the sidecar's logs round it to the second). */
+  readonly expiresAtMs?: number;
 }
 
 export interface IssuedCredentials {
@@ -162,12 +164,18 @@ export async function startStsStandIn(options: {
       secretAccessKey: randomBytes(30).toString('base64url'),
       sessionToken: randomBytes(200).toString('base64url'),
     };
-    issued.push(creds);
-    calls.push({ ...call, outcome: 'issued', accessKeyId: creds.accessKeyId, tokenId });
     const expiresAt =
       f?.kind === 'expired'
         ? Date.now() - 60_000
         : Math.min(Date.now() + (leaseSeconds ?? duration) * 1000, tokenExpMs);
+    issued.push(creds);
+    calls.push({
+      ...call,
+      outcome: 'issued',
+      accessKeyId: creds.accessKeyId,
+      tokenId,
+      expiresAtMs: expiresAt,
+    });
     const field = (name: string, value: string) =>
       f?.kind === 'missing' && f.field === name ? '' : `<${name}>${value}</${name}>`;
     const requestId = randomUUID();

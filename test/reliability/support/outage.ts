@@ -142,8 +142,11 @@ export async function runOutage(
     const port = await healthPort(p);
     const a0 = await p.waitForEvent('lease.acquired', 15_000);
     const key = String(a0.access_key_id);
-    // The stand-in sets Expiration = its clock + 6 s, just before this line was logged.
-    const expEst = Date.parse(String(a0.time)) + s.leaseSeconds * 1000;
+    // The Expiration the stand-in returned for this key, to the millisecond: the log line's own time comes
+    // later by however long a loaded machine took to get there, which would count samples after the
+    // removal as "before expiry".
+    const issuedExpiry = stack.standIn!.calls.find((c) => c.accessKeyId === key)?.expiresAtMs;
+    const expEst = issuedExpiry ?? Date.parse(String(a0.time)) + s.leaseSeconds * 1000;
 
     const from = p.lines.length;
     const flex0 = stack.decision.requestCount;
