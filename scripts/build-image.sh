@@ -22,6 +22,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 # shellcheck source=scripts/env.sh
 . scripts/env.sh
+# shellcheck source=scripts/rootfs.sh
+. scripts/rootfs.sh
 VERSION="$(node -p 'require("./package.json").version')"
 out="dist/sts-sidecar-image.tar"
 name="ghcr.io/example-org/sts-sidecar:$VERSION"
@@ -52,14 +54,10 @@ for f in dist/sts-sidecar.mjs dist/sts-sidecar.cjs dist/sts-sidecar.code.cjs; do
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 rootfs="$work/rootfs"
-mkdir -p "$rootfs/nodejs/bin" "$rootfs/app" "$rootfs/etc/ssl/certs" "$rootfs/tmp"
+mkdir -p "$rootfs/app" "$rootfs/etc/ssl/certs" "$rootfs/tmp"
 chmod 1777 "$rootfs/tmp"
-install -m 0755 "$NODE_BIN" "$rootfs/nodejs/bin/node"
-# The libraries the dynamic loader resolves for this binary, and the loader itself, at the same paths.
-ldd "$NODE_BIN" | awk '/=> \// { print $3 } /^[[:space:]]*\/[^ ]+ \(/ { print $1 }' | while read -r lib; do
-  mkdir -p "$rootfs$(dirname "$lib")"
-  cp -L "$lib" "$rootfs$lib"
-done
+# The binary, and the libraries the dynamic loader resolves for it and the loader itself, at the same paths.
+add_node "$rootfs" "$NODE_BIN"
 install -m 0444 "$CA_BUNDLE" "$rootfs$CA_BUNDLE"
 printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"$rootfs/etc/passwd"
 printf 'root:x:0:\nnonroot:x:65532:\n' >"$rootfs/etc/group"

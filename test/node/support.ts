@@ -71,7 +71,8 @@ export function onThisNode(doc: Obj): Obj {
   return doc;
 }
 
-function kubeRaw(stack: KubeStack, method: 'DELETE' | 'GET', path: string, body?: Obj): Promise<Obj> {
+/** A request the test client (KubeAdmin) does not make: DELETE. */
+export function kubeRaw(stack: KubeStack, method: 'DELETE' | 'GET', path: string, body?: Obj): Promise<Obj> {
   const token = readFileSync(stack.tokenFile, 'utf8').trim();
   const url = new URL(`${stack.url}${path}`);
   return new Promise((resolve, reject) => {
@@ -159,7 +160,12 @@ export function podReady(pod: Obj): boolean {
   return conditions.some((c) => c.type === 'Ready' && c.status === 'True');
 }
 
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+/** Polls `probe` every 250 ms until it gives a value; throws naming `what` after `timeoutMs`. */
+export async function until<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined>,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();

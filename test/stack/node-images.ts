@@ -1,7 +1,8 @@
 /**
  * The images of the real-pod tests, built without Docker as OCI archives and imported into the node's
- * containerd: the sidecar's (scripts/build-image.sh, by kube-node-global-setup.ts) and the Python app's
- * (test/stack/app-images.sh with test/node/artifact_app.py and the consumers' venv).
+ * containerd: the sidecar's (scripts/build-image.sh, by kube-node-global-setup.ts) and the apps'
+ * (test/stack/app-images.sh): Python with aioboto3 (test/node/artifact_app.py), the AWS CLI of
+ * examples/once-job.yaml, Node with the JS SDK (test/node/sdk-app.ts). Each built once per content.
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -16,30 +17,40 @@ const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const SIDECAR_IMAGE = 'sts-test.local/sts-sidecar:e2e';
 
 /**
- * Builds (once per content) and imports the Python app image with the given image ENV (the app's own
- * configuration, as a user's image carries it); returns the image reference.
+ * Builds an app image with test/stack/app-images.sh once per content (the script and its helpers, the
+ * inputs named, the image ENV) and imports it into the node's containerd; returns the image reference.
  */
-export async function pythonAppImage(env: Record<string, string>): Promise<string> {
-  const app = join(REPO_ROOT, 'test', 'node', 'artifact_app.py');
+async function appImage(
+  kind: 'python' | 'awscli' | 'node',
+  inputs: readonly string[],
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<string> {
   const envArgs = Object.entries(env)
     .sort(([a], [b]) => a.localeCompare(b))
     .flatMap(([k, v]) => ['--env', `${k}=${v}`]);
-  const tag = createHash('sha256')
-    .update(readFileSync(app))
-    .update(JSON.stringify(envArgs))
-    .digest('hex')
-    .slice(0, 12);
-  const name = `sts-test.local/python-app:${tag}`;
-  const archive = join(NODE_STACK_DIR, 'images', `python-app-${tag}.tar`);
+  // process.version: the Node image carries this very binary.
+  const hash = createHash('sha256')
+    .update(kind)
+    .update(JSON.stringify([args, envArgs, process.version]));
+  for (const f of [
+    join(REPO_ROOT, 'test', 'stack', 'app-images.sh'),
+    join(REPO_ROOT, 'scripts', 'rootfs.sh'),
+    ...inputs,
+  ])
+    hash.update(readFileSync(f));
+  const tag = hash.digest('hex').slice(0, 12);
+  const name = `sts-test.local/${kind}-app:${tag}`;
+  const archive = join(NODE_STACK_DIR, 'images', `${kind}-app-${tag}.tar`);
   if (!existsSync(archive)) {
     await runCommand(
       'bash',
       [
         join(REPO_ROOT, 'test', 'stack', 'app-images.sh'),
-        'python',
+        kind,
         `${archive}.${process.pid}.tmp`,
         name,
-        app,
+        ...args,
         ...envArgs,
       ],
       { timeoutMs: 300_000 },
@@ -48,4 +59,32 @@ export async function pythonAppImage(env: Record<string, string>): Promise<strin
   }
   await importImage(archive);
   return name;
+}
+
+/**
+ * The Python app image (test/node/artifact_app.py, the consumers' venv with aioboto3) with the given image
+ * ENV (the app's own configuration, as a user's image carries it).
+ */
+export async function pythonAppImage(env: Record<string, string>): Promise<string> {
+  const app = join(REPO_ROOT, 'test', 'node', 'artifact_app.py');
+  return appImage(
+    'python',
+    [app, join(REPO_ROOT, 'test', 'consumers', 'python', 'requirements.txt')],
+    [app],
+    env,
+  );
+}
+
+/** The AWS CLI image of examples/once-job.yaml's main container (AWS CLI v1 from PyPI, /bin/sh). */
+export async function awsCliImage(): Promise<string> {
+  return appImage('awscli', [join(REPO_ROOT, 'test', 'consumers', 'awscli', 'requirements.txt')], []);
+}
+
+/**
+ * The Node app image (test/node/sdk-app.ts bundled with the JS SDK from the repository's lockfile, the Node
+ * 24 binary) with the given image ENV.
+ */
+export async function nodeAppImage(env: Record<string, string>): Promise<string> {
+  const app = join(REPO_ROOT, 'test', 'node', 'sdk-app.ts');
+  return appImage('node', [app, join(REPO_ROOT, 'package-lock.json')], [app], env);
 }
