@@ -41,7 +41,28 @@ async function appImage(
     hash.update(readFileSync(f));
   const tag = hash.digest('hex').slice(0, 12);
   const name = `sts-test.local/${kind}-app:${tag}`;
-  const archive = join(NODE_STACK_DIR, 'images', `${kind}-app-${tag}.tar`);
+  // Two suites of one file (describe.concurrent) may ask for the same image at once: one build, one import.
+  let pending = building.get(name);
+  if (!pending) {
+    pending = buildAndImport(kind, name, join(NODE_STACK_DIR, 'images', `${kind}-app-${tag}.tar`), [
+      ...args,
+      ...envArgs,
+    ]);
+    building.set(name, pending);
+    pending.catch(() => building.delete(name));
+  }
+  await pending;
+  return name;
+}
+
+const building = new Map<string, Promise<void>>();
+
+async function buildAndImport(
+  kind: string,
+  name: string,
+  archive: string,
+  args: readonly string[],
+): Promise<void> {
   if (!existsSync(archive)) {
     await runCommand(
       'bash',
@@ -51,14 +72,12 @@ async function appImage(
         `${archive}.${process.pid}.tmp`,
         name,
         ...args,
-        ...envArgs,
       ],
       { timeoutMs: 300_000 },
     );
     await runCommand('mv', [`${archive}.${process.pid}.tmp`, archive]);
   }
   await importImage(archive);
-  return name;
 }
 
 /**
