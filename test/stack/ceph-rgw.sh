@@ -43,11 +43,7 @@ RGW_ASOK="$RUN_DIR/$RGW_NAME.asok"
 ENV_FILE="$STACK_DIR/env"
 ENV_JSON="$STACK_DIR/env.json"
 
-log() { printf 'ceph-rgw: %s\n' "$*" >&2; }
-die() {
-  log "error: $*"
-  exit 1
-}
+STACK_NAME=ceph-rgw # log and die prefix their lines with it
 # shellcheck source=test/stack/lib.sh
 . "$REPO_ROOT/test/stack/lib.sh"
 

@@ -48,11 +48,7 @@ ENV_FILE="$STACK_DIR/env"
 ENV_JSON="$STACK_DIR/env.json"
 LOCK_FILE="$STACK_DIR.lock"
 
-log() { printf 'keycloak: %s\n' "$*" >&2; }
-die() {
-  log "error: $*"
-  exit 1
-}
+STACK_NAME=keycloak # log and die prefix their lines with it
 # shellcheck source=test/stack/lib.sh
 . "$REPO_ROOT/test/stack/lib.sh"
 

@@ -43,11 +43,7 @@ TOKEN_FILE="$STACK_DIR/admin.token"
 ENV_FILE="$STACK_DIR/env"
 ENV_JSON="$STACK_DIR/env.json"
 
-log() { printf 'kube-apiserver: %s\n' "$*" >&2; }
-die() {
-  log "error: $*"
-  exit 1
-}
+STACK_NAME=kube-apiserver # log and die prefix their lines with it
 # shellcheck source=test/stack/lib.sh
 . "$REPO_ROOT/test/stack/lib.sh"
 # shellcheck source=test/stack/kube-build.sh

@@ -54,11 +54,7 @@ NODE_SYSCTLS="vm.overcommit_memory kernel.panic kernel.panic_on_oops"
 SYSCTL_RECORD="$STACK_DIR/machine-sysctls"
 MNTNS_RECORD="$RUN_DIR/mntns"
 
-log() { printf 'kube-node: %s\n' "$*" >&2; }
-die() {
-  log "error: $*"
-  exit 1
-}
+STACK_NAME=kube-node # log and die prefix their lines with it
 # shellcheck source=test/stack/lib.sh
 . "$REPO_ROOT/test/stack/lib.sh"
 # shellcheck source=test/stack/kube-build.sh

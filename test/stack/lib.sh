@@ -1,6 +1,7 @@
 # Helpers shared by the test-stack scripts (ceph-rgw.sh, seaweedfs.sh, keycloak.sh, kube-apiserver.sh, kube-node.sh).
-# Source it after defining log() and die(); it defines functions only.
+# Source it after setting STACK_NAME (the prefix of log lines); it defines functions only.
 #
+#   log <msg...> / die <msg...>              a line on stderr prefixed with STACK_NAME; die exits 1
 #   now / since <t0>                         wall clock (seconds, fractional) and "1.2s" since t0
 #   pid_alive <pid>                          the PID exists and is not a zombie
 #   pidfile_alive <file> [what]              the PID in the file is alive and is ours (see below)
@@ -20,6 +21,11 @@
 #   stack_status                             print ${ENV_FILE} and exit 0 when all_up; exit 1 otherwise
 #   stack_main <command>                     install|up|down|status: calls cmd_install, cmd_up, cmd_down
 
+log() { printf '%s: %s\n' "${STACK_NAME:?set STACK_NAME before sourcing lib.sh}" "$*" >&2; }
+die() {
+  log "error: $*"
+  exit 1
+}
 now() { printf '%s' "${EPOCHREALTIME/,/.}"; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1fs", b - a }'; }
 

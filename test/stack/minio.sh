@@ -64,11 +64,7 @@ KEY_FILE="$STACK_DIR/issuer-key.json"
 ENV_FILE="$STACK_DIR/env"
 ENV_JSON="$STACK_DIR/env.json"
 
-log() { printf 'minio: %s\n' "$*" >&2; }
-die() {
-  log "error: $*"
-  exit 1
-}
+STACK_NAME=minio # log and die prefix their lines with it
 # shellcheck source=test/stack/lib.sh
 . "$REPO_ROOT/test/stack/lib.sh"
 PIDFILE_MATCH_CMDLINE=1

@@ -29,11 +29,7 @@ PID_FILE="$STACK_DIR/service.pid"
 ENV_FILE="$STACK_DIR/env"
 CONF="$STACK_DIR/containers.conf"
 
-log() { printf 'podman: %s\n' "$*" >&2; }
-die() {
-  log "error: $*"
-  exit 1
-}
+STACK_NAME=podman # log and die prefix their lines with it
 # shellcheck source=test/stack/lib.sh
 . "$REPO_ROOT/test/stack/lib.sh"
 

@@ -70,11 +70,7 @@ S3_CONF="$STACK_DIR/s3.json"
 ENV_FILE="$STACK_DIR/env"
 ENV_JSON="$STACK_DIR/env.json"
 
-log() { printf 'seaweedfs: %s\n' "$*" >&2; }
-die() {
-  log "error: $*"
-  exit 1
-}
+STACK_NAME=seaweedfs # log and die prefix their lines with it
 # shellcheck source=test/stack/lib.sh
 . "$REPO_ROOT/test/stack/lib.sh"
 # Our PIDs are recognised by comm or command line (Node names its main thread MainThread).
