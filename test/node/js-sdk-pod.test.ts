@@ -21,10 +21,10 @@ import {
   startPodStack,
   type Obj,
   type PodStack,
+  events,
 } from './support.ts';
 
 const gate = nodeGate('test/node/js-sdk-pod.test.ts');
-const events = (lines: Record<string, unknown>[], event: string) => lines.filter((l) => l.event === event);
 
 describe.skipIf(skipNode)(`the JS SDK in the chart's pod on a real kubelet${gate}`, () => {
   let s: PodStack;

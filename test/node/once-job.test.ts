@@ -28,6 +28,7 @@ import {
   until,
   type Obj,
   type PodStack,
+  events,
 } from './support.ts';
 
 const gate = nodeGate('test/node/once-job.test.ts');
@@ -107,7 +108,6 @@ function example(): Obj[] {
   return parseAllDocuments(readFileSync(EXAMPLE, 'utf8')).map((d) => d.toJSON() as Obj);
 }
 
-const events = (lines: Record<string, unknown>[], event: string) => lines.filter((l) => l.event === event);
 const condition = (job: Obj, type: string) =>
   (((job.status as Obj | undefined)?.conditions as Obj[] | undefined) ?? []).find(
     (c) => c.type === type && c.status === 'True',
